@@ -1,0 +1,122 @@
+"""What every experiment script shares: flag errors, the workdir, result files.
+
+A script defines its absl flags and a ``main(argv)``, and ends with
+``common.run(main)``. Bad flag values and the library's ``ValueError`` end the
+run with one line on stderr naming what to change, and exit code 2.
+"""
+
+import json
+import logging as std_logging
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+FLAGS = flags.FLAGS
+
+USAGE_ERROR = 2
+
+# JAX reports at INFO which accelerator back-ends it could not find; that is
+# noise next to our progress lines.
+std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+
+
+class UsageError(ValueError):
+  """A user-caused error; its message names the flag to change."""
+
+
+def fail(message: str) -> None:
+  """Prints one line to stderr and exits with code 2."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(USAGE_ERROR)
+
+
+def _parse_flags(argv):
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0])
+
+
+def run(main: Callable[[list], Any]) -> None:
+  """Runs ``main`` under absl with one-line errors for bad input."""
+  def guarded(argv):
+    try:
+      return main(argv)
+    except ValueError as e:
+      fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+  app.run(guarded, flags_parser=_parse_flags)
+
+
+def check(condition: bool, flag: str, allowed: str) -> None:
+  """Fails with ``--flag=value: allowed`` unless ``condition`` holds."""
+  if not condition:
+    value = FLAGS[flag].value if flag in FLAGS else None
+    fail(f"--{flag}={value}: {allowed}")
+
+
+def flag_dict(module_name: str | None = None) -> dict:
+  """The values of the flags defined by the running script (or ``module_name``)."""
+  module_name = module_name or sys.argv[0]
+  key = None
+  for name in FLAGS.flags_by_module_dict():
+    if name.endswith(module_name) or module_name.endswith(
+        name.replace(".", "/") + ".py"):
+      key = name
+  names = FLAGS.flags_by_module_dict().get(key, []) if key else []
+  return {f.name: f.value for f in names}
+
+
+def make_workdir(path: str) -> str:
+  """Creates the workdir (and its parents) and returns its path."""
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if hasattr(value, "tolist"):
+    return _jsonable(value.tolist())
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
+def write_json(path: str, data: dict) -> None:
+  """Writes ``data`` as JSON (arrays as lists, NaN/Inf as null), atomically."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(data), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def write_jsonl(path: str, rows: list[dict]) -> None:
+  """Writes one JSON object per line."""
+  with open(path, "w") as f:
+    for row in rows:
+      f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+
+
+class Timer:
+  """Wall-clock seconds since creation."""
+
+  def __init__(self):
+    self.start = time.perf_counter()
+
+  @property
+  def seconds(self) -> float:
+    return time.perf_counter() - self.start
+
+
+def log(message: str, *args) -> None:
+  """Progress line through absl logging (INFO, shown on stderr)."""
+  logging.info(message, *args)

@@ -1,0 +1,100 @@
+r"""Hand-written backprop vs. jax.grad for every combination, in float64.
+
+  python -m experiments.gradcheck [--tolerance=1e-10] [--workdir=runs/gradcheck]
+
+Every differentiable activation x every output/loss pair x 0-3 hidden layers
+x batch sizes 1 and 7. Prints the table of the worst relative error per
+(activation, loss), writes every case to <workdir>/results.json, and exits
+with code 1 if any case is above the tolerance.
+"""
+
+import os
+import sys
+
+from absl import flags
+import jax
+
+from experiments import common
+from nn_jax import activations
+from nn_jax import gradcheck
+from nn_jax import losses
+from nn_jax import mlp
+
+flags.DEFINE_float("tolerance", 1e-10, "Largest relative error allowed.")
+flags.DEFINE_list("activations", list(activations.DIFFERENTIABLE),
+                  "Activations to check (comma-separated).")
+flags.DEFINE_list("losses", list(losses.NAMES),
+                  "Output/loss pairs to check (comma-separated).")
+flags.DEFINE_integer("seed", 0, "Seed of the random networks and data.")
+flags.DEFINE_string("workdir", "runs/gradcheck", "Where results are written.")
+
+FLAGS = flags.FLAGS
+
+DEPTHS = (0, 1, 2, 3)
+BATCH_SIZES = (1, 7)
+HIDDEN = (5, 4, 6)   # hidden sizes used, first `depth` of them
+N_IN, N_OUT = 4, 3
+
+
+def cases(acts, loss_names):
+  """Yields ``(case, activation, loss, depth, batch)`` for every check."""
+  for act in acts:
+    for loss in loss_names:
+      for depth in DEPTHS:
+        for batch in BATCH_SIZES:
+          yield "mlp", act, loss, depth, batch
+
+
+def check(case, act, loss, depth, batch, key) -> float:
+  """The relative error of one case (float64)."""
+  del case
+  model = mlp.make_model(act, loss)
+  sizes = [N_IN, *HIDDEN[:depth], N_OUT]
+  params, x, y = gradcheck.random_problem(key, model, sizes, batch)
+  return gradcheck.manual_vs_autodiff(params, x, y, model)
+
+
+def main(argv):
+  del argv
+  common.check(FLAGS.tolerance > 0, "tolerance", "must be > 0")
+  common.check(set(FLAGS.activations) <= set(activations.DIFFERENTIABLE),
+               "activations", f"allowed: {', '.join(activations.DIFFERENTIABLE)}")
+  common.check(set(FLAGS.losses) <= set(losses.NAMES), "losses",
+               f"allowed: {', '.join(losses.NAMES)}")
+  workdir = common.make_workdir(FLAGS.workdir)
+  timer = common.Timer()
+  rows = []
+  with jax.enable_x64(True):
+    key = jax.random.PRNGKey(FLAGS.seed)
+    for i, (case, act, loss, depth, batch) in enumerate(
+        cases(FLAGS.activations, FLAGS.losses)):
+      error = check(case, act, loss, depth, batch, jax.random.fold_in(key, i))
+      rows.append({"case": case, "activation": act, "loss": loss,
+                   "depth": depth, "batch": batch, "error": error,
+                   "passed": error <= FLAGS.tolerance})
+  worst = {}
+  for r in rows:
+    k = (r["case"], r["activation"], r["loss"])
+    worst[k] = max(worst.get(k, 0.0), r["error"])
+  width = max(len(l) for l in losses.NAMES)
+  print(f"{'case':10s} {'activation':17s} {'loss':{width}s}  max rel. error "
+        f"(depths {DEPTHS[0]}-{DEPTHS[-1]}, batch {BATCH_SIZES})")
+  for (case, act, loss), err in worst.items():
+    flag = "" if err <= FLAGS.tolerance else "  FAIL"
+    print(f"{case:10s} {act:17s} {loss:{width}s}  {err:.2e}{flag}")
+  failed = [r for r in rows if not r["passed"]]
+  overall = max(r["error"] for r in rows)
+  print(f"{len(rows)} cases, worst {overall:.2e}, tolerance "
+        f"{FLAGS.tolerance:.0e}: {len(rows) - len(failed)} passed, "
+        f"{len(failed)} failed ({timer.seconds:.1f} s)")
+  common.write_json(os.path.join(workdir, "results.json"), {
+      "tolerance": FLAGS.tolerance, "dtype": "float64",
+      "num_cases": len(rows), "num_failed": len(failed),
+      "max_error": overall, "passed": not failed, "cases": rows,
+      "seconds": timer.seconds})
+  if failed:
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  common.run(main)

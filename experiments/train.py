@@ -1,0 +1,101 @@
+r"""Trains a multilayer network from flags; the main experiment.
+
+  python -m experiments.train                       # digits, 256 ReLU units, >= 97% test accuracy
+  python -m experiments.train --dataset=iris --hidden=8 --optimizer=sgd
+  python -m experiments.train --grad=autodiff       # jax.grad instead of backprop
+
+Writes to --workdir: results.json, metrics.jsonl (one line per epoch) and
+learning_curves.png.
+"""
+
+import os
+
+from absl import flags
+
+from experiments import common
+from nn_jax import activations
+from nn_jax import data
+from nn_jax import experiment
+from nn_jax import losses
+from nn_jax import mlp
+from nn_jax import plots
+from nn_jax import train
+
+_D = experiment.Config()
+
+flags.DEFINE_string("dataset", _D.dataset,
+                    f"Data set: {', '.join(data.NAMES)}.")
+flags.DEFINE_string("hidden", ",".join(map(str, _D.hidden)),
+                    "Hidden layer sizes, comma-separated; empty for none.")
+flags.DEFINE_string("activation", _D.activation,
+                    f"Hidden activation: {', '.join(activations.DIFFERENTIABLE)}.")
+flags.DEFINE_float("alpha", None, "Negative-side slope of leaky, generalized "
+                   "and parametric ReLU (initial value for the last).")
+flags.DEFINE_string("loss", _D.loss,
+                    f"Output layer and cost: {', '.join(losses.NAMES)}.")
+flags.DEFINE_string("init", _D.init,
+                    f"Weight init: {', '.join(mlp.INIT_SCHEMES)}.")
+flags.DEFINE_string("optimizer", _D.optimizer,
+                    f"Optimizer: {', '.join(train.OPTIMIZERS)}.")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Learning rate eta.")
+flags.DEFINE_float("momentum", _D.momentum, "Momentum mu (momentum, nesterov).")
+flags.DEFINE_integer("batch_size", _D.batch_size,
+                     "1: online SGD; 0: whole set (batch GD); else mini-batch.")
+flags.DEFINE_integer("epochs", _D.epochs, "Most epochs to run.")
+flags.DEFINE_float("cost_threshold", _D.cost_threshold,
+                   "Stop when the training cost falls below this (0: never).")
+flags.DEFINE_integer("seed", _D.seed, "Seed of every random choice.")
+flags.DEFINE_string("grad", _D.grad, "Gradients: manual (hand-written "
+                    "backprop) or autodiff (jax.grad).")
+flags.DEFINE_float("test_fraction", _D.test_fraction, "Held-out test share.")
+flags.DEFINE_float("validation_fraction", _D.validation_fraction,
+                   "Validation share, monitored every epoch.")
+flags.DEFINE_string("input_encoding", _D.input_encoding,
+                    f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
+                    "(fitted on the training split).")
+flags.DEFINE_integer("epochs_per_call", 0, "Epochs per jitted call between "
+                     "progress lines (0: about 20 lines in all).")
+flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags() -> experiment.Config:
+  try:
+    hidden = tuple(int(h) for h in FLAGS.hidden.split(",") if h.strip())
+  except ValueError:
+    common.fail(f"--hidden={FLAGS.hidden}: comma-separated positive integers")
+  fields = {f: FLAGS[f].value for f in experiment.Config._fields
+            if f != "hidden"}
+  return experiment.Config(hidden=hidden, **fields)
+
+
+def main(argv):
+  del argv
+  config = config_from_flags()
+  experiment.validate(config)
+  workdir = common.make_workdir(FLAGS.workdir)
+
+  def progress(epoch, m):
+    common.log("epoch %d/%d  train cost %.4f acc %.4f  val cost %.4f acc %.4f",
+               epoch, config.epochs, m["train_loss"], m["train_accuracy"],
+               m["val_loss"], m["val_accuracy"])
+
+  out = experiment.train_and_evaluate(config, on_progress=progress)
+  history = out.pop("history")
+  for k in ("params", "model", "splits"):
+    out.pop(k)
+  common.write_json(os.path.join(workdir, "results.json"), out)
+  common.write_jsonl(os.path.join(workdir, "metrics.jsonl"), [
+      {"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
+      for e in range(out["epochs_run"])])
+  plots.learning_curves(history, os.path.join(workdir, "learning_curves.png"),
+                        f"{config.dataset}: {out['sizes']} {config.activation}"
+                        f", {config.loss}, grad={config.grad}")
+  print(f"test accuracy {out['test_accuracy']:.4f}  test cost "
+        f"{out['test_loss']:.4f}  after {out['epochs_run']} epochs in "
+        f"{out['seconds']:.1f} s  (results in {workdir})")
+
+
+if __name__ == "__main__":
+  common.run(main)

@@ -1,0 +1,142 @@
+"""Embedded and generated data sets, splits, and targets encoded for a loss.
+
+Embedded (no download): ``digits`` (scikit-learn's 8x8 handwritten digits,
+1,797 images, pixels scaled to [0, 1]) and ``iris`` (150 flowers, 3 classes).
+Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
+``circles`` (2-D, 2 classes, from scikit-learn's generators with a seed).
+"""
+
+from typing import NamedTuple, Optional
+
+import chex
+import jax
+import numpy as np
+
+from nn_jax import losses as losses_lib
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+NAMES = ("digits", "iris", "xor", "moons", "circles")
+
+
+class Dataset(NamedTuple):
+  """Features and targets of one data set (NumPy arrays).
+
+  Attributes:
+    name: the data set's name.
+    x: features, float32, shape ``(n, n_features)``.
+    y: int class labels ``(n,)`` for classification, float32 ``(n, k)`` for
+      regression.
+    task: ``"classification"`` or ``"regression"``.
+    num_classes: number of classes (0 for regression).
+    image_shape: ``(height, width)`` when the features are image pixels.
+  """
+  name: str
+  x: np.ndarray
+  y: np.ndarray
+  task: str
+  num_classes: int
+  image_shape: Optional[tuple] = None
+
+  @property
+  def size(self) -> int:
+    return self.x.shape[0]
+
+  def take(self, idx: np.ndarray) -> "Dataset":
+    """The subset at ``idx``."""
+    return self._replace(x=self.x[idx], y=self.y[idx])
+
+
+def classification(name: str, x, y, image_shape=None) -> Dataset:
+  """A classification Dataset with labels relabelled to 0..k-1."""
+  classes, labels = np.unique(np.asarray(y), return_inverse=True)
+  return Dataset(name, np.asarray(x, np.float32), labels.astype(np.int32),
+                 CLASSIFICATION, len(classes), image_shape)
+
+
+def load(name: str, *, seed: int = 0, n_samples: int = 500) -> Dataset:
+  """Loads an embedded or generated data set by name (one of ``NAMES``).
+
+  Args:
+    name: the data set.
+    seed: seed of the generated sets (``moons``, ``circles``).
+    n_samples: size of the generated sets.
+  """
+  if name == "digits":
+    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    d = datasets.load_digits()
+    return classification(name, d.data / 16.0, d.target, (8, 8))
+  if name == "iris":
+    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    d = datasets.load_iris()
+    return classification(name, d.data, d.target)
+  if name == "xor":
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    return classification(name, x, np.array([0, 1, 1, 0]))
+  if name in ("moons", "circles"):
+    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    if name == "moons":
+      x, y = datasets.make_moons(n_samples, noise=0.2, random_state=seed)
+    else:
+      x, y = datasets.make_circles(n_samples, noise=0.1, factor=0.5,
+                                   random_state=seed)
+    return classification(name, x, y)
+  raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(NAMES)}")
+
+
+def split(ds: Dataset, key: chex.PRNGKey, fractions: tuple[float, ...]
+          ) -> list[Dataset]:
+  """Splits ``ds`` at random into parts of the given fractions plus the rest.
+
+  ``split(ds, key, (0.2, 0.1))`` returns ``[part_20%, part_10%, rest_70%]``.
+  Each part gets ``round(fraction * n)`` examples.
+  """
+  if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+    raise ValueError(f"split fractions must be >= 0 and sum to less than 1; "
+                     f"got {fractions}")
+  order = np.asarray(jax.random.permutation(key, ds.size))
+  parts, start = [], 0
+  for f in fractions:
+    size = int(round(f * ds.size))
+    parts.append(ds.take(order[start:start + size]))
+    start += size
+  parts.append(ds.take(order[start:]))
+  return parts
+
+
+def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:
+  """Raises ValueError (naming the losses that fit) if ``loss`` can't fit ``ds``."""
+  if ds.task == REGRESSION:
+    fits = [n for n in losses_lib.NAMES
+            if losses_lib.get(n).task == losses_lib.REGRESSION]
+    ok = loss.task == losses_lib.REGRESSION
+  elif ds.num_classes == 2:
+    fits = [n for n in losses_lib.NAMES
+            if losses_lib.get(n).task != losses_lib.REGRESSION]
+    ok = loss.task != losses_lib.REGRESSION
+  else:
+    fits = [n for n in losses_lib.NAMES
+            if losses_lib.get(n).task == losses_lib.MULTICLASS]
+    ok = loss.task == losses_lib.MULTICLASS
+  if not ok:
+    raise ValueError(
+        f"loss {loss.name!r} does not fit {ds.task} data set {ds.name!r} "
+        f"({ds.num_classes or 'real'} targets); use one of: {', '.join(fits)}")
+
+
+def num_outputs(loss: losses_lib.Loss, ds: Dataset) -> int:
+  """Output units the network needs for ``ds`` under ``loss``."""
+  if loss.task == losses_lib.MULTICLASS:
+    return ds.num_classes
+  if loss.task == losses_lib.BINARY:
+    return 1
+  return ds.y.shape[1]
+
+
+def targets(loss: losses_lib.Loss, ds: Dataset) -> np.ndarray:
+  """``ds.y`` encoded for ``loss``: one-hot rows, a 0/1 column, or as is."""
+  if loss.task == losses_lib.MULTICLASS:
+    return np.eye(ds.num_classes, dtype=np.float32)[ds.y]
+  if loss.task == losses_lib.BINARY:
+    return ds.y.astype(np.float32)[:, None]
+  return ds.y.astype(np.float32)

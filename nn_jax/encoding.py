@@ -1,0 +1,114 @@
+"""Input encodings of the lecture, fitted on training data only.
+
+* :func:`one_hot` (1-of-k) for nominal features;
+* :func:`thermometer` for ordinal features (level i of k sets the first i
+  units);
+* :class:`Standardize` (mean subtraction, unit variance) and
+  :class:`ScaleRange` (scaling to [-1, 1]), each a fitted NamedTuple with
+  ``apply`` and ``invert``.
+
+All are pure: fitting returns the statistics, applying them changes nothing.
+"""
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+def _check_2d(x, what):
+  x = np.asarray(x, np.float64)
+  if x.ndim != 2:
+    raise ValueError(f"{what} must be a 2-D array (examples, features); got "
+                     f"shape {x.shape}")
+  if not np.all(np.isfinite(x)):
+    raise ValueError(f"{what} contains NaN or Inf")
+  return x
+
+
+def _check_columns(stat, x):
+  if x.shape[1] != stat.shape[0]:
+    raise ValueError(f"the encoding was fitted on {stat.shape[0]} columns "
+                     f"but is applied to {x.shape[1]}")
+
+
+class Standardize(NamedTuple):
+  """x -> (x - mean) / std per column; constant columns keep std 1."""
+  mean: np.ndarray  # (n_features,)
+  std: np.ndarray   # (n_features,)
+
+  @classmethod
+  def fit(cls, x) -> "Standardize":
+    x = _check_2d(x, "features")
+    std = x.std(axis=0)
+    return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+
+  def apply(self, x) -> np.ndarray:
+    x = _check_2d(x, "features")
+    _check_columns(self.mean, x)
+    return ((x - self.mean) / self.std).astype(np.float32)
+
+  def invert(self, z) -> np.ndarray:
+    return np.asarray(z, np.float64) * self.std + self.mean
+
+
+class ScaleRange(NamedTuple):
+  """x -> 2 (x - min) / (max - min) - 1 per column, so training data spans [-1, 1]."""
+  low: np.ndarray   # (n_features,)
+  high: np.ndarray  # (n_features,)
+
+  @classmethod
+  def fit(cls, x) -> "ScaleRange":
+    x = _check_2d(x, "features")
+    return cls(x.min(axis=0), x.max(axis=0))
+
+  def apply(self, x) -> np.ndarray:
+    x = _check_2d(x, "features")
+    _check_columns(self.low, x)
+    span = np.where(self.high > self.low, self.high - self.low, 1.0)
+    return (2 * (x - self.low) / span - 1).astype(np.float32)
+
+  def invert(self, z) -> np.ndarray:
+    span = np.where(self.high > self.low, self.high - self.low, 1.0)
+    return (np.asarray(z, np.float64) + 1) / 2 * span + self.low
+
+
+def one_hot(values: Sequence, categories: Sequence) -> np.ndarray:
+  """1-of-k code of nominal ``values`` over the known ``categories``.
+
+  Raises:
+    ValueError: naming the first value that is not a known category.
+  """
+  index = {c: i for i, c in enumerate(categories)}
+  out = np.zeros((len(values), len(categories)), np.float32)
+  for row, v in enumerate(values):
+    if v not in index:
+      raise ValueError(f"row {row}: unknown category {v!r}; known: "
+                       f"{', '.join(map(str, categories))}")
+    out[row, index[v]] = 1
+  return out
+
+
+def thermometer(values: Sequence, levels: Sequence) -> np.ndarray:
+  """Thermometer code of ordinal ``values`` with ordered ``levels``.
+
+  Level i (0-based) of k sets the first i of k - 1 units: for levels
+  ``low < mid < high``, low -> [0, 0], mid -> [1, 0], high -> [1, 1].
+  """
+  index = {c: i for i, c in enumerate(levels)}
+  out = np.zeros((len(values), max(len(levels) - 1, 0)), np.float32)
+  for row, v in enumerate(values):
+    if v not in index:
+      raise ValueError(f"row {row}: unknown level {v!r}; known: "
+                       f"{' < '.join(map(str, levels))}")
+    out[row, :index[v]] = 1
+  return out
+
+
+def decode_one_hot(codes, categories: Sequence) -> list:
+  """Inverse of :func:`one_hot` (argmax per row)."""
+  return [categories[i] for i in np.argmax(np.asarray(codes), axis=1)]
+
+
+def decode_thermometer(codes, levels: Sequence) -> list:
+  """Inverse of :func:`thermometer` (number of set units per row)."""
+  return [levels[int(i)] for i in np.asarray(codes).sum(axis=1).round()]

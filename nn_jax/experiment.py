@@ -1,0 +1,166 @@
+"""One supervised run from a frozen config: data -> init -> fit -> results.
+
+``experiments/train.py`` maps its flags onto :class:`Config` one to one, so a
+config field and its flag share a name, and so do the error messages.
+"""
+
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nn_jax import activations
+from nn_jax import data as data_lib
+from nn_jax import encoding
+from nn_jax import losses
+from nn_jax import mlp
+from nn_jax import train as train_lib
+
+INPUT_ENCODINGS = ("standardize", "scale", "none")
+
+
+class Config(NamedTuple):
+  """Hyperparameters of one run; every field is a flag of experiments.train."""
+  dataset: str = "digits"
+  hidden: tuple = (256,)
+  activation: str = "relu"
+  alpha: Optional[float] = None
+  loss: str = "softmax_cross_entropy"
+  init: str = "glorot"
+  optimizer: str = "momentum"
+  learning_rate: float = 0.005
+  momentum: float = 0.9
+  batch_size: int = 32
+  epochs: int = 80
+  cost_threshold: float = 0.0
+  seed: int = 0
+  grad: str = "manual"
+  test_fraction: float = 0.2
+  validation_fraction: float = 0.1
+  input_encoding: str = "standardize"
+  epochs_per_call: int = 0
+
+
+def _allowed(name, value, allowed):
+  if value not in allowed:
+    raise ValueError(f"{name}={value!r} is not allowed; use one of: "
+                     f"{', '.join(map(str, allowed))}")
+
+
+def validate(config: Config) -> None:
+  """Raises ValueError naming the first field with a value that is not allowed."""
+  _allowed("dataset", config.dataset, data_lib.NAMES)
+  _allowed("activation", config.activation, activations.DIFFERENTIABLE)
+  _allowed("loss", config.loss, losses.NAMES)
+  _allowed("init", config.init, mlp.INIT_SCHEMES)
+  _allowed("optimizer", config.optimizer, train_lib.OPTIMIZERS)
+  _allowed("grad", config.grad, ("manual", "autodiff"))
+  _allowed("input_encoding", config.input_encoding, INPUT_ENCODINGS)
+  if any(h < 1 for h in config.hidden):
+    raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
+                     f"no hidden layer); got {list(config.hidden)}")
+  if not config.learning_rate > 0:
+    raise ValueError(f"learning_rate must be > 0; got {config.learning_rate}")
+  if not 0 <= config.momentum < 1:
+    raise ValueError(f"momentum must be in [0, 1); got {config.momentum}")
+  if config.batch_size < 0:
+    raise ValueError(f"batch_size must be 0 (whole training set) or >= 1; "
+                     f"got {config.batch_size}")
+  if config.epochs < 1:
+    raise ValueError(f"epochs must be >= 1; got {config.epochs}")
+  if config.cost_threshold < 0:
+    raise ValueError(f"cost_threshold must be >= 0; got "
+                     f"{config.cost_threshold}")
+  for name in ("test_fraction", "validation_fraction"):
+    if not 0 <= getattr(config, name) < 1:
+      raise ValueError(f"{name} must be in [0, 1); got "
+                       f"{getattr(config, name)}")
+  if config.test_fraction + config.validation_fraction >= 1:
+    raise ValueError("test_fraction + validation_fraction must be < 1")
+  if config.alpha is not None and config.alpha < 0:
+    raise ValueError(f"alpha must be >= 0; got {config.alpha}")
+
+
+class Splits(NamedTuple):
+  train: data_lib.Dataset
+  val: data_lib.Dataset
+  test: data_lib.Dataset
+
+
+def prepare(config: Config, key) -> Splits:
+  """Loads the data set, splits it, and encodes inputs fitted on training data.
+
+  Data sets of fewer than 10 examples (``xor``) are not split: all examples
+  are training and test data.
+  """
+  ds = data_lib.load(config.dataset, seed=config.seed)
+  if ds.size < 10:
+    train, val, test = ds, ds.take(np.arange(0)), ds
+  else:
+    test, val, train = data_lib.split(
+        ds, key, (config.test_fraction, config.validation_fraction))
+  if config.input_encoding != "none":
+    enc = (encoding.Standardize if config.input_encoding == "standardize"
+           else encoding.ScaleRange).fit(train.x)
+    train, val, test = (s._replace(x=enc.apply(s.x)) if s.size else s
+                        for s in (train, val, test))
+  return Splits(train, val, test)
+
+
+def train_and_evaluate(config: Config,
+                       on_progress: Optional[Callable[[int, dict], Any]] = None
+                       ) -> dict:
+  """Runs ``config`` and returns its results.
+
+  Returns:
+    A dict with ``test_accuracy``, ``test_loss``, ``final_train_loss``,
+    ``epochs_run``, ``reached_threshold``, ``seconds``, ``grad``, ``config``
+    (the fields as a dict), ``history`` (per-epoch metric arrays) and the
+    trained ``params`` and ``model``.
+  """
+  validate(config)
+  start = time.perf_counter()
+  model = mlp.make_model(config.activation, config.loss, config.alpha)
+  key = jax.random.PRNGKey(config.seed)
+  split_key, init_key, train_key = jax.random.split(key, 3)
+  splits = prepare(config, split_key)
+  data_lib.check_loss_fits(model.loss, splits.train)
+  sizes = ([splits.train.x.shape[1], *config.hidden]
+           + [data_lib.num_outputs(model.loss, splits.train)])
+  params = mlp.init(init_key, sizes, model, config.init)
+  optimizer = train_lib.make_optimizer(config.optimizer, config.learning_rate,
+                                       config.momentum)
+  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s))
+  data = train_lib.Data(jnp.asarray(splits.train.x), encode(splits.train),
+                        jnp.asarray(splits.val.x.reshape(-1, sizes[0])),
+                        encode(splits.val).reshape(-1, sizes[-1]))
+  result = train_lib.fit(params, model, optimizer, data, key=train_key,
+                         epochs=config.epochs, batch_size=config.batch_size,
+                         grad=config.grad,
+                         cost_threshold=config.cost_threshold,
+                         epochs_per_call=config.epochs_per_call or None,
+                         on_progress=on_progress)
+  test_loss, test_acc = train_lib.evaluate(
+      result.params, jnp.asarray(splits.test.x), encode(splits.test), model)
+  return {
+      "test_accuracy": float(test_acc),
+      "test_loss": float(test_loss),
+      "final_train_loss": float(result.history["train_loss"][-1]),
+      "final_train_accuracy": float(result.history["train_accuracy"][-1]),
+      "epochs_run": result.epochs_run,
+      "reached_threshold": result.reached_threshold,
+      "seconds": time.perf_counter() - start,
+      "grad": config.grad,
+      "sizes": sizes,
+      "num_train": splits.train.size,
+      "num_val": splits.val.size,
+      "num_test": splits.test.size,
+      "config": config._asdict(),
+      "history": result.history,
+      "params": result.params,
+      "model": model,
+      "splits": splits,
+  }
+

@@ -1,0 +1,143 @@
+"""Multilayer networks of any depth: ``init`` and ``forward``.
+
+Parameters are a pytree: a list with one dict per layer, ``{"w": (n_out,
+n_in), "b": (n_out,)}``, plus ``"alpha": (n_out,)`` for hidden layers with a
+parametric ReLU. ``w[j, k]`` is the weight from unit k to unit j, as the
+lecture's ``w_jk``. ``sizes = [n_in, n_out]`` (no hidden layer) is a single
+layer of neurons, a single neuron when ``n_out == 1``.
+"""
+
+from typing import Any, NamedTuple, Sequence
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from nn_jax import activations as activations_lib
+from nn_jax import losses as losses_lib
+
+Params = list  # [{"w": ..., "b": ..., ["alpha": ...]}, ...]
+
+INIT_SCHEMES = ("small_uniform", "normal", "scaled_normal", "glorot", "he")
+
+
+class Model(NamedTuple):
+  """What a network computes besides its parameters (static under jit).
+
+  Attributes:
+    activation: the hidden units' activation.
+    loss: the output layer and its cost.
+  """
+  activation: activations_lib.Activation
+  loss: losses_lib.Loss
+
+
+def make_model(activation: str = "sigmoid", loss: str = "softmax_cross_entropy",
+               alpha: float | None = None) -> Model:
+  """Builds a :class:`Model` from names (see ``activations.NAMES``, ``losses.NAMES``)."""
+  return Model(activations_lib.get(activation, alpha), losses_lib.get(loss))
+
+
+def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
+         scheme: str = "glorot", dtype: Any = jnp.float32) -> Params:
+  """Initialises the parameters of a network with layer sizes ``sizes``.
+
+  Args:
+    key: PRNG key.
+    sizes: ``[n_in, n_hidden_1, ..., n_out]``; at least two entries, all >= 1.
+    model: gives the hidden activation (a parametric ReLU adds ``alpha``).
+    scheme: ``"small_uniform"`` (U(-0.05, 0.05), the lecture's small random
+      weights), ``"normal"`` (weights and biases N(0, 1), as in Nielsen's
+      ch. 1), ``"scaled_normal"`` (weights N(0, 1/n_in), biases N(0, 1), his
+      ch. 3), ``"glorot"`` (uniform, sqrt(6 / (n_in + n_out))) or ``"he"``
+      (N(0, 2 / n_in)). Biases are zero unless said otherwise.
+    dtype: parameter dtype.
+
+  Returns:
+    The list of per-layer parameter dicts.
+  """
+  sizes = [int(s) for s in sizes]
+  if len(sizes) < 2 or min(sizes) < 1:
+    raise ValueError(
+        f"layer sizes must have at least an input and an output size, each "
+        f">= 1; got {sizes}")
+  if scheme not in INIT_SCHEMES:
+    raise ValueError(
+        f"unknown init scheme {scheme!r}; allowed: {', '.join(INIT_SCHEMES)}")
+  params = []
+  keys = jax.random.split(key, len(sizes) - 1)
+  for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    kw, kb = jax.random.split(keys[l])
+    shape = (n_out, n_in)
+    b = jnp.zeros((n_out,), dtype)
+    if scheme == "small_uniform":
+      w = jax.random.uniform(kw, shape, dtype, -0.05, 0.05)
+    elif scheme == "normal":
+      w = jax.random.normal(kw, shape, dtype)
+      b = jax.random.normal(kb, (n_out,), dtype)
+    elif scheme == "scaled_normal":
+      w = jax.random.normal(kw, shape, dtype) / jnp.sqrt(n_in).astype(dtype)
+      b = jax.random.normal(kb, (n_out,), dtype)
+    elif scheme == "glorot":
+      limit = (6.0 / (n_in + n_out)) ** 0.5
+      w = jax.random.uniform(kw, shape, dtype, -limit, limit)
+    else:  # he
+      w = jax.random.normal(kw, shape, dtype) * (2.0 / n_in) ** 0.5
+    layer = {"w": w, "b": b}
+    is_hidden = l < len(sizes) - 2
+    if is_hidden and model.activation.learnable:
+      layer["alpha"] = jnp.full((n_out,), model.activation.alpha, dtype)
+    params.append(layer)
+  return params
+
+
+def _alpha(layer, activation):
+  return layer["alpha"] if activation.learnable else activation.alpha
+
+
+def forward(params: Params, x: jax.Array, model: Model):
+  """Runs the network on a batch.
+
+  Args:
+    params: from :func:`init`.
+    x: inputs, shape ``(batch, n_in)``.
+    model: activation and output layer.
+
+  Returns:
+    ``(o, cache)``: the output ``o = g_L(z_L)``, shape ``(batch, n_out)``, and
+    the cache for backprop: ``zs`` (pre-activations of every layer, the last
+    one being the output layer's logits) and ``activations`` (``a_0 = x``,
+    then every hidden layer's output).
+  """
+  chex.assert_rank(x, 2)
+  if x.shape[1] != params[0]["w"].shape[1]:
+    raise ValueError(f"inputs have {x.shape[1]} features but the network "
+                     f"expects {params[0]['w'].shape[1]}")
+  act = model.activation
+  a = x
+  zs, activations = [], [x]
+  for l, layer in enumerate(params):
+    z = a @ layer["w"].T + layer["b"]
+    zs.append(z)
+    if l < len(params) - 1:
+      a = act.fn(z, _alpha(layer, act))
+      activations.append(a)
+  return model.loss.output(zs[-1]), {"zs": zs, "activations": activations}
+
+
+def predict(params: Params, x: jax.Array, model: Model) -> jax.Array:
+  """The network's output for ``x`` (no cache)."""
+  return forward(params, x, model)[0]
+
+
+def accuracy(o: jax.Array, y: jax.Array, task: str) -> jax.Array:
+  """Fraction of correct predictions for outputs ``o`` and targets ``y``.
+
+  Multi-class: argmax of the output vs. argmax of the one-hot target. Binary:
+  output > 0.5 vs. the 0/1 target, over every output unit. Regression: NaN.
+  """
+  if task == losses_lib.MULTICLASS:
+    return jnp.mean(jnp.argmax(o, -1) == jnp.argmax(y, -1))
+  if task == losses_lib.BINARY:
+    return jnp.mean((o > 0.5) == (y > 0.5))
+  return jnp.asarray(jnp.nan)

@@ -1,0 +1,76 @@
+"""Figures written to files (matplotlib, Agg backend; nothing is shown)."""
+
+from typing import Callable, Optional
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+
+def learning_curves(history: dict, path: str, title: str = "") -> str:
+  """Plots cost and accuracy per epoch (train and validation) to ``path``."""
+  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+  epochs = np.arange(1, len(history["train_loss"]) + 1)
+  for split, style in (("train", "-"), ("val", "--")):
+    loss = np.asarray(history.get(f"{split}_loss", []), float)
+    acc = np.asarray(history.get(f"{split}_accuracy", []), float)
+    label = "training" if split == "train" else "validation"
+    if loss.size and np.isfinite(loss).any():
+      ax_loss.plot(epochs, loss, style, label=label)
+    if acc.size and np.isfinite(acc).any():
+      ax_acc.plot(epochs, acc, style, label=label)
+  ax_loss.set(xlabel="epoch", ylabel="cost", title="cost")
+  if np.nanmin(np.asarray(history["train_loss"], float)) > 0:
+    ax_loss.set_yscale("log")
+  ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+  for ax in (ax_loss, ax_acc):
+    ax.grid(alpha=0.3)
+    if ax.lines:
+      ax.legend()
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
+                     x: np.ndarray, y: np.ndarray, path: str,
+                     title: str = "", ax: Optional[plt.Axes] = None,
+                     resolution: int = 200, margin: float = 0.5) -> str:
+  """Colours the plane by ``predict`` (points -> class labels) and draws ``x``.
+
+  Args:
+    predict: maps an ``(m, 2)`` array to ``m`` integer labels.
+    x: 2-D points, shape ``(n, 2)``.
+    y: their integer labels.
+    path: PNG to write (ignored when ``ax`` is given).
+    title: axes title.
+    ax: draw into these axes instead of a new figure.
+    resolution: grid points per axis.
+    margin: space around the data.
+  """
+  x = np.asarray(x, float)
+  lo, hi = x.min(0) - margin, x.max(0) + margin
+  g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
+                       np.linspace(lo[1], hi[1], resolution))
+  grid = np.stack([g0.ravel(), g1.ravel()], 1)
+  labels = np.asarray(predict(grid)).reshape(g0.shape)
+  own = ax is None
+  if own:
+    fig, ax = plt.subplots(figsize=(5, 5))
+  k = int(max(labels.max(), np.max(y))) + 1
+  colors = plt.get_cmap("tab10").colors
+  cmap = matplotlib.colors.ListedColormap(
+      [colors[i % len(colors)] for i in range(max(k, 2))])
+  ax.contourf(g0, g1, labels, levels=np.arange(-0.5, k), cmap=cmap, alpha=0.3)
+  ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
+             vmax=max(k, 2) - 0.5, edgecolors="k", s=40)
+  ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+  if own:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+  return path

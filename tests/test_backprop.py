@@ -1,0 +1,89 @@
+"""Hand-written backprop against jax.grad (float64) and finite differences."""
+
+import chex
+import jax
+import jax.numpy as jnp
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+import pytest
+
+from nn_jax import activations
+from nn_jax import backprop
+from nn_jax import gradcheck
+from nn_jax import losses
+from nn_jax import mlp
+
+TOL = 1e-10
+HIDDEN = (5, 4, 6)
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize("loss", losses.NAMES)
+@pytest.mark.parametrize("activation", activations.DIFFERENTIABLE)
+def test_manual_matches_autodiff(activation, loss, depth, batch):
+  model = mlp.make_model(activation, loss)
+  sizes = [4, *HIDDEN[:depth], 3]
+  with jax.enable_x64(True):
+    key = jax.random.PRNGKey(depth * 10 + batch)
+    params, x, y = gradcheck.random_problem(key, model, sizes, batch)
+    value_m, manual = backprop.gradients(params, x, y, model, "manual")
+    value_a, auto = backprop.gradients(params, x, y, model, "autodiff")
+    chex.assert_trees_all_equal_structs(manual, params)
+    chex.assert_trees_all_equal_shapes_and_dtypes(manual, params)
+    assert float(value_m) == pytest.approx(float(value_a), rel=1e-14)
+    assert gradcheck.relative_error(manual, auto) <= TOL
+
+
+# Every new shape compiles its primitives anew, so few, small examples.
+@settings(max_examples=10)
+@given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=5),
+       batch=st.integers(1, 6),
+       activation=st.sampled_from(activations.DIFFERENTIABLE),
+       loss=st.sampled_from(losses.NAMES),
+       seed=st.integers(0, 2**16))
+def test_random_architectures(sizes, batch, activation, loss, seed):
+  model = mlp.make_model(activation, loss)
+  if model.loss.task == losses.MULTICLASS and sizes[-1] == 1:
+    sizes = [*sizes[:-1], 2]
+  with jax.enable_x64(True):
+    params, x, y = gradcheck.random_problem(jax.random.PRNGKey(seed), model,
+                                            sizes, batch)
+    assert gradcheck.manual_vs_autodiff(params, x, y, model) <= TOL
+
+
+@pytest.mark.parametrize("activation,loss", [
+    ("sigmoid", "sigmoid_squared"), ("tanh", "softmax_cross_entropy"),
+    ("prelu", "linear_sum_squared"), ("leaky_relu", "softmax_squared")])
+def test_finite_differences(activation, loss):
+  model = mlp.make_model(activation, loss)
+  with jax.enable_x64(True):
+    params, x, y = gradcheck.random_problem(jax.random.PRNGKey(3), model,
+                                            [3, 4, 2], 5)
+    _, manual = backprop.gradients(params, x, y, model, "manual")
+    numeric = gradcheck.finite_differences(
+        lambda p: backprop.loss(p, x, y, model), params)
+    assert gradcheck.relative_error(manual, numeric) <= 1e-7
+
+
+def test_relative_error():
+  a = {"w": jnp.array([1.0, 0.0]), "b": jnp.zeros(2)}
+  b = {"w": jnp.array([1.0, 1e-3]), "b": jnp.zeros(2)}
+  assert gradcheck.relative_error(a, a) == 0.0
+  assert gradcheck.relative_error(a, b) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_unknown_method():
+  model = mlp.make_model()
+  params = mlp.init(jax.random.PRNGKey(0), [2, 2], model)
+  with pytest.raises(ValueError, match="manual, autodiff"):
+    backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model,
+                       "numeric")
+
+
+def test_threshold_cannot_be_backpropagated():
+  model = mlp.Model(activations.threshold, losses.softmax_cross_entropy)
+  params = mlp.init(jax.random.PRNGKey(0), [2, 3, 2], model)
+  with pytest.raises(ValueError, match="no derivative"):
+    backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model)

@@ -1,0 +1,163 @@
+"""The training loop: every mode of gradient descent through one jitted step."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from nn_jax import backprop
+from nn_jax import mlp
+from nn_jax import train
+
+MODEL = mlp.make_model("tanh", "softmax_cross_entropy")
+
+
+def _data(n=12, n_in=3, k=2, n_val=0, seed=0):
+  kx, ky, kv = jax.random.split(jax.random.PRNGKey(seed), 3)
+  x = jax.random.normal(kx, (n + n_val, n_in))
+  labels = jax.random.randint(ky, (n + n_val,), 0, k)
+  y = jax.nn.one_hot(labels, k)
+  return train.Data(x[:n], y[:n], x[n:], y[n:])
+
+
+def _params(sizes=(3, 4, 2), seed=1, model=MODEL):
+  return mlp.init(jax.random.PRNGKey(seed), list(sizes), model)
+
+
+def test_full_batch_epoch_is_one_gradient_step():
+  data, params = _data(), _params()
+  result = train.fit(params, MODEL, optax.sgd(0.1), data,
+                     key=jax.random.PRNGKey(0), epochs=1, batch_size=0)
+  _, grads = backprop.gradients(params, data.x, data.y, MODEL)
+  expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+  chex.assert_trees_all_close(result.params, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_online_epoch_is_one_step_per_example_in_order():
+  data, params = _data(n=5), _params()
+  result = train.fit(params, MODEL, optax.sgd(0.1), data,
+                     key=jax.random.PRNGKey(0), epochs=1, batch_size=1,
+                     shuffle=False)
+  expected = params
+  for i in range(5):
+    _, g = backprop.gradients(expected, data.x[i:i + 1], data.y[i:i + 1],
+                              MODEL)
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, expected, g)
+  chex.assert_trees_all_close(result.params, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mini_batches_shuffled_from_the_key():
+  data, params = _data(n=20), _params()
+  fit = lambda seed: train.fit(params, MODEL, optax.sgd(0.1), data,
+                               key=jax.random.PRNGKey(seed), epochs=2,
+                               batch_size=6).params
+  chex.assert_trees_all_equal(fit(0), fit(0))
+  with pytest.raises(AssertionError):
+    chex.assert_trees_all_close(fit(0), fit(1))
+
+
+def test_incomplete_last_batch_is_dropped():
+  # 7 examples, batches of 3: two updates, the 7th example unused.
+  data, params = _data(n=7), _params()
+  result = train.fit(params, MODEL, optax.sgd(0.1), data,
+                     key=jax.random.PRNGKey(0), epochs=1, batch_size=3,
+                     shuffle=False)
+  expected = params
+  for i in range(2):
+    sl = slice(3 * i, 3 * i + 3)
+    _, g = backprop.gradients(expected, data.x[sl], data.y[sl], MODEL)
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, expected, g)
+  chex.assert_trees_all_close(result.params, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cost_threshold_stops_training():
+  data, params = _data(n=16), _params((3, 16, 2))
+  result = train.fit(params, MODEL, optax.adam(0.05), data,
+                     key=jax.random.PRNGKey(0), epochs=500, batch_size=0,
+                     cost_threshold=0.05, epochs_per_call=7)
+  loss = result.history["train_loss"]
+  assert result.reached_threshold
+  assert result.epochs_run < 500
+  assert len(loss) == result.epochs_run
+  assert loss[-1] < 0.05 <= loss[-2]
+
+
+def test_history_and_validation_metrics():
+  data, params = _data(n=12, n_val=6), _params()
+  seen = []
+  result = train.fit(params, MODEL, train.make_optimizer("momentum", 0.1),
+                     data, key=jax.random.PRNGKey(0), epochs=9, batch_size=4,
+                     epochs_per_call=4, on_progress=lambda e, m: seen.append(e))
+  assert result.epochs_run == 9 and seen == [4, 8, 9]
+  for name in train.METRICS:
+    assert result.history[name].shape == (9,)
+    assert np.all(np.isfinite(result.history[name]))
+  val_loss, val_acc = train.evaluate(result.params, data.x_val, data.y_val,
+                                     MODEL)
+  assert result.history["val_loss"][-1] == pytest.approx(float(val_loss),
+                                                         rel=1e-5)
+  assert result.history["val_accuracy"][-1] == pytest.approx(float(val_acc))
+
+
+def test_no_validation_data_gives_nan():
+  data, params = _data(n=8), _params()
+  result = train.fit(params, MODEL, optax.sgd(0.1), data,
+                     key=jax.random.PRNGKey(0), epochs=2)
+  assert np.all(np.isnan(result.history["val_loss"]))
+
+
+@pytest.mark.parametrize("name", train.OPTIMIZERS)
+def test_every_optimizer_lowers_the_cost(name):
+  data, params = _data(n=16), _params()
+  result = train.fit(params, MODEL, train.make_optimizer(name, 0.05), data,
+                     key=jax.random.PRNGKey(0), epochs=30, batch_size=4,
+                     epochs_per_call=30)
+  loss = result.history["train_loss"]
+  assert loss[-1] < 0.8 * loss[0]
+
+
+def test_any_optax_transformation():
+  data, params = _data(), _params()
+  opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(0.1))
+  result = train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0),
+                     epochs=3)
+  assert result.epochs_run == 3
+
+
+def test_manual_and_autodiff_train_alike():
+  data, params = _data(n=16), _params()
+  fit = lambda grad: train.fit(params, MODEL, optax.sgd(0.2), data,
+                               key=jax.random.PRNGKey(0), epochs=10,
+                               batch_size=4, grad=grad,
+                               epochs_per_call=10).params
+  chex.assert_trees_all_close(fit("manual"), fit("autodiff"), rtol=1e-4,
+                              atol=1e-5)
+
+
+def test_sigmoid_network_learns_xor():
+  x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+  y = jnp.array([[0.0], [1.0], [1.0], [0.0]])
+  model = mlp.make_model("sigmoid", "sigmoid_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [2, 4, 1], model, "normal")
+  data = train.Data(x, y, x[:0], y[:0])
+  result = train.fit(params, model, optax.sgd(1.0, momentum=0.9), data,
+                     key=jax.random.PRNGKey(0), epochs=1000, batch_size=0,
+                     epochs_per_call=1000)
+  assert result.history["train_accuracy"][-1] == 1.0
+
+
+def test_bad_arguments():
+  data, params = _data(n=5), _params()
+  opt = optax.sgd(0.1)
+  with pytest.raises(ValueError, match="batch_size"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
+              batch_size=6)
+  with pytest.raises(ValueError, match="epochs"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=0)
+  with pytest.raises(ValueError, match="gradient method"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
+              grad="numeric")
+  with pytest.raises(ValueError, match="optimizer"):
+    train.make_optimizer("rmsprop", 0.1)
