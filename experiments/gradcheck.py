@@ -3,7 +3,11 @@ r"""Hand-written backprop vs. jax.grad for every combination, in float64.
   python -m experiments.gradcheck [--tolerance=1e-10] [--workdir=runs/gradcheck]
 
 Every differentiable activation x every output/loss pair x 0-3 hidden layers
-x batch sizes 1 and 7. Prints the table of the worst relative error per
+x batch sizes 1 and 7 ("mlp" rows), and the same with 1-3 hidden layers for
+each regularizer that changes gradients: "l2" (penalty 0.1 on weights),
+"dropout" (p = 0.5, the same masks for both methods), "batchnorm" (training
+mode, batch 7 only: one example has no batch variance) and "prelu_l2" (PReLU
+with its slopes penalized too). Prints the table of the worst relative error per
 (activation, loss), writes every case to <workdir>/results.json, and exits
 with code 1 if any case is above the tolerance.
 """
@@ -20,38 +24,52 @@ from nn_jax import gradcheck
 from nn_jax import losses
 from nn_jax import mlp
 
-flags.DEFINE_float("tolerance", 1e-10, "Largest relative error allowed.")
-flags.DEFINE_list("activations", list(activations.DIFFERENTIABLE),
-                  "Activations to check (comma-separated).")
-flags.DEFINE_list("losses", list(losses.NAMES),
-                  "Output/loss pairs to check (comma-separated).")
-flags.DEFINE_integer("seed", 0, "Seed of the random networks and data.")
-flags.DEFINE_string("workdir", "runs/gradcheck", "Where results are written.")
-
-FLAGS = flags.FLAGS
-
 DEPTHS = (0, 1, 2, 3)
 BATCH_SIZES = (1, 7)
 HIDDEN = (5, 4, 6)   # hidden sizes used, first `depth` of them
 N_IN, N_OUT = 4, 3
 
 
-def cases(acts, loss_names):
+# Case name -> (model keyword arguments, depths, batch sizes).
+CASES = {
+    "mlp": ({}, DEPTHS, BATCH_SIZES),
+    "l2": ({"l2": 0.1}, DEPTHS[1:], BATCH_SIZES),
+    "dropout": ({"dropout": 0.5}, DEPTHS[1:], BATCH_SIZES),
+    "batchnorm": ({"batchnorm": True}, DEPTHS[1:], (7,)),
+    "prelu_l2": ({"l2": 0.1, "l2_alpha": True}, DEPTHS[1:], BATCH_SIZES),
+}
+
+
+flags.DEFINE_float("tolerance", 1e-10, "Largest relative error allowed.")
+flags.DEFINE_list("activations", list(activations.DIFFERENTIABLE),
+                  "Activations to check (comma-separated).")
+flags.DEFINE_list("losses", list(losses.NAMES),
+                  "Output/loss pairs to check (comma-separated).")
+flags.DEFINE_list("cases", list(CASES), "Rows to check: "
+                  f"{', '.join(CASES)}.")
+flags.DEFINE_integer("seed", 0, "Seed of the random networks and data.")
+flags.DEFINE_string("workdir", "runs/gradcheck", "Where results are written.")
+
+FLAGS = flags.FLAGS
+
+def cases(acts, loss_names, case_names=tuple(CASES)):
   """Yields ``(case, activation, loss, depth, batch)`` for every check."""
-  for act in acts:
-    for loss in loss_names:
-      for depth in DEPTHS:
-        for batch in BATCH_SIZES:
-          yield "mlp", act, loss, depth, batch
+  for case in case_names:
+    _, depths, batches = CASES[case]
+    for act in (["prelu"] if case == "prelu_l2" else acts):
+      for loss in loss_names:
+        for depth in depths:
+          for batch in batches:
+            yield case, act, loss, depth, batch
 
 
 def check(case, act, loss, depth, batch, key) -> float:
   """The relative error of one case (float64)."""
-  del case
-  model = mlp.make_model(act, loss)
+  model = mlp.make_model(act, loss, **CASES[case][0])
   sizes = [N_IN, *HIDDEN[:depth], N_OUT]
-  params, x, y = gradcheck.random_problem(key, model, sizes, batch)
-  return gradcheck.manual_vs_autodiff(params, x, y, model)
+  k_problem, k_dropout = jax.random.split(key)
+  params, x, y = gradcheck.random_problem(k_problem, model, sizes, batch)
+  return gradcheck.manual_vs_autodiff(params, x, y, model, k_dropout)
 
 
 def main(argv):
@@ -61,13 +79,15 @@ def main(argv):
                "activations", f"allowed: {', '.join(activations.DIFFERENTIABLE)}")
   common.check(set(FLAGS.losses) <= set(losses.NAMES), "losses",
                f"allowed: {', '.join(losses.NAMES)}")
+  common.check(set(FLAGS.cases) <= set(CASES), "cases",
+               f"allowed: {', '.join(CASES)}")
   workdir = common.make_workdir(FLAGS.workdir)
   timer = common.Timer()
   rows = []
   with jax.enable_x64(True):
     key = jax.random.PRNGKey(FLAGS.seed)
     for i, (case, act, loss, depth, batch) in enumerate(
-        cases(FLAGS.activations, FLAGS.losses)):
+        cases(FLAGS.activations, FLAGS.losses, FLAGS.cases)):
       error = check(case, act, loss, depth, batch, jax.random.fold_in(key, i))
       rows.append({"case": case, "activation": act, "loss": loss,
                    "depth": depth, "batch": batch, "error": error,

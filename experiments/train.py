@@ -53,8 +53,35 @@ flags.DEFINE_float("validation_fraction", _D.validation_fraction,
 flags.DEFINE_string("input_encoding", _D.input_encoding,
                     f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
                     "(fitted on the training split).")
+flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
+                     "(0: the whole training split).")
 flags.DEFINE_integer("epochs_per_call", 0, "Epochs per jitted call between "
                      "progress lines (0: about 20 lines in all).")
+# Regularization and training techniques.
+flags.DEFINE_float("l2", _D.l2, "L2 penalty (l2/2) sum ||w||^2 on weights "
+                   "(not biases); Nielsen's lambda/n.")
+flags.DEFINE_boolean("l2_alpha", _D.l2_alpha, "Also penalize PReLU slopes.")
+flags.DEFINE_float("max_norm", _D.max_norm, "Max-norm bound on each unit's "
+                   "incoming weights, projected after every step (0: off).")
+flags.DEFINE_float("dropout", _D.dropout, "Drop probability of hidden units.")
+flags.DEFINE_boolean("batchnorm", _D.batchnorm, "Batch-normalize hidden "
+                     "layers.")
+flags.DEFINE_list("augment", list(_D.augment), "Data augmentation: noise "
+                  "(Gaussian input noise), shift (random image shifts).")
+flags.DEFINE_float("noise_std", _D.noise_std, "Std of the input noise.")
+flags.DEFINE_integer("max_shift", _D.max_shift, "Largest image shift, px.")
+flags.DEFINE_integer("early_stopping_patience", _D.early_stopping_patience,
+                     "Stop after this many epochs without a better "
+                     "validation cost; keep the best epoch (0: off).")
+flags.DEFINE_boolean("pretrain", _D.pretrain, "Greedy layer-wise autoencoder "
+                     "pretraining of the hidden layers before fine-tuning.")
+flags.DEFINE_integer("pretrain_epochs", _D.pretrain_epochs,
+                     "Epochs per pretrained layer.")
+flags.DEFINE_string("schedule", _D.schedule, "Learning-rate schedule: "
+                    f"{', '.join(train.SCHEDULES)}.")
+flags.DEFINE_float("decay_rate", _D.decay_rate, "Decay factor of the step "
+                   "and exponential schedules.")
+flags.DEFINE_integer("decay_epochs", _D.decay_epochs, "Epochs per decay.")
 flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
 
 FLAGS = flags.FLAGS
@@ -66,8 +93,9 @@ def config_from_flags() -> experiment.Config:
   except ValueError:
     common.fail(f"--hidden={FLAGS.hidden}: comma-separated positive integers")
   fields = {f: FLAGS[f].value for f in experiment.Config._fields
-            if f != "hidden"}
-  return experiment.Config(hidden=hidden, **fields)
+            if f not in ("hidden", "augment")}
+  return experiment.Config(hidden=hidden, augment=tuple(FLAGS.augment),
+                           **fields)
 
 
 def main(argv):
@@ -83,7 +111,7 @@ def main(argv):
 
   out = experiment.train_and_evaluate(config, on_progress=progress)
   history = out.pop("history")
-  for k in ("params", "model", "splits"):
+  for k in ("params", "stats", "model", "splits"):
     out.pop(k)
   common.write_json(os.path.join(workdir, "results.json"), out)
   common.write_jsonl(os.path.join(workdir, "metrics.jsonl"), [

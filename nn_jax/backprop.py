@@ -15,7 +15,8 @@ batch-mean cost, so ``dE/dw_l = delta_l^T @ a_{l-1}`` and ``dE/db_l`` is
 ``delta_l`` summed over the batch. A parametric ReLU's slope gets
 ``dE/dalpha_l = sum over the batch of (w_{l+1}^T delta_{l+1}) * min(z_l, 0)``.
 
-``jax.grad`` of the same cost is the other gradient method; :func:`gradients`
+Dropout, batch normalization and the L2 penalty extend the same pass (see
+:func:`backward`). ``jax.grad`` of the same cost is the other gradient method; :func:`gradients`
 selects between them with ``method="manual" | "autodiff"``.
 """
 
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from nn_jax import mlp
+from nn_jax import regularization as reg
 
 METHODS = ("manual", "autodiff")
 
@@ -33,9 +35,14 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
 
   Args:
     params: the network's parameters.
-    cache: from :func:`mlp.forward` on the same batch.
+    cache: from :func:`mlp.forward` (training mode) on the same batch.
     y: targets, shape ``(batch, n_out)``.
-    model: activation and output layer.
+    model: activation, output layer and regularizers.
+
+  Below the output layer, ``back = w_{l+1}^T delta_{l+1}`` is ``dE/da_l``;
+  dropout multiplies it by the layer's scaled mask, the activation by
+  ``g'(z_l)``; with batch norm ``delta`` then passes through the scale
+  ``gamma`` and the batch statistics (:func:`reg.batchnorm_backward`).
   """
   act = model.activation
   if act.grad is None:
@@ -46,36 +53,74 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   grads = [{} for _ in params]
   for l in range(len(params) - 1, -1, -1):
     grads[l]["w"] = delta.T @ activations[l]             # delta_l a_{l-1}^T
-    grads[l]["b"] = jnp.sum(delta, axis=0)               # delta_l
+    if "b" in params[l]:
+      grads[l]["b"] = jnp.sum(delta, axis=0)             # delta_l
     if l == 0:
       break
     back = delta @ params[l]["w"]                        # w_{l+1}^T delta_{l+1}
+    if cache["masks"]:
+      back = back * cache["masks"][l - 1]
     z = zs[l - 1]
-    alpha = params[l - 1]["alpha"] if act.learnable else act.alpha
+    below = params[l - 1]
+    alpha = below["alpha"] if act.learnable else act.alpha
     if act.learnable:
       grads[l - 1]["alpha"] = jnp.sum(back * act.alpha_grad(z, alpha), 0)
     delta = back * act.grad(z, alpha)                    # delta_l
+    if model.batchnorm:
+      z_hat, inv_std = cache["bn"][l - 1]
+      grads[l - 1]["gamma"] = jnp.sum(delta * z_hat, axis=0)
+      grads[l - 1]["beta"] = jnp.sum(delta, axis=0)
+      delta = reg.batchnorm_backward(delta * below["gamma"], z_hat, inv_std)
+  if model.l2 > 0:
+    penalty = reg.l2_penalty_grad(params, model.l2, model.l2_alpha)
+    grads = [{k: g[k] + penalty[l][k] for k in g}
+             for l, g in enumerate(grads)]
   # Every parameter gets its gradient (a KeyError here would be a bug).
-  grads = [{k: g[k] for k in layer} for g, layer in zip(grads, params)]
-  return grads
+  return [{k: g[k] for k in layer} for g, layer in zip(grads, params)]
 
 
-def loss(params: mlp.Params, x: jax.Array, y: jax.Array,
+def cost(params: mlp.Params, cache: dict, y: jax.Array,
          model: mlp.Model) -> jax.Array:
-  """The batch-mean cost E of the network on ``(x, y)``."""
-  _, cache = mlp.forward(params, x, model)
-  return model.loss.value(cache["zs"][-1], y)
+  """The batch-mean cost from a forward cache, plus the L2 penalty."""
+  value = model.loss.value(cache["zs"][-1], y)
+  if model.l2 > 0:
+    value = value + reg.l2_penalty(params, model.l2, model.l2_alpha)
+  return value
+
+
+def loss(params: mlp.Params, x: jax.Array, y: jax.Array, model: mlp.Model,
+         key: jax.Array | None = None) -> jax.Array:
+  """The training cost E of the network on ``(x, y)`` (training mode)."""
+  _, cache = mlp.forward(params, x, model, train=True, key=key)
+  return cost(params, cache, y, model)
+
+
+def gradients_and_stats(params: mlp.Params, x: jax.Array, y: jax.Array,
+                        model: mlp.Model, method: str = "manual",
+                        key: jax.Array | None = None):
+  """Returns ``(E, dE/dparams, batch_stats)`` in training mode.
+
+  ``batch_stats`` are the batch-norm statistics of this batch (for the
+  running averages), an empty list without batch norm; ``key`` draws the
+  dropout masks, the same ones for both methods.
+  """
+  if method == "manual":
+    _, cache = mlp.forward(params, x, model, train=True, key=key)
+    return (cost(params, cache, y, model), backward(params, cache, y, model),
+            cache["batch_stats"])
+  if method == "autodiff":
+    def f(p):
+      _, cache = mlp.forward(p, x, model, train=True, key=key)
+      return cost(p, cache, y, model), cache["batch_stats"]
+    (value, stats), grads = jax.value_and_grad(f, has_aux=True)(params)
+    return value, grads, stats
+  raise ValueError(f"unknown gradient method {method!r}; allowed: "
+                   f"{', '.join(METHODS)}")
 
 
 def gradients(params: mlp.Params, x: jax.Array, y: jax.Array,
-              model: mlp.Model, method: str = "manual"):
+              model: mlp.Model, method: str = "manual",
+              key: jax.Array | None = None):
   """Returns ``(E, dE/dparams)`` by hand-written backprop or by ``jax.grad``."""
-  if method == "manual":
-    o, cache = mlp.forward(params, x, model)
-    del o
-    value = model.loss.value(cache["zs"][-1], y)
-    return value, backward(params, cache, y, model)
-  if method == "autodiff":
-    return jax.value_and_grad(loss)(params, x, y, model)
-  raise ValueError(f"unknown gradient method {method!r}; allowed: "
-                   f"{', '.join(METHODS)}")
+  value, grads, _ = gradients_and_stats(params, x, y, model, method, key)
+  return value, grads

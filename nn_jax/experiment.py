@@ -16,9 +16,11 @@ from nn_jax import data as data_lib
 from nn_jax import encoding
 from nn_jax import losses
 from nn_jax import mlp
+from nn_jax import pretrain as pretrain_lib
 from nn_jax import train as train_lib
 
 INPUT_ENCODINGS = ("standardize", "scale", "none")
+AUGMENTATIONS = ("noise", "shift")
 
 
 class Config(NamedTuple):
@@ -40,7 +42,23 @@ class Config(NamedTuple):
   test_fraction: float = 0.2
   validation_fraction: float = 0.1
   input_encoding: str = "standardize"
+  train_size: int = 0
   epochs_per_call: int = 0
+  # Regularization and training techniques (all off by default).
+  l2: float = 0.0
+  l2_alpha: bool = False
+  max_norm: float = 0.0
+  dropout: float = 0.0
+  batchnorm: bool = False
+  augment: tuple = ()
+  noise_std: float = 0.1
+  max_shift: int = 1
+  early_stopping_patience: int = 0
+  pretrain: bool = False
+  pretrain_epochs: int = 10
+  schedule: str = "constant"
+  decay_rate: float = 0.5
+  decay_epochs: int = 10
 
 
 def _allowed(name, value, allowed):
@@ -77,10 +95,37 @@ def validate(config: Config) -> None:
     if not 0 <= getattr(config, name) < 1:
       raise ValueError(f"{name} must be in [0, 1); got "
                        f"{getattr(config, name)}")
+  if config.train_size < 0:
+    raise ValueError(f"train_size must be >= 0 (0: the whole training "
+                     f"split); got {config.train_size}")
   if config.test_fraction + config.validation_fraction >= 1:
     raise ValueError("test_fraction + validation_fraction must be < 1")
   if config.alpha is not None and config.alpha < 0:
     raise ValueError(f"alpha must be >= 0; got {config.alpha}")
+  _allowed("schedule", config.schedule, train_lib.SCHEDULES)
+  for name in ("l2", "max_norm", "noise_std"):
+    if getattr(config, name) < 0:
+      raise ValueError(f"{name} must be >= 0; got {getattr(config, name)}")
+  if not 0 <= config.dropout < 1:
+    raise ValueError(f"dropout must be in [0, 1); got {config.dropout}")
+  for a in config.augment:
+    _allowed("augment", a, AUGMENTATIONS)
+  if config.max_shift < 0:
+    raise ValueError(f"max_shift must be >= 0; got {config.max_shift}")
+  if config.early_stopping_patience < 0:
+    raise ValueError(f"early_stopping_patience must be >= 0; got "
+                     f"{config.early_stopping_patience}")
+  if config.early_stopping_patience and config.validation_fraction == 0:
+    raise ValueError("early_stopping_patience needs validation_fraction > 0")
+  if config.pretrain and not config.hidden:
+    raise ValueError("pretrain needs at least one hidden layer (--hidden)")
+  if config.pretrain_epochs < 1:
+    raise ValueError(f"pretrain_epochs must be >= 1; got "
+                     f"{config.pretrain_epochs}")
+  if not 0 < config.decay_rate <= 1:
+    raise ValueError(f"decay_rate must be in (0, 1]; got {config.decay_rate}")
+  if config.decay_epochs < 1:
+    raise ValueError(f"decay_epochs must be >= 1; got {config.decay_epochs}")
 
 
 class Splits(NamedTuple):
@@ -93,7 +138,8 @@ def prepare(config: Config, key) -> Splits:
   """Loads the data set, splits it, and encodes inputs fitted on training data.
 
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
-  are training and test data.
+  are training and test data. ``train_size > 0`` keeps only that many
+  training examples (the first of the shuffled split).
   """
   ds = data_lib.load(config.dataset, seed=config.seed)
   if ds.size < 10:
@@ -101,6 +147,11 @@ def prepare(config: Config, key) -> Splits:
   else:
     test, val, train = data_lib.split(
         ds, key, (config.test_fraction, config.validation_fraction))
+  if config.train_size:
+    if config.train_size > train.size:
+      raise ValueError(f"train_size={config.train_size} exceeds the "
+                       f"{train.size} training examples")
+    train = train.take(np.arange(config.train_size))
   if config.input_encoding != "none":
     enc = (encoding.Standardize if config.input_encoding == "standardize"
            else encoding.ScaleRange).fit(train.x)
@@ -122,28 +173,50 @@ def train_and_evaluate(config: Config,
   """
   validate(config)
   start = time.perf_counter()
-  model = mlp.make_model(config.activation, config.loss, config.alpha)
+  model = mlp.make_model(config.activation, config.loss, config.alpha,
+                         dropout=config.dropout, batchnorm=config.batchnorm,
+                         l2=config.l2, l2_alpha=config.l2_alpha)
   key = jax.random.PRNGKey(config.seed)
-  split_key, init_key, train_key = jax.random.split(key, 3)
+  split_key, init_key, train_key, pretrain_key = jax.random.split(key, 4)
   splits = prepare(config, split_key)
   data_lib.check_loss_fits(model.loss, splits.train)
+  if "shift" in config.augment and not splits.train.image_shape:
+    raise ValueError(f"augment=shift needs an image data set; "
+                     f"{config.dataset!r} is not one (use augment=noise)")
   sizes = ([splits.train.x.shape[1], *config.hidden]
            + [data_lib.num_outputs(model.loss, splits.train)])
   params = mlp.init(init_key, sizes, model, config.init)
-  optimizer = train_lib.make_optimizer(config.optimizer, config.learning_rate,
-                                       config.momentum)
+  batch = train_lib.resolve_batch_size(config.batch_size, splits.train.size)
+  schedule = train_lib.make_schedule(
+      config.schedule, config.learning_rate,
+      steps_per_epoch=splits.train.size // batch, epochs=config.epochs,
+      decay_rate=config.decay_rate, decay_epochs=config.decay_epochs)
+  make_optimizer = lambda: train_lib.make_optimizer(
+      config.optimizer, schedule, config.momentum)
+  x_train = jnp.asarray(splits.train.x)
+  pretrain_costs = []
+  if config.pretrain:
+    params, pretrain_costs = pretrain_lib.pretrain(
+        pretrain_key, params, model, x_train, epochs=config.pretrain_epochs,
+        batch_size=config.batch_size, make_optimizer=make_optimizer,
+        grad=config.grad)
   encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s))
-  data = train_lib.Data(jnp.asarray(splits.train.x), encode(splits.train),
+  data = train_lib.Data(x_train, encode(splits.train),
                         jnp.asarray(splits.val.x.reshape(-1, sizes[0])),
                         encode(splits.val).reshape(-1, sizes[-1]))
-  result = train_lib.fit(params, model, optimizer, data, key=train_key,
-                         epochs=config.epochs, batch_size=config.batch_size,
-                         grad=config.grad,
-                         cost_threshold=config.cost_threshold,
-                         epochs_per_call=config.epochs_per_call or None,
-                         on_progress=on_progress)
+  result = train_lib.fit(
+      params, model, make_optimizer(), data, key=train_key,
+      epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
+      cost_threshold=config.cost_threshold, max_norm=config.max_norm,
+      early_stopping_patience=config.early_stopping_patience,
+      noise_std=config.noise_std if "noise" in config.augment else 0.0,
+      max_shift=config.max_shift if "shift" in config.augment else 0,
+      image_shape=splits.train.image_shape,
+      epochs_per_call=config.epochs_per_call or None,
+      on_progress=on_progress)
   test_loss, test_acc = train_lib.evaluate(
-      result.params, jnp.asarray(splits.test.x), encode(splits.test), model)
+      result.params, jnp.asarray(splits.test.x), encode(splits.test), model,
+      result.stats)
   return {
       "test_accuracy": float(test_acc),
       "test_loss": float(test_loss),
@@ -151,6 +224,10 @@ def train_and_evaluate(config: Config,
       "final_train_accuracy": float(result.history["train_accuracy"][-1]),
       "epochs_run": result.epochs_run,
       "reached_threshold": result.reached_threshold,
+      "early_stopped": result.early_stopped,
+      "best_epoch": result.best_epoch,
+      "diverged": result.diverged,
+      "pretrain_costs": pretrain_costs,
       "seconds": time.perf_counter() - start,
       "grad": config.grad,
       "sizes": sizes,
@@ -160,6 +237,7 @@ def train_and_evaluate(config: Config,
       "config": config._asdict(),
       "history": result.history,
       "params": result.params,
+      "stats": result.stats,
       "model": model,
       "splits": splits,
   }

@@ -2,7 +2,10 @@
 
 Parameters are a pytree: a list with one dict per layer, ``{"w": (n_out,
 n_in), "b": (n_out,)}``, plus ``"alpha": (n_out,)`` for hidden layers with a
-parametric ReLU. ``w[j, k]`` is the weight from unit k to unit j, as the
+parametric ReLU. With batch normalization a hidden layer has a scale
+``"gamma"`` and shift ``"beta"`` instead of ``"b"`` (which the batch mean
+would cancel), and running statistics live outside the parameters (see
+:func:`init_stats`). ``w[j, k]`` is the weight from unit k to unit j, as the
 lecture's ``w_jk``. ``sizes = [n_in, n_out]`` (no hidden layer) is a single
 layer of neurons, a single neuron when ``n_out == 1``.
 """
@@ -15,6 +18,7 @@ import jax.numpy as jnp
 
 from nn_jax import activations as activations_lib
 from nn_jax import losses as losses_lib
+from nn_jax import regularization as reg
 
 Params = list  # [{"w": ..., "b": ..., ["alpha": ...]}, ...]
 
@@ -22,20 +26,36 @@ INIT_SCHEMES = ("small_uniform", "normal", "scaled_normal", "glorot", "he")
 
 
 class Model(NamedTuple):
-  """What a network computes besides its parameters (static under jit).
+  """What a network computes besides its parameters, and the cost it
+  minimises (static under jit).
 
   Attributes:
     activation: the hidden units' activation.
     loss: the output layer and its cost.
+    dropout: drop probability of hidden units in training (0: none).
+    batchnorm: batch-normalize every hidden layer's pre-activation.
+    l2: L2 penalty ``(l2 / 2) sum ||w||^2`` added to the cost.
+    l2_alpha: also penalize PReLU slopes.
   """
   activation: activations_lib.Activation
   loss: losses_lib.Loss
+  dropout: float = 0.0
+  batchnorm: bool = False
+  l2: float = 0.0
+  l2_alpha: bool = False
 
 
 def make_model(activation: str = "sigmoid", loss: str = "softmax_cross_entropy",
-               alpha: float | None = None) -> Model:
+               alpha: float | None = None, *, dropout: float = 0.0,
+               batchnorm: bool = False, l2: float = 0.0,
+               l2_alpha: bool = False) -> Model:
   """Builds a :class:`Model` from names (see ``activations.NAMES``, ``losses.NAMES``)."""
-  return Model(activations_lib.get(activation, alpha), losses_lib.get(loss))
+  if not 0 <= dropout < 1:
+    raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+  if l2 < 0:
+    raise ValueError(f"l2 must be >= 0; got {l2}")
+  return Model(activations_lib.get(activation, alpha), losses_lib.get(loss),
+               float(dropout), bool(batchnorm), float(l2), bool(l2_alpha))
 
 
 def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
@@ -85,49 +105,94 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
       w = jax.random.normal(kw, shape, dtype) * (2.0 / n_in) ** 0.5
     layer = {"w": w, "b": b}
     is_hidden = l < len(sizes) - 2
+    if is_hidden and model.batchnorm:
+      layer = {"w": w, "gamma": jnp.ones((n_out,), dtype),
+               "beta": jnp.zeros((n_out,), dtype)}
     if is_hidden and model.activation.learnable:
       layer["alpha"] = jnp.full((n_out,), model.activation.alpha, dtype)
     params.append(layer)
   return params
 
 
+def init_stats(params: Params, model: Model) -> list:
+  """Running batch-norm statistics, one ``{"mean", "var"}`` per hidden layer
+  (an empty list without batch norm)."""
+  if not model.batchnorm:
+    return []
+  return [{"mean": jnp.zeros_like(layer["gamma"]),
+           "var": jnp.ones_like(layer["gamma"])} for layer in params[:-1]]
+
+
 def _alpha(layer, activation):
   return layer["alpha"] if activation.learnable else activation.alpha
 
 
-def forward(params: Params, x: jax.Array, model: Model):
+def forward(params: Params, x: jax.Array, model: Model, *,
+            train: bool = False, key: chex.PRNGKey | None = None,
+            stats: list | None = None):
   """Runs the network on a batch.
 
   Args:
     params: from :func:`init`.
     x: inputs, shape ``(batch, n_in)``.
-    model: activation and output layer.
+    model: activation, output layer and regularizers.
+    train: training mode: dropout masks are drawn from ``key`` and batch norm
+      uses the batch's statistics. At evaluation there is no dropout and
+      batch norm uses the running ``stats``.
+    key: PRNG key for dropout (needed when training with dropout).
+    stats: running batch-norm statistics (needed at evaluation with batch
+      norm), from :func:`init_stats` and the training loop.
 
   Returns:
     ``(o, cache)``: the output ``o = g_L(z_L)``, shape ``(batch, n_out)``, and
-    the cache for backprop: ``zs`` (pre-activations of every layer, the last
-    one being the output layer's logits) and ``activations`` (``a_0 = x``,
-    then every hidden layer's output).
+    the cache for backprop: ``zs`` (each hidden layer's activation input and
+    the output layer's logits), ``activations`` (``a_0 = x``, then every
+    hidden layer's output after dropout), ``masks`` (scaled dropout masks),
+    ``bn`` (``(z_hat, inv_std)`` per hidden layer) and ``batch_stats``.
   """
   chex.assert_rank(x, 2)
   if x.shape[1] != params[0]["w"].shape[1]:
     raise ValueError(f"inputs have {x.shape[1]} features but the network "
                      f"expects {params[0]['w'].shape[1]}")
+  dropping = train and model.dropout > 0
+  if dropping and key is None:
+    raise ValueError("training with dropout needs a PRNG key")
+  if model.batchnorm and not train and stats is None:
+    raise ValueError("batch norm at evaluation needs the running statistics")
+  keys = (jax.random.split(key, max(len(params) - 1, 1)) if dropping
+          else [None] * len(params))
   act = model.activation
   a = x
-  zs, activations = [], [x]
-  for l, layer in enumerate(params):
-    z = a @ layer["w"].T + layer["b"]
-    zs.append(z)
-    if l < len(params) - 1:
-      a = act.fn(z, _alpha(layer, act))
-      activations.append(a)
-  return model.loss.output(zs[-1]), {"zs": zs, "activations": activations}
+  cache = {"zs": [], "activations": [x], "masks": [], "bn": [],
+           "batch_stats": []}
+  for l, layer in enumerate(params[:-1]):
+    z = a @ layer["w"].T
+    if model.batchnorm:
+      if train:
+        z_hat, inv_std, mean, var = reg.batchnorm_train(z)
+        cache["bn"].append((z_hat, inv_std))
+        cache["batch_stats"].append({"mean": mean, "var": var})
+      else:
+        z_hat = reg.batchnorm_eval(z, stats[l])
+      z = layer["gamma"] * z_hat + layer["beta"]
+    else:
+      z = z + layer["b"]
+    cache["zs"].append(z)
+    a = act.fn(z, _alpha(layer, act))
+    if dropping:
+      mask = reg.dropout_mask(keys[l], a.shape, model.dropout, a.dtype)
+      cache["masks"].append(mask)
+      a = a * mask
+    cache["activations"].append(a)
+  z = a @ params[-1]["w"].T + params[-1]["b"]
+  cache["zs"].append(z)
+  return model.loss.output(z), cache
 
 
-def predict(params: Params, x: jax.Array, model: Model) -> jax.Array:
-  """The network's output for ``x`` (no cache)."""
-  return forward(params, x, model)[0]
+def predict(params: Params, x: jax.Array, model: Model,
+            stats: list | None = None) -> jax.Array:
+  """The network's output for ``x`` in evaluation mode."""
+  return forward(params, x, model, stats=stats)[0]
 
 
 def accuracy(o: jax.Array, y: jax.Array, task: str) -> jax.Array:

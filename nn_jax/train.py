@@ -11,8 +11,15 @@ The update is an optax ``GradientTransformation`` fed with the gradients of
 :func:`nn_jax.backprop.gradients` (hand-written or ``jax.grad``). Epochs run
 inside ``lax.scan`` in chunks of ``epochs_per_call``; between chunks the
 caller's ``on_progress`` sees the latest metrics. Training stops at
-``epochs`` or at the first epoch whose training cost is below
-``cost_threshold``.
+``epochs``, at the first epoch whose training cost is below
+``cost_threshold``, when the validation cost has not improved for
+``early_stopping_patience`` epochs (the best epoch's parameters are
+returned), or when the cost or the parameters stop being finite (the last
+finite parameters are kept and ``diverged`` is set).
+
+Inside the step: dropout masks and augmentation draw from per-step keys; a
+max-norm projection follows each update; batch-norm running statistics are
+updated from each batch.
 """
 
 from typing import Any, Callable, NamedTuple, Optional
@@ -25,8 +32,10 @@ import optax
 
 from nn_jax import backprop
 from nn_jax import mlp
+from nn_jax import regularization as reg
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+SCHEDULES = ("constant", "step", "exponential", "cosine")
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
@@ -50,13 +59,59 @@ def make_optimizer(name: str, learning_rate: float | optax.Schedule,
       f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
+def make_schedule(name: str, learning_rate: float, *, steps_per_epoch: int,
+                  epochs: int, decay_rate: float = 0.5,
+                  decay_epochs: int = 10) -> optax.Schedule:
+  """A learning-rate schedule over optimizer steps (one per mini-batch).
+
+  ``constant``: eta throughout; ``step``: eta times ``decay_rate`` every
+  ``decay_epochs`` epochs; ``exponential``: the same decay, continuous;
+  ``cosine``: from eta down to 0 over all ``epochs``.
+  """
+  if name == "constant":
+    return optax.constant_schedule(learning_rate)
+  if name in ("step", "exponential"):
+    if not 0 < decay_rate <= 1 or decay_epochs < 1:
+      raise ValueError(f"decay_rate must be in (0, 1] and decay_epochs >= 1; "
+                       f"got {decay_rate}, {decay_epochs}")
+    return optax.exponential_decay(
+        learning_rate, transition_steps=decay_epochs * steps_per_epoch,
+        decay_rate=decay_rate, staircase=name == "step")
+  if name == "cosine":
+    return optax.cosine_decay_schedule(learning_rate,
+                                       decay_steps=epochs * steps_per_epoch)
+  raise ValueError(
+      f"unknown schedule {name!r}; allowed: {', '.join(SCHEDULES)}")
+
+
+class Options(NamedTuple):
+  """How :func:`fit` trains (see its arguments)."""
+  epochs: int
+  batch_size: int = 0
+  grad: str = "manual"
+  cost_threshold: float = 0.0
+  shuffle: bool = True
+  max_norm: float = 0.0
+  early_stopping_patience: int = 0
+  noise_std: float = 0.0
+  max_shift: int = 0
+  image_shape: Optional[tuple] = None
+
+
 class TrainState(NamedTuple):
   """Everything that changes during training."""
   params: mlp.Params
   opt_state: optax.OptState
-  key: chex.PRNGKey       # for the next epoch's shuffle
+  stats: list             # running batch-norm statistics ([] without)
+  key: chex.PRNGKey       # for the next epoch's shuffle, masks, noise
   epoch: jax.Array        # () int32, epochs completed
-  done: jax.Array         # () bool, the cost fell below the threshold
+  done: jax.Array         # () bool, stop before the next epoch
+  diverged: jax.Array     # () bool, the cost or a parameter went non-finite
+  best_params: mlp.Params  # parameters of the best validation epoch
+  best_stats: list
+  best_val_loss: jax.Array  # () float32
+  best_epoch: jax.Array     # () int32, 0 before any validation
+  bad_epochs: jax.Array     # () int32, epochs since the best
 
 
 class Data(NamedTuple):
@@ -69,19 +124,26 @@ class Data(NamedTuple):
 
 class FitResult(NamedTuple):
   """What :func:`fit` returns."""
-  params: mlp.Params
+  params: mlp.Params     # the best validation epoch's with early stopping
+  stats: list            # the matching running batch-norm statistics
   state: TrainState
   history: dict          # metric name -> np.ndarray (epochs_run,)
   epochs_run: int
   reached_threshold: bool
+  early_stopped: bool
+  diverged: bool
+  best_epoch: int        # 0 without validation data
 
 
 def evaluate(params: mlp.Params, x: jax.Array, y: jax.Array,
-             model: mlp.Model):
-  """Returns ``(cost, accuracy)`` of the network on ``(x, y)``; NaN if empty."""
+             model: mlp.Model, stats: Optional[list] = None):
+  """Returns ``(cost, accuracy)`` in evaluation mode; NaN if ``x`` is empty.
+
+  The cost is the loss alone, without the L2 penalty.
+  """
   if x.shape[0] == 0:
     return jnp.asarray(jnp.nan), jnp.asarray(jnp.nan)
-  o, cache = mlp.forward(params, x, model)
+  o, cache = mlp.forward(params, x, model, stats=stats)
   return (model.loss.value(cache["zs"][-1], y),
           mlp.accuracy(o, y, model.loss.task))
 
@@ -96,39 +158,78 @@ def resolve_batch_size(batch_size: int, n: int) -> int:
   return batch_size
 
 
-def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation, *,
-               n: int, batch_size: int, grad: str = "manual",
-               epochs: int, cost_threshold: float = 0.0,
-               shuffle: bool = True) -> Callable:
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a))
+                            for a in jax.tree.leaves(tree)]))
+
+
+def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
+               n: int, options: Options) -> Callable:
   """Builds ``epoch(state, data) -> (state, metrics)``, pure and jittable.
 
-  An epoch after ``epochs`` or after the threshold was reached leaves the
-  state unchanged and reports NaN metrics, so a scan may run past the end.
+  An epoch after the end (``epochs`` reached or ``done``) leaves the state
+  unchanged and reports NaN metrics, so a scan may run past the end.
   """
-  if grad not in backprop.METHODS:
-    raise ValueError(f"unknown gradient method {grad!r}; allowed: "
+  o = options
+  if o.grad not in backprop.METHODS:
+    raise ValueError(f"unknown gradient method {o.grad!r}; allowed: "
                      f"{', '.join(backprop.METHODS)}")
-  batch = resolve_batch_size(batch_size, n)
+  if o.max_shift and not o.image_shape:
+    raise ValueError("random shifts need image data (an image_shape)")
+  batch = resolve_batch_size(o.batch_size, n)
   num_batches = n // batch
 
   def run_epoch(state: TrainState, data: Data):
-    def step(carry, idx):
-      params, opt_state = carry
-      _, grads = backprop.gradients(params, data.x[idx], data.y[idx], model,
-                                    grad)
+    def step(carry, inputs):
+      params, opt_state, stats = carry
+      idx, key = inputs
+      k_drop, k_noise, k_shift = jax.random.split(key, 3)
+      x = data.x[idx]
+      if o.noise_std > 0:
+        x = reg.gaussian_noise(k_noise, x, o.noise_std)
+      if o.max_shift > 0:
+        x = reg.random_shift(k_shift, x, o.image_shape, o.max_shift)
+      _, grads, batch_stats = backprop.gradients_and_stats(
+          params, x, data.y[idx], model, o.grad,
+          k_drop if model.dropout > 0 else None)
       updates, opt_state = optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), None
+      params = optax.apply_updates(params, updates)
+      if o.max_norm > 0:
+        params = reg.max_norm(params, o.max_norm)
+      if model.batchnorm:
+        stats = reg.update_stats(stats, batch_stats)
+      return (params, opt_state, stats), None
 
-    key, shuffle_key = jax.random.split(state.key)
-    order = (jax.random.permutation(shuffle_key, n) if shuffle
+    key, shuffle_key, steps_key = jax.random.split(state.key, 3)
+    order = (jax.random.permutation(shuffle_key, n) if o.shuffle
              else jnp.arange(n))
     idx = order[:num_batches * batch].reshape(num_batches, batch)
-    (params, opt_state), _ = jax.lax.scan(
-        step, (state.params, state.opt_state), idx)
-    train_loss, train_acc = evaluate(params, data.x, data.y, model)
-    val_loss, val_acc = evaluate(params, data.x_val, data.y_val, model)
-    done = train_loss < cost_threshold
-    new = TrainState(params, opt_state, key, state.epoch + 1, done)
+    step_keys = jax.random.split(steps_key, num_batches)
+    (params, opt_state, stats), _ = jax.lax.scan(
+        step, (state.params, state.opt_state, state.stats), (idx, step_keys))
+    train_loss, train_acc = evaluate(params, data.x, data.y, model, stats)
+    val_loss, val_acc = evaluate(params, data.x_val, data.y_val, model, stats)
+    epoch = state.epoch + 1
+    diverged = ~(jnp.isfinite(train_loss) & _all_finite(params))
+    improved = val_loss < state.best_val_loss   # False without validation
+    bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
+    keep = lambda new, old: jax.tree.map(
+        lambda a, b: jnp.where(diverged, b, a), new, old)
+    best = lambda new, old: jax.tree.map(
+        lambda a, b: jnp.where(improved, a, b), new, old)
+    done = diverged | (train_loss < o.cost_threshold)
+    if o.early_stopping_patience > 0:
+      done = done | (bad_epochs >= o.early_stopping_patience)
+    new = TrainState(
+        params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        stats=keep(stats, state.stats), key=key, epoch=epoch, done=done,
+        diverged=diverged,
+        best_params=best(params, state.best_params),
+        best_stats=best(stats, state.best_stats),
+        best_val_loss=jnp.where(improved, val_loss, state.best_val_loss),
+        best_epoch=jnp.where(improved, epoch, state.best_epoch),
+        bad_epochs=bad_epochs)
     metrics = jnp.stack([train_loss, train_acc, val_loss, val_acc])
     return new, metrics.astype(jnp.float32)
 
@@ -137,40 +238,54 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation, *,
     return state, jnp.full((len(METRICS),), jnp.nan, jnp.float32)
 
   def epoch(state: TrainState, data: Data):
-    finished = state.done | (state.epoch >= epochs)
+    finished = state.done | (state.epoch >= o.epochs)
     return jax.lax.cond(finished, skip, run_epoch, state, data)
 
   return epoch
 
 
-def init_state(params: mlp.Params, optimizer: optax.GradientTransformation,
+def init_state(params: mlp.Params, model: mlp.Model,
+               optimizer: optax.GradientTransformation,
                key: chex.PRNGKey) -> TrainState:
   """The state before the first epoch."""
-  return TrainState(params, optimizer.init(params), key,
-                    jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+  stats = mlp.init_stats(params, model)
+  zero = jnp.zeros((), jnp.int32)
+  return TrainState(params, optimizer.init(params), stats, key, zero,
+                    jnp.zeros((), bool), jnp.zeros((), bool), params, stats,
+                    jnp.asarray(jnp.inf, jnp.float32), zero, zero)
 
 
 def fit(params: mlp.Params, model: mlp.Model,
         optimizer: optax.GradientTransformation, data: Data, *,
         key: chex.PRNGKey, epochs: int, batch_size: int = 0,
         grad: str = "manual", cost_threshold: float = 0.0,
-        shuffle: bool = True, epochs_per_call: Optional[int] = None,
+        shuffle: bool = True, max_norm: float = 0.0,
+        early_stopping_patience: int = 0, noise_std: float = 0.0,
+        max_shift: int = 0, image_shape: Optional[tuple] = None,
+        epochs_per_call: Optional[int] = None,
         on_progress: Optional[Callable[[int, dict], Any]] = None
         ) -> FitResult:
   """Trains ``params`` on ``data`` and returns the result with its history.
 
   Args:
     params: initial parameters from :func:`mlp.init`.
-    model: activation and output layer.
+    model: activation, output layer and regularizers.
     optimizer: an optax transformation, e.g. from :func:`make_optimizer`.
     data: training and validation arrays.
-    key: PRNG key for the per-epoch shuffles.
+    key: PRNG key for shuffles, dropout masks and augmentation.
     epochs: the most epochs to run (>= 1).
     batch_size: 1 online SGD, 0 the whole set, else mini-batches.
     grad: ``"manual"`` (hand-written backprop) or ``"autodiff"``.
     cost_threshold: stop after the first epoch whose training cost is below
       this (0 never stops early).
     shuffle: reshuffle the training set every epoch.
+    max_norm: project each unit's incoming weights to norm <= this after
+      every step (0: off).
+    early_stopping_patience: stop when the validation cost has not improved
+      for this many epochs and return the best epoch's parameters (0: off).
+    noise_std: Gaussian noise added to every training batch (0: off).
+    max_shift: shift training images by up to this many pixels (0: off).
+    image_shape: ``(height, width)`` of the images, for ``max_shift``.
     epochs_per_call: epochs per jitted ``lax.scan`` call (default: about 20
       calls in all); progress is reported between calls.
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
@@ -183,14 +298,19 @@ def fit(params: mlp.Params, model: mlp.Model,
   n = data.x.shape[0]
   if n == 0:
     raise ValueError("the training set is empty")
+  if early_stopping_patience and data.x_val.shape[0] == 0:
+    raise ValueError("early stopping needs validation data")
+  if max_norm < 0 or noise_std < 0 or max_shift < 0:
+    raise ValueError("max_norm, noise_std and max_shift must be >= 0")
   chex.assert_equal_shape_prefix([data.x, data.y], 1)
-  epoch_fn = make_epoch(model, optimizer, n=n, batch_size=batch_size,
-                        grad=grad, epochs=epochs,
-                        cost_threshold=cost_threshold, shuffle=shuffle)
+  options = Options(epochs, batch_size, grad, cost_threshold, shuffle,
+                    max_norm, early_stopping_patience, noise_std, max_shift,
+                    tuple(image_shape) if image_shape else None)
+  epoch_fn = make_epoch(model, optimizer, n, options)
   chunk = epochs_per_call or max(1, -(-epochs // 20))
   run = jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
                                           None, length=chunk))
-  state = init_state(params, optimizer, key)
+  state = init_state(params, model, optimizer, key)
   rows = []
   while True:
     state, metrics = run(state, data)
@@ -198,11 +318,22 @@ def fit(params: mlp.Params, model: mlp.Model,
     rows.append(metrics)
     epoch = int(state.epoch)
     if on_progress is not None:
-      last = metrics[~np.isnan(metrics[:, 0])]
-      if len(last):
-        on_progress(epoch, dict(zip(METRICS, last[-1].tolist())))
+      ran = metrics[~np.all(np.isnan(metrics), axis=1)]
+      if len(ran):
+        on_progress(epoch, dict(zip(METRICS, ran[-1].tolist())))
     if bool(state.done) or epoch >= epochs:
       break
   table = np.concatenate(rows)[:epoch]
   history = {m: table[:, i] for i, m in enumerate(METRICS)}
-  return FitResult(state.params, state, history, epoch, bool(state.done))
+  early = bool(early_stopping_patience and
+               int(state.bad_epochs) >= early_stopping_patience)
+  if early_stopping_patience:
+    params, stats = state.best_params, state.best_stats
+  else:
+    params, stats = state.params, state.stats
+  return FitResult(
+      params=params, stats=stats, state=state, history=history,
+      epochs_run=epoch,
+      reached_threshold=bool(history["train_loss"][-1] < cost_threshold),
+      early_stopped=early, diverged=bool(state.diverged),
+      best_epoch=int(state.best_epoch))

@@ -8,3 +8,8 @@ from hypothesis import settings
 settings.register_profile("ci", max_examples=25, deadline=None,
                           derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+import jax  # pylint: disable=g-import-not-at-top
+
+# Every key is used once: the suite fails on any reuse of a PRNG key.
+jax.config.update("jax_debug_key_reuse", True)

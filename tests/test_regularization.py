@@ -1,0 +1,243 @@
+"""Regularization and training techniques: penalties, max-norm, dropout,
+batch norm, augmentation, early stopping, schedules, pretraining."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from nn_jax import backprop
+from nn_jax import gradcheck
+from nn_jax import mlp
+from nn_jax import pretrain
+from nn_jax import regularization as reg
+from nn_jax import train
+
+TOL = 1e-10
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "prelu", "tanh"])
+@pytest.mark.parametrize("kwargs", [
+    {"l2": 0.3}, {"dropout": 0.4}, {"batchnorm": True},
+    {"l2": 0.1, "l2_alpha": True},
+    {"dropout": 0.3, "batchnorm": True, "l2": 0.05}],
+    ids=["l2", "dropout", "batchnorm", "l2_alpha", "all"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "sigmoid_squared"])
+def test_manual_matches_autodiff(activation, kwargs, loss):
+  model = mlp.make_model(activation, loss, **kwargs)
+  with jax.enable_x64(True):
+    params, x, y = gradcheck.random_problem(jax.random.PRNGKey(2), model,
+                                            [4, 5, 6, 3], 7)
+    error = gradcheck.manual_vs_autodiff(params, x, y, model,
+                                         jax.random.PRNGKey(9))
+  assert error <= TOL
+
+
+def test_l2_penalizes_weights_only():
+  model = mlp.make_model("prelu", "linear_squared", l2=0.5)
+  params = mlp.init(jax.random.PRNGKey(0), [2, 3, 1], model)
+  expected = 0.25 * sum(float(jnp.sum(l["w"] ** 2)) for l in params)
+  assert float(reg.l2_penalty(params, 0.5)) == pytest.approx(expected,
+                                                             rel=1e-6)
+  grads = reg.l2_penalty_grad(params, 0.5)
+  for g, layer in zip(grads, params):
+    np.testing.assert_allclose(g["w"], 0.5 * layer["w"], rtol=1e-6)
+    assert not np.any(g["b"]) and not np.any(g.get("alpha", 0))
+  with_alpha = reg.l2_penalty_grad(params, 0.5, include_alpha=True)
+  np.testing.assert_allclose(with_alpha[0]["alpha"], 0.5 * params[0]["alpha"])
+
+
+def test_max_norm_bounds_every_unit():
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [4, 8, 3], model, "normal")
+  projected = reg.max_norm(params, 1.5)
+  for before, after in zip(params, projected):
+    norms = np.linalg.norm(after["w"], axis=1)
+    assert np.all(norms <= 1.5 + 1e-5)
+    small = np.linalg.norm(before["w"], axis=1) <= 1.5
+    np.testing.assert_allclose(after["w"][small], before["w"][small])
+
+
+def test_max_norm_holds_through_training():
+  data = _data(32)
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [3, 16, 2], model, "normal")
+  result = train.fit(params, model, optax.sgd(0.5), data,
+                     key=jax.random.PRNGKey(1), epochs=5, batch_size=4,
+                     max_norm=0.8, epochs_per_call=5)
+  for layer in result.params:
+    assert np.all(np.linalg.norm(layer["w"], axis=1) <= 0.8 + 1e-5)
+
+
+def test_dropout_is_identity_at_evaluation():
+  plain = mlp.make_model("tanh", "softmax_cross_entropy")
+  dropped = plain._replace(dropout=0.5)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 6, 6, 2], plain)
+  x = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+  np.testing.assert_array_equal(mlp.predict(params, x, plain),
+                                mlp.predict(params, x, dropped))
+  out_train, _ = mlp.forward(params, x, dropped, train=True,
+                             key=jax.random.PRNGKey(2))
+  assert not np.allclose(out_train, mlp.predict(params, x, plain))
+
+
+def test_dropout_keeps_the_expectation():
+  a = jnp.linspace(-2, 2, 7)
+  masks = jax.vmap(lambda k: reg.dropout_mask(k, a.shape, 0.3, a.dtype))(
+      jax.random.split(jax.random.PRNGKey(0), 20000))
+  np.testing.assert_allclose(np.unique(np.asarray(masks)), [0.0, 1 / 0.7],
+                             rtol=1e-6)
+  np.testing.assert_allclose(jnp.mean(masks * a, axis=0), a, atol=0.03)
+  assert float(jnp.mean(masks == 0)) == pytest.approx(0.3, abs=0.01)
+
+
+def test_batchnorm_normalizes_each_unit_in_training():
+  model = mlp.make_model("relu", "softmax_cross_entropy", batchnorm=True)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 5, 4, 2], model)
+  params[0]["gamma"] = jnp.arange(1.0, 6.0)
+  params[0]["beta"] = jnp.arange(5.0)
+  x = 3 + 2 * jax.random.normal(jax.random.PRNGKey(1), (64, 3))
+  _, cache = mlp.forward(params, x, model, train=True)
+  for z_hat, _ in cache["bn"]:
+    np.testing.assert_allclose(jnp.mean(z_hat, 0), 0, atol=1e-5)
+    np.testing.assert_allclose(jnp.var(z_hat, 0), 1, atol=1e-3)
+  # Scale and shift follow the normalization.
+  np.testing.assert_allclose(jnp.mean(cache["zs"][0], 0), params[0]["beta"],
+                             atol=1e-4)
+
+
+def test_batchnorm_uses_running_statistics_at_evaluation():
+  data = _data(64)
+  model = mlp.make_model("relu", "softmax_cross_entropy", batchnorm=True)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
+  result = train.fit(params, model, optax.sgd(0.1), data,
+                     key=jax.random.PRNGKey(1), epochs=30, batch_size=16,
+                     epochs_per_call=30)
+  z = data.x @ result.params[0]["w"].T
+  # Running averages approach the whole-set statistics of z.
+  np.testing.assert_allclose(result.stats[0]["mean"], jnp.mean(z, 0),
+                             atol=0.1)
+  single = mlp.predict(result.params, data.x[:1], model, result.stats)
+  batch = mlp.predict(result.params, data.x, model, result.stats)[:1]
+  np.testing.assert_allclose(single, batch, rtol=1e-5)
+  with pytest.raises(ValueError, match="running statistics"):
+    mlp.forward(result.params, data.x, model)
+
+
+def _data(n, n_val=0, seed=0):
+  kx, kn = jax.random.split(jax.random.PRNGKey(seed))
+  x = jax.random.normal(kx, (n + n_val, 3))
+  labels = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(jnp.int32)
+  flip = jax.random.bernoulli(kn, 0.2, labels.shape)
+  y = jax.nn.one_hot(jnp.where(flip, 1 - labels, labels), 2)
+  return train.Data(x[:n], y[:n], x[n:], y[n:])
+
+
+def test_early_stopping_returns_best_validation_epoch():
+  data = _data(24, n_val=40)
+  model = mlp.make_model("tanh", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [3, 64, 2], model)
+  result = train.fit(params, model, optax.adam(0.05), data,
+                     key=jax.random.PRNGKey(1), epochs=300, batch_size=0,
+                     early_stopping_patience=10, epochs_per_call=25)
+  val = result.history["val_loss"]
+  assert result.early_stopped and result.epochs_run < 300
+  assert result.best_epoch == int(np.argmin(val)) + 1
+  assert result.epochs_run == result.best_epoch + 10
+  best_loss, _ = train.evaluate(result.params, data.x_val, data.y_val, model)
+  assert float(best_loss) == pytest.approx(float(val.min()), rel=1e-5)
+  assert val[-1] > val.min()
+
+
+def test_divergence_keeps_last_finite_parameters():
+  data = _data(16)
+  model = mlp.make_model("relu", "linear_squared")
+  y = data.y * 1e3
+  params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
+  result = train.fit(params, model, optax.sgd(1e6),
+                     data._replace(y=y), key=jax.random.PRNGKey(1),
+                     epochs=50, batch_size=4, epochs_per_call=50)
+  assert result.diverged and result.epochs_run < 50
+  assert not np.isfinite(result.history["train_loss"][-1])
+  assert all(np.all(np.isfinite(l)) for l in jax.tree.leaves(result.params))
+
+
+def test_random_shift_moves_pixels():
+  image = jnp.zeros((4, 4)).at[1, 2].set(1.0)
+  x = jnp.tile(image.reshape(1, 16), (200, 1))
+  shifted = reg.random_shift(jax.random.PRNGKey(0), x, (4, 4), 1)
+  assert np.all(np.asarray(shifted.sum(1)) == 1.0)   # nothing falls off
+  positions = {tuple(np.argwhere(np.asarray(s).reshape(4, 4))[0])
+               for s in shifted}
+  assert positions == {(r, c) for r in (0, 1, 2) for c in (1, 2, 3)}
+
+
+def test_gaussian_noise():
+  x = jnp.zeros((1000, 10))
+  noisy = reg.gaussian_noise(jax.random.PRNGKey(0), x, 0.5)
+  assert float(jnp.std(noisy)) == pytest.approx(0.5, rel=0.05)
+
+
+def test_augmentation_runs_inside_the_loop():
+  data = _data(16)
+  x = jnp.tile(data.x, (1, 3))[:, :9]
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [9, 4, 2], model)
+  base = dict(key=jax.random.PRNGKey(1), epochs=2, batch_size=4)
+  d = data._replace(x=x)
+  plain = train.fit(params, model, optax.sgd(0.1), d, **base).params
+  shifted = train.fit(params, model, optax.sgd(0.1), d, max_shift=1,
+                      image_shape=(3, 3), noise_std=0.1, **base).params
+  with pytest.raises(AssertionError):
+    chex.assert_trees_all_close(plain, shifted)
+  with pytest.raises(ValueError, match="image"):
+    train.fit(params, model, optax.sgd(0.1), d, max_shift=1, **base)
+
+
+def test_schedules():
+  make = lambda name: train.make_schedule(name, 1.0, steps_per_epoch=10,
+                                          epochs=40, decay_rate=0.5,
+                                          decay_epochs=2)
+  assert float(make("constant")(399)) == 1.0
+  step = make("step")
+  assert [float(step(s)) for s in (0, 19, 20, 40)] == [1.0, 1.0, 0.5, 0.25]
+  assert float(make("exponential")(10)) == pytest.approx(2 ** -0.5)
+  cosine = make("cosine")
+  assert float(cosine(0)) == 1.0 and float(cosine(400)) == pytest.approx(0)
+  assert float(cosine(200)) == pytest.approx(0.5)
+  with pytest.raises(ValueError, match="schedule"):
+    make("linear")
+
+
+def test_prelu_slopes_are_learned():
+  data = _data(32)
+  model = mlp.make_model("prelu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
+  result = train.fit(params, model, optax.sgd(0.5), data,
+                     key=jax.random.PRNGKey(1), epochs=20, batch_size=4)
+  assert not np.allclose(result.params[0]["alpha"], 0.25)
+  # Weight decay on the slopes pulls them towards 0.
+  decayed = train.fit(params, model._replace(l2=0.5, l2_alpha=True),
+                      optax.sgd(0.5), data, key=jax.random.PRNGKey(1),
+                      epochs=20, batch_size=4).params[0]["alpha"]
+  assert float(jnp.mean(jnp.abs(decayed))) < float(
+      jnp.mean(jnp.abs(result.params[0]["alpha"])))
+
+
+def test_pretraining_learns_to_reconstruct():
+  x = jax.random.normal(jax.random.PRNGKey(0), (64, 6))
+  model = mlp.make_model("tanh", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(1), [6, 4, 3, 2], model)
+  new, costs = pretrain.pretrain(
+      jax.random.PRNGKey(2), params, model, x, epochs=30, batch_size=8,
+      make_optimizer=lambda: optax.adam(0.01))
+  chex.assert_trees_all_equal_shapes(new, params)
+  chex.assert_trees_all_equal(new[-1], params[-1])   # output layer untouched
+  assert len(costs) == 2
+  initial = backprop.loss(
+      [params[0], mlp.init(jax.random.PRNGKey(3), [6, 4, 6],
+                           model)[1]], x, x,
+      mlp.Model(model.activation, mlp.losses_lib.linear_squared))
+  assert costs[0] < float(initial)
