@@ -8,6 +8,8 @@ run with one line on stderr naming what to change, and exit code 2.
 import json
 import logging as std_logging
 import os
+import platform
+import subprocess
 import sys
 import time
 from typing import Any, Callable
@@ -30,10 +32,10 @@ class UsageError(ValueError):
   """A user-caused error; its message names the flag to change."""
 
 
-def fail(message: str) -> None:
-  """Prints one line to stderr and exits with code 2."""
+def fail(message: str, code: int = USAGE_ERROR) -> None:
+  """Prints one line to stderr and exits with ``code`` (2: bad input)."""
   print(f"error: {message}", file=sys.stderr)
-  sys.exit(USAGE_ERROR)
+  sys.exit(code)
 
 
 def _parse_flags(argv):
@@ -104,6 +106,35 @@ def write_jsonl(path: str, rows: list[dict]) -> None:
   with open(path, "w") as f:
     for row in rows:
       f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+
+
+def provenance() -> dict:
+  """Versions, XLA_FLAGS, devices and the git commit, for results.json."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def git(*args):
+    try:
+      out = subprocess.run(["git", *args], cwd=root, capture_output=True,
+                           text=True, timeout=10)
+      return out.stdout.strip() if out.returncode == 0 else None
+    except OSError:
+      return None
+
+  status = git("status", "--porcelain", "--untracked-files=no")
+  return {
+      "python": platform.python_version(),
+      "jax": jax.__version__,
+      "jaxlib": jaxlib.__version__,
+      "optax": optax.__version__,
+      "numpy": np.__version__,
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "devices": [str(d) for d in jax.devices()],
+      "git_commit": git("rev-parse", "HEAD"),
+      "git_dirty": bool(status) if status is not None else None,
+  }
 
 
 class Timer:

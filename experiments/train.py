@@ -4,8 +4,10 @@ r"""Trains a multilayer network from flags; the main experiment.
   python -m experiments.train --dataset=iris --hidden=8 --optimizer=sgd
   python -m experiments.train --grad=autodiff       # jax.grad instead of backprop
 
-Writes to --workdir: results.json, metrics.jsonl (one line per epoch) and
-learning_curves.png.
+Writes to --workdir: results.json, metrics.jsonl (one line per epoch),
+learning_curves.png and params.npz (the trained parameters). A run whose cost
+becomes NaN or Inf stops there, keeps the last finite parameters and exits
+with code 3.
 """
 
 import os
@@ -14,17 +16,25 @@ from absl import flags
 
 from experiments import common
 from nn_jax import activations
-from nn_jax import data
 from nn_jax import experiment
 from nn_jax import losses
 from nn_jax import mlp
+from nn_jax import params_io
 from nn_jax import plots
 from nn_jax import train
 
 _D = experiment.Config()
 
 flags.DEFINE_string("dataset", _D.dataset,
-                    f"Data set: {', '.join(data.NAMES)}.")
+                    f"Data set: {', '.join(experiment.DATASETS)}.")
+flags.DEFINE_string("data_dir", _D.data_dir, "MNIST: folder of the IDX files "
+                    "(default ~/.cache/nn_jax/mnist, downloaded if missing).")
+flags.DEFINE_string("csv_path", _D.csv_path, "CSV: the file to train on.")
+flags.DEFINE_string("target", _D.target, "CSV: the column to predict.")
+flags.DEFINE_string("nominal", _D.nominal, "CSV: nominal columns, a,b "
+                    "(1-of-k coded).")
+flags.DEFINE_string("ordinal", _D.ordinal, "CSV: ordinal columns with their "
+                    "levels, c:low<mid<high;d:s<m<l (thermometer coded).")
 flags.DEFINE_string("hidden", ",".join(map(str, _D.hidden)),
                     "Hidden layer sizes, comma-separated; empty for none.")
 flags.DEFINE_string("activation", _D.activation,
@@ -111,8 +121,11 @@ def main(argv):
 
   out = experiment.train_and_evaluate(config, on_progress=progress)
   history = out.pop("history")
-  for k in ("params", "stats", "model", "splits"):
+  params_io.save(os.path.join(workdir, "params.npz"), params=out.pop("params"),
+                 stats=out.pop("stats"))
+  for k in ("model", "splits"):
     out.pop(k)
+  out["provenance"] = common.provenance()
   common.write_json(os.path.join(workdir, "results.json"), out)
   common.write_jsonl(os.path.join(workdir, "metrics.jsonl"), [
       {"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
@@ -120,6 +133,11 @@ def main(argv):
   plots.learning_curves(history, os.path.join(workdir, "learning_curves.png"),
                         f"{config.dataset}: {out['sizes']} {config.activation}"
                         f", {config.loss}, grad={config.grad}")
+  if out["diverged"]:
+    common.fail(f"training diverged at epoch {out['epochs_run']}: the cost or "
+                f"the weights became NaN/Inf; lower --learning_rate (now "
+                f"{config.learning_rate}). The last finite parameters are in "
+                f"{os.path.join(workdir, 'params.npz')}", code=3)
   print(f"test accuracy {out['test_accuracy']:.4f}  test cost "
         f"{out['test_loss']:.4f}  after {out['epochs_run']} epochs in "
         f"{out['seconds']:.1f} s  (results in {workdir})")

@@ -105,38 +105,43 @@ def split(ds: Dataset, key: chex.PRNGKey, fractions: tuple[float, ...]
 
 
 def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:
-  """Raises ValueError (naming the losses that fit) if ``loss`` can't fit ``ds``."""
+  """Raises ValueError (naming the losses that fit) if ``loss`` can't fit ``ds``.
+
+  Classification takes softmax or sigmoid outputs (a single sigmoid unit for
+  two classes, one per class otherwise); regression takes linear outputs.
+  """
   if ds.task == REGRESSION:
-    fits = [n for n in losses_lib.NAMES
-            if losses_lib.get(n).task == losses_lib.REGRESSION]
-    ok = loss.task == losses_lib.REGRESSION
-  elif ds.num_classes == 2:
-    fits = [n for n in losses_lib.NAMES
-            if losses_lib.get(n).task != losses_lib.REGRESSION]
-    ok = loss.task != losses_lib.REGRESSION
+    ok_tasks = (losses_lib.REGRESSION,)
   else:
+    ok_tasks = (losses_lib.MULTICLASS, losses_lib.BINARY)
+  if loss.task not in ok_tasks:
     fits = [n for n in losses_lib.NAMES
-            if losses_lib.get(n).task == losses_lib.MULTICLASS]
-    ok = loss.task == losses_lib.MULTICLASS
-  if not ok:
+            if losses_lib.get(n).task in ok_tasks]
     raise ValueError(
-        f"loss {loss.name!r} does not fit {ds.task} data set {ds.name!r} "
-        f"({ds.num_classes or 'real'} targets); use one of: {', '.join(fits)}")
+        f"loss {loss.name!r} does not fit {ds.task} data set {ds.name!r}; "
+        f"use one of: {', '.join(fits)}")
 
 
 def num_outputs(loss: losses_lib.Loss, ds: Dataset) -> int:
   """Output units the network needs for ``ds`` under ``loss``."""
-  if loss.task == losses_lib.MULTICLASS:
-    return ds.num_classes
-  if loss.task == losses_lib.BINARY:
+  if loss.task == losses_lib.BINARY and ds.num_classes == 2:
     return 1
+  if loss.task in (losses_lib.MULTICLASS, losses_lib.BINARY):
+    return ds.num_classes
   return ds.y.shape[1]
 
 
 def targets(loss: losses_lib.Loss, ds: Dataset) -> np.ndarray:
   """``ds.y`` encoded for ``loss``: one-hot rows, a 0/1 column, or as is."""
-  if loss.task == losses_lib.MULTICLASS:
-    return np.eye(ds.num_classes, dtype=np.float32)[ds.y]
-  if loss.task == losses_lib.BINARY:
+  if ds.task == CLASSIFICATION and ds.size:
+    y = np.asarray(ds.y)
+    if y.ndim != 1 or y.min() < 0 or y.max() >= ds.num_classes or np.any(
+        y != np.round(y)):
+      raise ValueError(f"labels of {ds.name!r} must be integers 0.."
+                       f"{ds.num_classes - 1}; found values in "
+                       f"[{y.min()}, {y.max()}]")
+  if loss.task == losses_lib.BINARY and ds.num_classes == 2:
     return ds.y.astype(np.float32)[:, None]
+  if loss.task in (losses_lib.MULTICLASS, losses_lib.BINARY):
+    return np.eye(ds.num_classes, dtype=np.float32)[ds.y]
   return ds.y.astype(np.float32)

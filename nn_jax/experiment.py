@@ -23,9 +23,17 @@ INPUT_ENCODINGS = ("standardize", "scale", "none")
 AUGMENTATIONS = ("noise", "shift")
 
 
+DATASETS = data_lib.NAMES + ("mnist", "mnist1d", "csv")
+
+
 class Config(NamedTuple):
   """Hyperparameters of one run; every field is a flag of experiments.train."""
   dataset: str = "digits"
+  data_dir: str = ""       # mnist: folder of the IDX files ("" = cache)
+  csv_path: str = ""       # csv: the file, its target column, column types
+  target: str = ""
+  nominal: str = ""        # "a,b"
+  ordinal: str = ""        # "c:low<mid<high;d:s<m<l"
   hidden: tuple = (256,)
   activation: str = "relu"
   alpha: Optional[float] = None
@@ -69,7 +77,10 @@ def _allowed(name, value, allowed):
 
 def validate(config: Config) -> None:
   """Raises ValueError naming the first field with a value that is not allowed."""
-  _allowed("dataset", config.dataset, data_lib.NAMES)
+  _allowed("dataset", config.dataset, DATASETS)
+  if config.dataset == "csv" and not (config.csv_path and config.target):
+    raise ValueError("dataset=csv needs csv_path and target (the column to "
+                     "predict)")
   _allowed("activation", config.activation, activations.DIFFERENTIABLE)
   _allowed("loss", config.loss, losses.NAMES)
   _allowed("init", config.init, mlp.INIT_SCHEMES)
@@ -138,21 +149,40 @@ def prepare(config: Config, key) -> Splits:
   """Loads the data set, splits it, and encodes inputs fitted on training data.
 
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
-  are training and test data. ``train_size > 0`` keeps only that many
+  are training and test data. MNIST, MNIST-1D and CSV files keep their own
+  test set (a CSV file is split by ``test_fraction`` and encoded by
+  :mod:`nn_jax.tabular`, fitted on its training rows). ``train_size > 0`` keeps only that many
   training examples (the first of the shuffled split).
   """
-  ds = data_lib.load(config.dataset, seed=config.seed)
-  if ds.size < 10:
-    train, val, test = ds, ds.take(np.arange(0)), ds
+  fractions = (config.test_fraction, config.validation_fraction)
+  if config.dataset in ("mnist", "mnist1d", "csv"):
+    # These come with their own test set: only validation is split off.
+    if config.dataset == "mnist":
+      from nn_jax import mnist  # pylint: disable=g-import-not-at-top
+      full, test = mnist.load_mnist(config.data_dir or None)
+    elif config.dataset == "mnist1d":
+      from nn_jax import mnist  # pylint: disable=g-import-not-at-top
+      full, test = mnist.load_mnist1d()
+    else:
+      from nn_jax import tabular  # pylint: disable=g-import-not-at-top
+      full, test, _ = tabular.load_split(
+          config.csv_path, config.target,
+          tabular.parse_nominal(config.nominal),
+          tabular.parse_ordinal(config.ordinal), config.test_fraction,
+          config.seed)
+    val, train = data_lib.split(full, key, (config.validation_fraction,))
   else:
-    test, val, train = data_lib.split(
-        ds, key, (config.test_fraction, config.validation_fraction))
+    ds = data_lib.load(config.dataset, seed=config.seed)
+    if ds.size < 10:
+      train, val, test = ds, ds.take(np.arange(0)), ds
+    else:
+      test, val, train = data_lib.split(ds, key, fractions)
   if config.train_size:
     if config.train_size > train.size:
       raise ValueError(f"train_size={config.train_size} exceeds the "
                        f"{train.size} training examples")
     train = train.take(np.arange(config.train_size))
-  if config.input_encoding != "none":
+  if config.input_encoding != "none" and config.dataset != "csv":
     enc = (encoding.Standardize if config.input_encoding == "standardize"
            else encoding.ScaleRange).fit(train.x)
     train, val, test = (s._replace(x=enc.apply(s.x)) if s.size else s

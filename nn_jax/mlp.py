@@ -198,10 +198,13 @@ def predict(params: Params, x: jax.Array, model: Model,
 def accuracy(o: jax.Array, y: jax.Array, task: str) -> jax.Array:
   """Fraction of correct predictions for outputs ``o`` and targets ``y``.
 
-  Multi-class: argmax of the output vs. argmax of the one-hot target. Binary:
-  output > 0.5 vs. the 0/1 target, over every output unit. Regression: NaN.
+  Multi-class (softmax), and sigmoid outputs with one unit per class (one-hot
+  targets, as in Nielsen's networks): the largest output vs. the target's
+  class. A single sigmoid unit: output > 0.5 vs. the 0/1 target. Regression:
+  NaN.
   """
-  if task == losses_lib.MULTICLASS:
+  if task == losses_lib.MULTICLASS or (task == losses_lib.BINARY
+                                       and y.shape[-1] > 1):
     return jnp.mean(jnp.argmax(o, -1) == jnp.argmax(y, -1))
   if task == losses_lib.BINARY:
     return jnp.mean((o > 0.5) == (y > 0.5))

@@ -21,7 +21,9 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
     if acc.size and np.isfinite(acc).any():
       ax_acc.plot(epochs, acc, style, label=label)
   ax_loss.set(xlabel="epoch", ylabel="cost", title="cost")
-  if np.nanmin(np.asarray(history["train_loss"], float)) > 0:
+  train_loss = np.asarray(history["train_loss"], float)
+  finite = train_loss[np.isfinite(train_loss)]
+  if finite.size and finite.min() > 0:
     ax_loss.set_yscale("log")
   ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
   for ax in (ax_loss, ax_acc):

@@ -158,6 +158,39 @@ def resolve_batch_size(batch_size: int, n: int) -> int:
   return batch_size
 
 
+def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
+  """Raises ValueError naming what is wrong with ``data`` for this network:
+  shapes, feature and output counts, NaN or Inf, targets outside [0, 1] for
+  sigmoid and softmax outputs."""
+  n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
+  for name in Data._fields:
+    a = np.asarray(getattr(data, name))
+    if a.ndim != 2:
+      raise ValueError(f"{name} must be a 2-D array (examples, "
+                       f"{'features' if 'x' in name else 'outputs'}); got "
+                       f"shape {a.shape}")
+    width = n_in if name.startswith("x") else n_out
+    if a.shape[1] != width:
+      what = "features" if name.startswith("x") else "target columns"
+      raise ValueError(f"{name} has {a.shape[1]} {what} but the network has "
+                       f"{width}")
+    if not np.all(np.isfinite(a)):
+      bad = np.argwhere(~np.isfinite(a))[0]
+      raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, "
+                       f"column {bad[1]})")
+    if (name.startswith("y") and model.loss.task != "regression"
+        and a.size and (a.min() < 0 or a.max() > 1)):
+      raise ValueError(f"{name} must hold targets in [0, 1] for "
+                       f"{model.loss.name} (one-hot rows or 0/1 labels); "
+                       f"found values in [{a.min()}, {a.max()}]")
+  if data.x.shape[0] == 0:
+    raise ValueError("the training set is empty")
+  for x, y in (("x", "y"), ("x_val", "y_val")):
+    if getattr(data, x).shape[0] != getattr(data, y).shape[0]:
+      raise ValueError(f"{x} has {getattr(data, x).shape[0]} rows but {y} "
+                       f"has {getattr(data, y).shape[0]}")
+
+
 def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a))
                             for a in jax.tree.leaves(tree)]))
@@ -295,14 +328,12 @@ def fit(params: mlp.Params, model: mlp.Model,
   """
   if epochs < 1:
     raise ValueError(f"epochs must be >= 1; got {epochs}")
+  check_data(params, model, data)
   n = data.x.shape[0]
-  if n == 0:
-    raise ValueError("the training set is empty")
   if early_stopping_patience and data.x_val.shape[0] == 0:
     raise ValueError("early stopping needs validation data")
   if max_norm < 0 or noise_std < 0 or max_shift < 0:
     raise ValueError("max_norm, noise_std and max_shift must be >= 0")
-  chex.assert_equal_shape_prefix([data.x, data.y], 1)
   options = Options(epochs, batch_size, grad, cost_threshold, shuffle,
                     max_norm, early_stopping_patience, noise_std, max_shift,
                     tuple(image_shape) if image_shape else None)

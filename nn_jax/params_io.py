@@ -1,0 +1,65 @@
+"""Parameters to and from ``.npz`` files: arrays only, never pickles.
+
+Each array is stored under its pytree path (``params/0/w``, ``stats/1/mean``),
+so loading checks the file against the network it is meant for and names the
+first path that is missing, extra, or of another shape.
+"""
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _flatten(tree, prefix: str) -> dict:
+  flat = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
+    flat["/".join([prefix, *keys])] = np.asarray(leaf)
+  return flat
+
+
+def save(path: str, **trees: Any) -> str:
+  """Writes every named pytree's arrays to ``path`` (atomically)."""
+  flat = {}
+  for name, tree in trees.items():
+    flat.update(_flatten(tree, name))
+  tmp = path + ".tmp.npz"
+  np.savez(tmp, **flat)
+  os.replace(tmp, path)
+  return path
+
+
+def load(path: str, **like: Any) -> dict:
+  """Reads the pytrees named in ``like`` from ``path``, shaped like them.
+
+  Raises:
+    ValueError: the file is unreadable, or its arrays do not match ``like``
+      (the message names the path and the shapes).
+  """
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      stored = {k: f[k] for k in f.files}
+  except (OSError, ValueError, EOFError) as e:
+    raise ValueError(f"cannot read parameters file {path}: {e}") from None
+  out = {}
+  for name, tree in like.items():
+    expected = _flatten(tree, name)
+    for key, value in expected.items():
+      if key not in stored:
+        raise ValueError(f"{path} has no array {key}: it was saved from "
+                         f"another architecture")
+      if stored[key].shape != value.shape:
+        raise ValueError(f"{path}: {key} has shape {stored[key].shape}, the "
+                         f"network expects {value.shape}")
+    extra = sorted(k for k in stored if k.startswith(name + "/")
+                   and k not in expected)
+    if extra:
+      raise ValueError(f"{path} has arrays the network lacks, first {extra[0]}"
+                       f": it was saved from another architecture")
+    leaves, treedef = jax.tree.flatten(tree)
+    values = [stored[k].astype(np.asarray(l).dtype)
+              for k, l in zip(expected, leaves)]
+    out[name] = jax.tree.unflatten(treedef, values)
+  return out

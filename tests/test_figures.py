@@ -1,0 +1,117 @@
+"""The lecture-figure scripts end to end: decision regions and error surface.
+
+The scripts run as a user runs them (``python -m ...``), all at once in a
+module fixture so that their start-up times overlap.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+from matplotlib import image
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_vowels(path):
+  """A CSV of three vowels in the formant plane, plus a speaker column."""
+  rng = np.random.default_rng(0)
+  centres = {"a": (700, 1200), "i": (300, 2300), "u": (300, 900)}
+  with open(path, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["speaker", "F1", "F2", "vowel"])
+    for v, (f1, f2) in centres.items():
+      for s in range(20):
+        w.writerow([s, round(f1 * rng.normal(1, 0.08)),
+                    round(f2 * rng.normal(1, 0.08)), v])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """name -> (CompletedProcess-like (returncode, stderr), workdir)."""
+  tmp = tmp_path_factory.mktemp("figures")
+  csv_path = tmp / "vowels.csv"
+  write_vowels(csv_path)
+  vowels = [f"--csv_path={csv_path}", "--label_column=vowel"]
+  commands = {
+      "builtin": ("experiments.decision_regions", "--epochs=300",
+                  "--n_samples=150", "--hidden=16"),
+      "csv": ("experiments.decision_regions", *vowels, "--x_columns=F1,F2",
+              "--epochs=200", "--hidden=8"),
+      "csv_bad": ("experiments.decision_regions", *vowels),
+      "surface": ("experiments.error_surface", "--epochs=15"),
+  }
+  # Cheaper XLA compilation: the programs are tiny, compiling dominates.
+  env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
+  procs = {}
+  for name, (module, *args) in commands.items():
+    workdir = tmp / name
+    procs[name] = (subprocess.Popen(
+        [sys.executable, "-m", module, *args, f"--workdir={workdir}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True),
+                   workdir)
+  out = {}
+  for name, (proc, workdir) in procs.items():
+    _, stderr = proc.communicate(timeout=120)
+    out[name] = (proc.returncode, stderr, workdir)
+  return out
+
+
+def ok(runs, name):
+  returncode, stderr, workdir = runs[name]
+  assert returncode == 0, stderr
+  return workdir
+
+
+def check_png(path):
+  """A real figure: not tiny, and many distinct colours."""
+  assert os.path.getsize(path) > 10_000
+  pixels = (image.imread(str(path)) * 255).astype(np.uint8)
+  colours = np.unique(pixels[..., :3].astype(np.uint32) @ [1, 256, 65536])
+  assert len(colours) > 50, len(colours)
+
+
+def test_decision_regions_builtin(runs):
+  workdir = ok(runs, "builtin")
+  check_png(workdir / "decision_regions.png")
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["classes"] == ["class 0", "class 1", "class 2"]
+  assert results["num_train"] + results["num_test"] == 150
+  assert results["sizes"] == [2, 16, 3]
+  assert results["train_accuracy"] > 0.6  # chance is 1/3
+
+
+def test_decision_regions_from_csv(runs):
+  workdir = ok(runs, "csv")
+  check_png(workdir / "decision_regions.png")
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["classes"] == ["a", "i", "u"]
+  assert results["num_train"] == 48 and results["num_test"] == 12
+  assert results["train_accuracy"] >= 0.9
+
+
+def test_decision_regions_csv_needs_two_columns(runs):
+  # Three numeric columns and no --x_columns: one line naming the flag.
+  returncode, stderr, _ = runs["csv_bad"]
+  assert returncode == 2
+  assert stderr.strip().startswith("error: --x_columns=")
+  assert "speaker" in stderr and "Traceback" not in stderr
+
+
+def test_error_surface(runs):
+  workdir = ok(runs, "surface")
+  check_png(workdir / "error_surface.png")
+  results = json.loads((workdir / "results.json").read_text())
+  batch, online = results["batch"], results["online"]
+  assert batch["steps"] == 15 and online["steps"] == 15 * 20
+  assert len(batch["final_w"]) == 2 and len(online["cost_per_epoch"]) == 16
+  # Both descend from the same start; neither goes below the minimum.
+  assert batch["cost_per_epoch"][0] == online["cost_per_epoch"][0]
+  for method in (batch, online):
+    assert method["final_cost"] < method["cost_per_epoch"][0]
+    assert method["final_cost"] >= results["minimum"]["cost"] - 1e-4

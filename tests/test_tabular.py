@@ -1,0 +1,254 @@
+"""CSV data: typed columns, encoders fitted on training rows, errors by row."""
+
+import csv
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nn_jax import data
+from nn_jax import mlp
+from nn_jax import tabular
+from nn_jax import train
+
+LEVELS = ("S", "M", "L")
+
+
+def write_csv(path, header, rows):
+  with open(path, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(header)
+    w.writerows(rows)
+  return str(path)
+
+
+def easy_rows(n, seed=0):
+  """color (nominal), size (ordinal), x1/x2 (numeric) -> label yes/no.
+
+  The rule: ``x1 + [color == red] + [size >= M] > 1``.
+  """
+  rng = np.random.default_rng(seed)
+  rows = []
+  for _ in range(n):
+    color = rng.choice(["red", "green", "blue"])
+    size = rng.choice(LEVELS)
+    x1, x2 = rng.normal(), rng.normal() * 100 + 50
+    score = x1 + (color == "red") + (LEVELS.index(size) >= 1)
+    rows.append([f"{x1:.3f}", str(color), str(size), f"{x2:.1f}",
+                 "yes" if score > 1 else "no"])
+  return rows
+
+
+HEADER = ["x1", "color", "size", "x2", "label"]
+ORDINAL = {"size": LEVELS}
+
+
+def test_mixed_columns_train_better_than_chance(tmp_path):
+  path = write_csv(tmp_path / "easy.csv", HEADER, easy_rows(300))
+  train_ds, test_ds, enc = tabular.load_split(
+      path, "label", nominal=["color"], ordinal=ORDINAL, test_fraction=0.25,
+      seed=0)
+  assert enc.task == data.CLASSIFICATION and enc.classes == ("no", "yes")
+  assert enc.feature_names == ("x1", "color=blue", "color=green", "color=red",
+                               "size>=M", "size>=L", "x2")
+  assert train_ds.x.shape == (225, 7) and test_ds.x.shape == (75, 7)
+  assert train_ds.x.dtype == np.float32 and train_ds.y.dtype == np.int32
+  assert train_ds.num_classes == test_ds.num_classes == 2
+  # Numeric columns standardized with training statistics only.
+  np.testing.assert_allclose(train_ds.x[:, [0, 6]].mean(0), 0, atol=1e-5)
+  np.testing.assert_allclose(train_ds.x[:, [0, 6]].std(0), 1, atol=1e-4)
+
+  model = mlp.make_model("tanh", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [7, 8, 2], model)
+  y = jnp.asarray(data.targets(model.loss, train_ds))
+  y_test = jnp.asarray(data.targets(model.loss, test_ds))
+  result = train.fit(params, model, train.make_optimizer("adam", 0.05),
+                     train.Data(jnp.asarray(train_ds.x), y,
+                                jnp.asarray(test_ds.x), y_test),
+                     key=jax.random.PRNGKey(1), epochs=30, batch_size=32)
+  assert result.history["val_accuracy"][-1] >= 0.85
+
+
+def test_encodings_of_each_column_type(tmp_path):
+  path = write_csv(tmp_path / "t.csv", ["n", "c", "o", "y"], [
+      ["1", "b", "lo", "0"], ["3", "a", "hi", "1"], ["5", "b", "mid", "2"]])
+  ds, enc = tabular.load_csv(path, "y", nominal=["c"],
+                             ordinal=tabular.parse_ordinal("o:lo<mid<hi"))
+  np.testing.assert_allclose(ds.x[:, 0], np.array([-1, 0, 1]) / np.sqrt(2 / 3),
+                             rtol=1e-5)
+  np.testing.assert_array_equal(ds.x[:, 1:3], [[0, 1], [1, 0], [0, 1]])
+  np.testing.assert_array_equal(ds.x[:, 3:], [[0, 0], [1, 1], [1, 0]])
+  np.testing.assert_array_equal(ds.y, [0, 1, 2])
+  assert enc.classes == ("0", "1", "2")
+  assert enc.describe()["ordinal"] == {"o": ["lo", "mid", "hi"]}
+
+
+def test_encoder_fitted_on_train_applied_to_test(tmp_path):
+  path = write_csv(tmp_path / "t.csv", ["a", "c", "y"], [
+      ["0", "u", "p"], ["10", "v", "q"], ["100", "u", "q"]])
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take([0, 1]), "y", nominal=["c"])
+  test = enc.transform(table.take([2]))
+  np.testing.assert_allclose(test.x, [[(100 - 5) / 5, 1, 0]], rtol=1e-6)
+  np.testing.assert_array_equal(test.y, [1])
+
+
+@pytest.mark.parametrize("values,task", [
+    (["a", "b", "a"], data.CLASSIFICATION),
+    (["1", "2", "3.0"], data.CLASSIFICATION),
+    ([str(i) for i in range(11)], data.REGRESSION),
+    (["0.5", "1", "2"], data.REGRESSION),
+])
+def test_task_rule(values, task):
+  assert tabular.infer_task(values) == task
+
+
+def test_task_override_and_regression_targets(tmp_path):
+  rows = [[str(i), f"{i * 0.5}"] for i in range(6)]
+  path = write_csv(tmp_path / "r.csv", ["x", "y"], rows)
+  ds, enc = tabular.load_csv(path, "y")
+  assert enc.task == data.REGRESSION and ds.task == data.REGRESSION
+  assert ds.y.shape == (6, 1) and ds.y.dtype == np.float32
+  assert ds.num_classes == 0 and enc.classes == ()
+  path = write_csv(tmp_path / "i.csv", ["x", "y"], [["1", "7"], ["2", "8"]])
+  assert tabular.load_csv(path, "y", task="regression")[1].task == "regression"
+
+
+def test_split_is_seeded_and_keeps_row_numbers(tmp_path):
+  path = write_csv(tmp_path / "easy.csv", HEADER, easy_rows(40))
+  a = tabular.load_split(path, "label", ["color"], ORDINAL, 0.25, seed=3)
+  b = tabular.load_split(path, "label", ["color"], ORDINAL, 0.25, seed=3)
+  np.testing.assert_array_equal(a[1].x, b[1].x)
+  table = tabular.read_csv(path)
+  test, rest = table.split(jax.random.PRNGKey(3), 0.25)
+  assert test.size == 10 and rest.size == 30
+  assert sorted(np.r_[test.row_numbers, rest.row_numbers]) == list(
+      range(1, 41))
+
+
+# Bad input: every message names the data row (1-based) and the column.
+
+
+def test_missing_value_names_row_and_column(tmp_path):
+  rows = easy_rows(5)
+  rows[3][3] = "NA"
+  path = write_csv(tmp_path / "m.csv", HEADER, rows)
+  with pytest.raises(ValueError,
+                     match=r"data row 4 \(line 5\), column 'x2': missing"):
+    tabular.load_csv(path, "label", ["color"], ORDINAL)
+  rows[3][3] = ""
+  path = write_csv(tmp_path / "m.csv", HEADER, rows)
+  with pytest.raises(ValueError,
+                     match=r"data row 4 \(line 5\), column 'x2': missing"):
+    tabular.load_csv(path, "label", ["color"], ORDINAL)
+
+
+def test_unknown_category_at_test_time_names_row_and_column(tmp_path):
+  rows = easy_rows(6)
+  for r in rows:
+    r[1] = "red"
+  rows[4][1] = "purple"
+  path = write_csv(tmp_path / "u.csv", HEADER, rows)
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take([0, 1, 2, 3]), "label", ["color"],
+                            ORDINAL)
+  with pytest.raises(ValueError, match=r"data row 5 \(line 6\), column "
+                     r"'color': category "
+                     r"'purple' was not in the training rows \(known: red\)"):
+    enc.transform(table.take([5, 4]))
+
+
+def test_unknown_ordinal_level_names_row_and_column(tmp_path):
+  rows = easy_rows(4)
+  rows[1][2] = "XL"
+  path = write_csv(tmp_path / "o.csv", HEADER, rows)
+  with pytest.raises(ValueError, match=r"data row 2 \(line 3\), column "
+                     r"'size': level 'XL'"
+                     r" is not one of the levels given in --ordinal"):
+    tabular.load_csv(path, "label", ["color"], ORDINAL)
+
+
+def test_non_numeric_cell_names_row_and_column(tmp_path):
+  rows = easy_rows(5)
+  rows[2][0] = "abc"
+  path = write_csv(tmp_path / "n.csv", HEADER, rows)
+  with pytest.raises(ValueError, match=r"data row 3 \(line 4\), column "
+                     r"'x1': 'abc' is not "
+                     r"a finite number.*--nominal"):
+    tabular.load_csv(path, "label", ["color"], ORDINAL)
+
+
+def test_missing_target_column(tmp_path):
+  path = write_csv(tmp_path / "t.csv", HEADER, easy_rows(3))
+  with pytest.raises(ValueError, match=r"target column 'class' is not a "
+                     r"column of .*t.csv; its columns are: x1, color"):
+    tabular.load_split(path, "class")
+
+
+def test_unknown_nominal_column(tmp_path):
+  path = write_csv(tmp_path / "t.csv", HEADER, easy_rows(3))
+  with pytest.raises(ValueError, match=r"nominal column 'colour' is not"):
+    tabular.load_csv(path, "label", nominal=["colour"])
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("size", r"--ordinal: 'size' must be one column:levels pair"),
+    ("size:S", r"--ordinal: column 'size' needs at least two"),
+    ("size:S<<L", r"--ordinal: column 'size' needs at least two non-empty"),
+    (":S<M", r"--ordinal: ':S<M' has no column name"),
+    ("a:x<y;a:x<y", r"--ordinal: column 'a' is given twice"),
+    ("a:x<y<x", r"--ordinal: column 'a' repeats a level"),
+])
+def test_bad_ordinal_syntax_names_the_flag(spec, message):
+  with pytest.raises(ValueError, match=message):
+    tabular.parse_ordinal(spec)
+
+
+def test_flag_parsers():
+  assert tabular.parse_ordinal("c:low<mid<high; d: s < m < l") == {
+      "c": ("low", "mid", "high"), "d": ("s", "m", "l")}
+  assert tabular.parse_ordinal("") == {}
+  assert tabular.parse_nominal("a, b") == ("a", "b")
+  assert tabular.parse_nominal("") == ()
+  with pytest.raises(ValueError, match=r"--nominal=a,,b: empty column name"):
+    tabular.parse_nominal("a,,b")
+
+
+def test_csv_without_data_rows_and_ragged_rows(tmp_path):
+  path = write_csv(tmp_path / "h.csv", HEADER, [])
+  with pytest.raises(ValueError, match=r"has a header .* but no data rows"):
+    tabular.read_csv(path)
+  empty = tmp_path / "e.csv"
+  empty.write_text("")
+  with pytest.raises(ValueError, match=r"e.csv is empty"):
+    tabular.read_csv(str(empty))
+  with pytest.raises(ValueError, match=r"nope.csv: no such CSV file"):
+    tabular.read_csv(str(tmp_path / "nope.csv"))
+  binary = tmp_path / "b.csv"
+  binary.write_bytes(b"a,b\n\xff\xfe,1\n")
+  with pytest.raises(ValueError, match=r"b.csv is not a UTF-8 CSV text file"):
+    tabular.read_csv(str(binary))
+  path = write_csv(tmp_path / "r.csv", ["a", "b"], [["1", "2"], ["3"]])
+  with pytest.raises(ValueError, match=r"data row 2 \(line 3\) has 1 cells "
+                     r"but the header "
+                     r"has 2"):
+    tabular.read_csv(path)
+
+
+def test_unknown_class_in_test_rows(tmp_path):
+  path = write_csv(tmp_path / "c.csv", ["x", "y"],
+                   [["1", "a"], ["2", "b"], ["3", "c"]])
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take([0, 1]), "y")
+  with pytest.raises(ValueError,
+                     match=r"data row 3 \(line 4\), column 'y': class 'c'"):
+    enc.transform(table)
+
+
+def test_blank_lines_are_not_rows_but_lines_are_counted(tmp_path):
+  path = tmp_path / "b.csv"
+  path.write_text("x,y\n1,a\n\n2,b\n\nzz,a\n")
+  with pytest.raises(ValueError, match=r"data row 3 \(line 6\), column 'x': "
+                     r"'zz' is not a finite number"):
+    tabular.load_csv(str(path), "y")
