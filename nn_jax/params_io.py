@@ -7,6 +7,7 @@ first path that is missing, extra, or of another shape.
 
 import os
 from typing import Any
+import zipfile
 
 import jax
 import numpy as np
@@ -35,21 +36,23 @@ def load(path: str, **like: Any) -> dict:
   """Reads the pytrees named in ``like`` from ``path``, shaped like them.
 
   Raises:
-    ValueError: the file is unreadable, or its arrays do not match ``like``
-      (the message names the path and the shapes).
+    ValueError: the file is unreadable (truncated, corrupted: the zip CRC
+      is checked, or holding pickled objects, which are never loaded), or its
+      arrays do not match ``like`` (the message names the path and shapes).
   """
   try:
     with np.load(path, allow_pickle=False) as f:
       stored = {k: f[k] for k in f.files}
-  except (OSError, ValueError, EOFError) as e:
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
     raise ValueError(f"cannot read parameters file {path}: {e}") from None
   out = {}
   for name, tree in like.items():
     expected = _flatten(tree, name)
+    missing = [key for key in expected if key not in stored]
+    if missing:
+      raise ValueError(f"{path} has no array {missing[0]}: it was saved from "
+                       f"another architecture")
     for key, value in expected.items():
-      if key not in stored:
-        raise ValueError(f"{path} has no array {key}: it was saved from "
-                         f"another architecture")
       if stored[key].shape != value.shape:
         raise ValueError(f"{path}: {key} has shape {stored[key].shape}, the "
                          f"network expects {value.shape}")

@@ -1,0 +1,234 @@
+"""Rosenblatt's perceptron: a threshold unit trained online with the perceptron rule.
+
+The unit computes
+
+.. math::
+
+  o = \\begin{cases} 1 & \\text{if } w_0 + \\sum_i w_i x_i > 0 \\\\
+                     0 & \\text{otherwise,} \\end{cases}
+
+with the bias ``w[0]`` as the weight of a constant input ``x_0 = 1``. The
+perceptron training rule, applied example by example,
+
+.. math::
+
+  w_i \\leftarrow w_i + \\eta (y - o) x_i,
+
+changes the weights only on a mistake (``o != y``). Training stops after the
+first epoch without a mistake (the weights then classify every example
+correctly and, the rule being idle, never change again) or after
+``max_epochs`` epochs.
+
+Examples run in :func:`jax.lax.scan`, epochs in chunks of 8 (a scan) inside a
+:func:`jax.lax.while_loop` that exits after the chunk in which training
+converged (the epochs of that chunk after convergence are computed and
+discarded). So :func:`train` works under :func:`jax.jit` and :func:`jax.vmap`:
+thousands of labelings, data sets, learning rates or keys train in one
+compiled call::
+
+  x = jnp.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]])
+  ys = jnp.array([[0, 0, 0, 1], [0, 1, 1, 1], [0, 1, 1, 0]])  # AND, OR, XOR
+  fit = jax.jit(jax.vmap(lambda y: train(x, y, max_epochs=20)))
+  fit(ys).converged  # [True, True, False]
+"""
+
+import functools
+from typing import NamedTuple, Optional
+
+import chex
+import jax
+from jax import lax
+import jax.numpy as jnp
+import numpy as np
+
+from nn_jax import activations
+
+INITS = ("zeros", "random")
+# Epochs per iteration of the early-stopping loop (see _train).
+_CHUNK = 8
+
+
+class PerceptronResult(NamedTuple):
+  """What :func:`train` returns (with a leading batch axis under ``vmap``).
+
+  Attributes:
+    w: ``(n_features + 1,)`` final weights; ``w[0]`` is the bias.
+    mistakes: ``(max_epochs,)`` int32, the number of mistakes (weight
+      updates) in each epoch. Entries of epochs that did not run, those after
+      convergence, are ``-1``; the epoch that converged has ``0``.
+    epochs: int32 number of epochs run, including the mistake-free one.
+    converged: bool, whether an epoch ran without a mistake (the weights then
+      separate the data and classify every example correctly).
+    num_mistakes: int32 total mistakes over all epochs (the quantity bounded
+      by the perceptron convergence theorem).
+  """
+  w: jax.Array  # (n_features + 1,)
+  mistakes: jax.Array  # (max_epochs,)
+  epochs: jax.Array  # ()
+  converged: jax.Array  # ()
+  num_mistakes: jax.Array  # ()
+
+
+def _is_concrete(value) -> bool:
+  return not isinstance(value, jax.core.Tracer)
+
+
+def _float_dtype(dtype):
+  return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.float32
+
+
+def predict(w: jax.Array, x: jax.Array) -> jax.Array:
+  """Outputs of the threshold unit, ``1`` where ``w[0] + x @ w[1:] > 0``.
+
+  Args:
+    w: ``(n_features + 1,)`` weights, bias first.
+    x: ``(n_examples, n_features)`` inputs (or one ``(n_features,)`` input).
+
+  Returns:
+    int32 outputs in {0, 1}, of shape ``x.shape[:-1]``.
+
+  Raises:
+    ValueError: if the shapes of ``w`` and ``x`` do not fit.
+  """
+  w = jnp.asarray(w)
+  x = jnp.asarray(x)
+  if w.ndim != 1 or x.ndim not in (1, 2) or w.shape[0] != x.shape[-1] + 1:
+    raise ValueError(
+        f"w must have shape (n_features + 1,) and x (n_examples, n_features); "
+        f"got w {w.shape} and x {x.shape}")
+  z = w[0] + x.astype(w.dtype) @ w[1:]
+  return activations.threshold.fn(z, 0.0).astype(jnp.int32)
+
+
+def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
+  """Raises ValueError for inputs a user can get wrong (values if concrete)."""
+  if x.ndim != 2:
+    raise ValueError(
+        f"x must have shape (n_examples, n_features); got shape {x.shape}")
+  if y.ndim != 1 or y.shape[0] != x.shape[0]:
+    raise ValueError(
+        f"y must have shape (n_examples,) = ({x.shape[0]},) to match x; got "
+        f"shape {y.shape}")
+  if x.shape[0] == 0:
+    raise ValueError("empty data: x has no examples; pass at least one")
+  if x.shape[1] == 0:
+    raise ValueError("x has no features; pass at least one input column")
+  if _is_concrete(y):
+    values = np.unique(np.asarray(y))
+    if not np.all(np.isin(values, (0, 1))):
+      raise ValueError(
+          f"labels y must be 0 or 1; got values {values[:10].tolist()}")
+  if _is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+    raise ValueError("x contains NaN or infinite values")
+  if _is_concrete(learning_rate):
+    lr = np.asarray(learning_rate)
+    if lr.ndim != 0 or not np.isfinite(lr) or not lr > 0:
+      raise ValueError(
+          f"learning_rate must be a positive number; got {learning_rate}")
+  if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+    raise ValueError(f"max_epochs must be an integer >= 1; got {max_epochs!r}")
+  if init not in INITS:
+    raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+  if key is None and (shuffle or init == "random"):
+    raise ValueError(
+        "a PRNG key is needed for shuffle=True or init='random'; pass key=")
+
+
+def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
+          learning_rate: float = 1.0, max_epochs: int = 100,
+          shuffle: bool = False, init: str = "zeros") -> PerceptronResult:
+  """Trains a perceptron online with the perceptron rule.
+
+  Each epoch visits every example once, in order (or in a fresh random order
+  when ``shuffle``), and applies ``w <- w + eta (y - o) x`` with ``x_0 = 1``.
+  Training stops at the first epoch without a mistake or after
+  ``max_epochs``; the weights never change after convergence.
+
+  ``max_epochs``, ``shuffle`` and ``init`` are static (Python values);
+  ``x``, ``y``, ``key`` and ``learning_rate`` may be traced, so the function
+  can be wrapped in ``jax.jit`` and ``jax.vmap``. Under a transformation
+  only shapes are checked, not values.
+
+  Args:
+    x: ``(n_examples, n_features)`` inputs (cast to float32 unless floating).
+    y: ``(n_examples,)`` target labels, 0 or 1.
+    key: PRNG key, needed for ``shuffle=True`` or ``init="random"``.
+    learning_rate: eta > 0.
+    max_epochs: most epochs to run, >= 1.
+    shuffle: visit the examples in a new random order each epoch (the
+      permutation of epoch ``e`` comes from ``fold_in(key, e)``).
+    init: ``"zeros"`` or ``"random"`` (standard normal weights and bias).
+
+  Returns:
+    A :class:`PerceptronResult`.
+
+  Raises:
+    ValueError: for mismatched or empty shapes, labels outside {0, 1},
+      non-finite inputs, a non-positive learning rate, ``max_epochs < 1``, an
+      unknown ``init``, or a missing key.
+  """
+  x = jnp.asarray(x)
+  y = jnp.asarray(y)
+  _validate(x, y, key, learning_rate, max_epochs, shuffle, init)
+  if key is None:
+    key = jax.random.PRNGKey(0)  # Unused: neither shuffling nor random init.
+  return _train(x, y, key, learning_rate, max_epochs=int(max_epochs),
+                shuffle=bool(shuffle), init=init)
+
+
+@functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
+def _train(x, y, key, learning_rate, *, max_epochs, shuffle, init):
+  """The jitted training loop behind :func:`train` (inputs already checked)."""
+  dtype = _float_dtype(x.dtype)
+  n, d = x.shape
+  a = jnp.concatenate([jnp.ones((n, 1), dtype), x.astype(dtype)], axis=1)
+  y = y.astype(dtype)
+  eta = jnp.asarray(learning_rate, dtype)
+  init_key, shuffle_key = jax.random.split(key)
+  if init == "zeros":
+    w = jnp.zeros((d + 1,), dtype)
+  else:
+    w = jax.random.normal(init_key, (d + 1,), dtype)
+
+  def example_step(w, example):
+    a_i, y_i = example
+    o = activations.threshold.fn(a_i @ w, 0.0)
+    w = w + eta * (y_i - o) * a_i
+    return w, (o != y_i).astype(jnp.int32)
+
+  def epoch_step(carry, _):
+    # One epoch; a no-op (weights frozen, -1 recorded) once converged.
+    w, epoch, converged, total = carry
+    active = ~converged & (epoch < max_epochs)
+    if shuffle:
+      perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+      examples = (a[perm], y[perm])
+    else:
+      examples = (a, y)
+    w_new, wrong = lax.scan(example_step, w, examples)
+    m = jnp.where(active, wrong.sum(), -1)
+    carry = (jnp.where(active, w_new, w), epoch + active.astype(jnp.int32),
+             converged | (m == 0), total + jnp.maximum(m, 0))
+    return carry, m
+
+  # Epochs run in chunks: a scan of `chunk` epochs inside a while_loop that
+  # stops after the chunk where training converged. Under vmap the loop runs
+  # while any element is unconverged and JAX selects the whole carry, the
+  # mistake history included, once per iteration; chunks make that rare.
+  chunk = min(max_epochs, _CHUNK)
+  num_chunks = -(-max_epochs // chunk)
+
+  def chunk_step(state):
+    carry, c, history = state
+    carry, ms = lax.scan(epoch_step, carry, None, length=chunk)
+    return carry, c + 1, lax.dynamic_update_slice(history, ms, (c * chunk,))
+
+  def keep_going(state):
+    (_, _, converged, _), c, _ = state
+    return ~converged & (c < num_chunks)
+
+  carry = (w, jnp.int32(0), jnp.bool_(False), jnp.int32(0))
+  history = jnp.full((num_chunks * chunk,), -1, jnp.int32)
+  (w, epochs, converged, total), _, history = lax.while_loop(
+      keep_going, chunk_step, (carry, jnp.int32(0), history))
+  return PerceptronResult(w, history[:max_epochs], epochs, converged, total)

@@ -1,0 +1,92 @@
+"""The experiment scripts end to end, as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nn_jax import experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_train_writes_results(tmp_path):
+  proc = run("experiments.train", "--dataset=iris", "--hidden=6",
+             "--epochs=5", "--batch_size=8", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "results.json").read_text())
+  for key in ("test_accuracy", "final_train_loss", "epochs_run", "seconds",
+              "grad", "config"):
+    assert key in results
+  assert results["epochs_run"] == 5
+  assert results["config"]["hidden"] == [6]
+  lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert len(lines) == 5 and json.loads(lines[-1])["epoch"] == 5
+  assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+  assert "epoch 5/5" in proc.stderr
+
+
+@pytest.mark.parametrize("flag,names", [
+    ("--learning_rate=-1", "learning_rate"),
+    ("--activation=swish", "activation"),
+    ("--hidden=0", "hidden"),
+    ("--dataset=iris --loss=linear_squared", "softmax_cross_entropy"),
+])
+def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
+  proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
+  assert proc.returncode == 2
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, proc.stderr
+  assert names in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_default_run_reaches_97_percent_on_digits():
+  manual = experiment.train_and_evaluate(experiment.Config())
+  assert manual["test_accuracy"] >= 0.97
+  auto = experiment.train_and_evaluate(experiment.Config(grad="autodiff"))
+  assert abs(manual["test_accuracy"] - auto["test_accuracy"]) <= 0.005
+
+
+def test_xor(tmp_path):
+  proc = run("experiments.xor", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["perceptron_accuracy"] <= 0.75
+  assert results["mlp_accuracy"] == 1.0
+  assert (tmp_path / "xor_decision_regions.png").stat().st_size > 10_000
+
+
+def test_gradcheck_table_and_exit_code(tmp_path):
+  proc = run("experiments.gradcheck", "--cases=mlp", "--activations=tanh,prelu",
+             "--losses=softmax_cross_entropy,linear_squared",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["num_cases"] == 2 * 2 * 4 * 2 and results["passed"]
+  assert results["max_error"] <= 1e-10
+  assert "prelu" in proc.stdout and "32 passed" in proc.stdout
+  # An impossible tolerance must fail the run.
+  strict = run("experiments.gradcheck", "--cases=mlp", "--activations=tanh",
+               "--losses=softmax_cross_entropy", "--tolerance=1e-30",
+               f"--workdir={tmp_path}")
+  assert strict.returncode == 1
+  assert "FAIL" in strict.stdout
+
+
+def test_regularization_table(tmp_path):
+  proc = run("experiments.regularization", "--seeds=1", "--epochs=3",
+             "--train_size=100", "--techniques=l2,dropout",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert [r["technique"] for r in results["rows"]] == ["baseline", "l2",
+                                                       "dropout"]
+  assert "| dropout |" in (tmp_path / "results.md").read_text()
+  assert (tmp_path / "validation_curves.png").stat().st_size > 10_000

@@ -1,0 +1,253 @@
+"""Tests for nn_jax.perceptron: the rule, convergence, vmap, the mistake bound."""
+
+import functools
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import chex
+from hypothesis import given
+from hypothesis import strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nn_jax import perceptron
+
+X2 = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]], np.float32)
+AND = np.array([0, 0, 0, 1])
+OR = np.array([0, 1, 1, 1])
+NAND = np.array([1, 1, 1, 0])
+XOR = np.array([0, 1, 1, 0])
+# All 16 Boolean functions of two inputs, function k true on row j iff bit j.
+ALL2 = ((np.arange(16)[:, None] >> np.arange(4)[None, :]) & 1).astype(np.int32)
+
+MAX_EPOCHS = 20
+# Compiled once and reused by several tests.
+_fit_all2 = jax.jit(jax.vmap(
+    functools.partial(perceptron.train, X2, max_epochs=MAX_EPOCHS)))
+
+
+def reference_train(x, y, learning_rate, max_epochs, w=None):
+  """The perceptron rule with Python loops, in float64, zero start."""
+  a = np.concatenate([np.ones((len(x), 1)), x], 1)
+  w = np.zeros(a.shape[1]) if w is None else np.array(w, np.float64)
+  mistakes = []
+  for _ in range(max_epochs):
+    m = 0
+    for a_i, y_i in zip(a, y):
+      o = float(a_i @ w > 0)
+      w = w + learning_rate * (y_i - o) * a_i
+      m += int(o != y_i)
+    mistakes.append(m)
+    if m == 0:
+      break
+  return w, mistakes
+
+
+class PredictTest(absltest.TestCase):
+
+  def test_threshold_with_bias_first(self):
+    w = jnp.array([-1.5, 1.0, 1.0])
+    np.testing.assert_array_equal(perceptron.predict(w, X2), AND)
+    self.assertEqual(perceptron.predict(w, jnp.array([1., 1.])), 1)
+
+  def test_zero_input_gives_zero(self):
+    # o = 1 only for z > 0 strictly.
+    np.testing.assert_array_equal(perceptron.predict(jnp.zeros(3), X2), 0)
+
+  def test_shape_mismatch(self):
+    with self.assertRaisesRegex(ValueError, "n_features"):
+      perceptron.predict(jnp.zeros(2), X2)
+
+
+class TrainTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(("and", AND), ("or", OR), ("nand", NAND))
+  def test_learns_separable(self, y):
+    r = perceptron.train(X2, y, max_epochs=MAX_EPOCHS)
+    self.assertTrue(r.converged)
+    chex.assert_shape(r.w, (3,))
+    chex.assert_shape(r.mistakes, (MAX_EPOCHS,))
+    np.testing.assert_array_equal(perceptron.predict(r.w, X2), y)
+    epochs = int(r.epochs)
+    mistakes = np.asarray(r.mistakes)
+    self.assertEqual(mistakes[epochs - 1], 0)
+    self.assertTrue(np.all(mistakes[:epochs - 1] > 0))
+    self.assertTrue(np.all(mistakes[epochs:] == -1))
+    self.assertEqual(int(r.num_mistakes), mistakes[:epochs].sum())
+
+  def test_xor_does_not_converge(self):
+    r = perceptron.train(X2, XOR, max_epochs=MAX_EPOCHS)
+    self.assertFalse(r.converged)
+    self.assertEqual(int(r.epochs), MAX_EPOCHS)
+    self.assertTrue(np.all(np.asarray(r.mistakes) > 0))
+
+  # Powers of two keep float32 and float64 sums of small integers exact, so
+  # both decide z > 0 alike (with eta = 0.1, 0.1 + 0.2 - 0.3 > 0 in float32).
+  @parameterized.parameters(0.25, 1.0, 2.0)
+  def test_matches_python_loop(self, learning_rate):
+    key = jax.random.PRNGKey(3)
+    for i in range(4):
+      kx, ky, key = jax.random.split(key, 3)
+      x = np.asarray(jax.random.randint(kx, (6, 3), -2, 3), np.float32)
+      y = np.asarray(jax.random.bernoulli(ky, 0.5, (6,)), np.int32)
+      r = perceptron.train(x, y, learning_rate=learning_rate, max_epochs=15)
+      w, mistakes = reference_train(x, y, learning_rate, 15)
+      np.testing.assert_allclose(r.w, w, rtol=1e-5, atol=1e-5, err_msg=str(i))
+      np.testing.assert_array_equal(r.mistakes[:len(mistakes)], mistakes)
+      self.assertEqual(int(r.epochs), len(mistakes))
+      self.assertEqual(bool(r.converged), mistakes[-1] == 0)
+
+  def test_weights_frozen_after_convergence(self):
+    short = perceptron.train(X2, AND, max_epochs=MAX_EPOCHS)
+    epochs = int(short.epochs)
+    exact = perceptron.train(X2, AND, max_epochs=epochs)
+    long = perceptron.train(X2, AND, max_epochs=200)
+    np.testing.assert_array_equal(exact.w, short.w)
+    np.testing.assert_array_equal(long.w, short.w)
+    self.assertEqual(int(long.epochs), epochs)
+
+  def test_integer_inputs_and_bool_labels(self):
+    r = perceptron.train(X2.astype(np.int32), AND.astype(bool), max_epochs=10)
+    self.assertTrue(r.converged)
+    self.assertEqual(r.w.dtype, jnp.float32)
+
+  def test_shuffle_and_random_init_depend_only_on_key(self):
+    key = jax.random.PRNGKey(0)
+    a = perceptron.train(X2, OR, key=key, shuffle=True, init="random",
+                         max_epochs=MAX_EPOCHS)
+    b = perceptron.train(X2, OR, key=key, shuffle=True, init="random",
+                         max_epochs=MAX_EPOCHS)
+    chex.assert_trees_all_equal(a, b)
+    self.assertTrue(a.converged)
+    np.testing.assert_array_equal(perceptron.predict(a.w, X2), OR)
+    zero = perceptron.train(X2, OR, max_epochs=MAX_EPOCHS)
+    self.assertFalse(np.array_equal(a.w, zero.w))
+
+  def test_jit_whole_call(self):
+    fit = jax.jit(functools.partial(perceptron.train, max_epochs=MAX_EPOCHS))
+    chex.assert_trees_all_equal(
+        fit(X2, NAND), perceptron.train(X2, NAND, max_epochs=MAX_EPOCHS))
+
+
+class VmapTest(absltest.TestCase):
+
+  def test_all_labelings_in_one_call(self):
+    r = _fit_all2(ALL2)
+    chex.assert_shape(r.w, (16, 3))
+    chex.assert_shape(r.mistakes, (16, MAX_EPOCHS))
+    learned = np.asarray(r.converged)
+    self.assertEqual(learned.sum(), 14)
+    self.assertFalse(learned[6])  # XOR
+    self.assertFalse(learned[9])  # XNOR
+    for k in (0, 6, 8, 14):
+      single = perceptron.train(X2, ALL2[k], max_epochs=MAX_EPOCHS)
+      chex.assert_trees_all_equal(jax.tree.map(lambda t: t[k], r), single)
+
+  def test_vmap_over_keys(self):
+    keys = jax.random.split(jax.random.PRNGKey(1), 8)
+    fit = jax.jit(jax.vmap(lambda k: perceptron.train(
+        X2, NAND, key=k, shuffle=True, init="random", max_epochs=MAX_EPOCHS)))
+    r = fit(keys)
+    self.assertTrue(np.all(r.converged))
+    single = perceptron.train(X2, NAND, key=keys[5], shuffle=True,
+                              init="random", max_epochs=MAX_EPOCHS)
+    chex.assert_trees_all_close(jax.tree.map(lambda t: t[5], r), single)
+    self.assertGreater(len(np.unique(np.asarray(r.w), axis=0)), 1)
+
+  def test_vmap_over_data_sets_and_learning_rates(self):
+    xs = jnp.stack([X2, X2 * 2.0, X2 - 0.5])
+    lrs = jnp.array([1.0, 0.5, 0.1])
+    r = jax.vmap(lambda x, lr: perceptron.train(
+        x, AND, learning_rate=lr, max_epochs=50))(xs, lrs)
+    self.assertTrue(np.all(r.converged))
+    for i in range(3):
+      np.testing.assert_array_equal(perceptron.predict(r.w[i], xs[i]), AND)
+
+
+class ValidationTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("x_rank", dict(x=np.zeros(4)), "x must have shape"),
+      ("y_length", dict(y=np.array([0, 1, 1])), "y must have shape"),
+      ("y_rank", dict(y=np.zeros((4, 1))), "y must have shape"),
+      ("empty", dict(x=np.zeros((0, 2)), y=np.zeros(0)), "empty data"),
+      ("no_features", dict(x=np.zeros((4, 0))), "no features"),
+      ("labels_pm1", dict(y=np.array([-1, 1, 1, -1])), "0 or 1"),
+      ("labels_2", dict(y=np.array([0, 2, 1, 0])), "0 or 1"),
+      ("nan", dict(x=np.full((4, 2), np.nan)), "NaN"),
+      ("lr_zero", dict(learning_rate=0.0), "learning_rate"),
+      ("lr_negative", dict(learning_rate=-1.0), "learning_rate"),
+      ("lr_nan", dict(learning_rate=float("nan")), "learning_rate"),
+      ("epochs", dict(max_epochs=0), "max_epochs"),
+      ("init", dict(init="ones"), "unknown init"),
+      ("shuffle_no_key", dict(shuffle=True), "key"),
+      ("random_no_key", dict(init="random"), "key"),
+  )
+  def test_raises(self, overrides, message):
+    kwargs = dict(x=X2, y=AND)
+    kwargs.update(overrides)
+    x, y = kwargs.pop("x"), kwargs.pop("y")
+    with self.assertRaisesRegex(ValueError, message):
+      perceptron.train(x, y, **kwargs)
+
+
+def separable_data(key, gamma, scale, n=32, d=3):
+  """Points with a known unit separator u through the origin of (1, x) space.
+
+  Points closer than ``gamma`` to the hyperplane ``u . (1, x) = 0`` are moved
+  along ``u`` to distance ``gamma``; labels are ``u . (1, x) > 0``.
+  """
+  ku, kx = jax.random.split(key)
+  u = jax.random.normal(ku, (d + 1,))
+  u = u / jnp.linalg.norm(u)
+  x = scale * jax.random.normal(kx, (n, d))
+  m = u[0] + x @ u[1:]
+  target = jnp.where(m >= 0, jnp.maximum(m, gamma), jnp.minimum(m, -gamma))
+  x = x + ((target - m) / (u[1:] @ u[1:]))[:, None] * u[1:]
+  y = (u[0] + x @ u[1:] > 0).astype(jnp.int32)
+  return x, y, u
+
+
+def mistake_bound(x, u):
+  """(R / gamma)^2 in float64, R and gamma over the augmented points (1, x)."""
+  a = np.concatenate([np.ones((x.shape[0], 1)), np.asarray(x, np.float64)], 1)
+  u = np.asarray(u, np.float64)
+  u = u / np.linalg.norm(u)
+  r = np.linalg.norm(a, axis=1).max()
+  gamma = np.abs(a @ u).min()
+  return (r / gamma) ** 2
+
+
+THEOREM_EPOCHS = 2000
+_fit_theorem = jax.jit(functools.partial(perceptron.train,
+                                         max_epochs=THEOREM_EPOCHS))
+
+
+class ConvergenceTheoremTest(absltest.TestCase):
+  """Novikoff: at most (R / gamma)^2 mistakes from w = 0 with eta = 1."""
+
+  @given(seed=st.integers(0, 2 ** 31 - 1),
+         gamma=st.floats(0.05, 1.0),
+         scale=st.floats(0.5, 3.0))
+  def test_mistakes_within_bound(self, seed, gamma, scale):
+    x, y, u = separable_data(jax.random.PRNGKey(seed), gamma, scale)
+    bound = mistake_bound(x, u)
+    r = _fit_theorem(x, y)
+    self.assertLessEqual(int(r.num_mistakes), bound)
+    if bound + 1 <= THEOREM_EPOCHS:
+      self.assertTrue(r.converged)
+      np.testing.assert_array_equal(perceptron.predict(r.w, x), y)
+
+  def test_mistakes_within_bound_many_seeds_vmapped(self):
+    keys = jax.random.split(jax.random.PRNGKey(7), 256)
+    x, y, u = jax.vmap(lambda k: separable_data(k, 0.2, 1.0))(keys)
+    r = jax.jit(jax.vmap(functools.partial(perceptron.train, max_epochs=500)))(
+        x, y)
+    bounds = np.array([mistake_bound(x[i], u[i]) for i in range(len(keys))])
+    self.assertTrue(np.all(np.asarray(r.num_mistakes) <= bounds))
+    self.assertTrue(np.all(np.asarray(r.converged)[bounds + 1 <= 500]))
+
+
+if __name__ == "__main__":
+  absltest.main()

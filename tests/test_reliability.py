@@ -1,0 +1,234 @@
+"""Reliability: stable numerics, clear errors on bad input, divergence,
+reproducible runs, parameter files that are checked and never unpickled."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from nn_jax import activations
+from nn_jax import data
+from nn_jax import encoding
+from nn_jax import experiment
+from nn_jax import losses
+from nn_jax import mlp
+from nn_jax import params_io
+from nn_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIG = 1e4
+
+
+# ------------------------------------------------------------ stable numerics
+@pytest.mark.parametrize("name", ["softmax_cross_entropy",
+                                  "sigmoid_cross_entropy", "softmax_squared",
+                                  "sigmoid_squared"])
+def test_losses_finite_for_huge_logits_and_match_float64(name):
+  loss = losses.get(name)
+  z = np.array([[BIG, -BIG, 0.0], [-BIG, BIG, 3.0], [2.0, -1.0, 0.5]],
+               np.float32)
+  y = np.array([[0, 1, 0], [0, 1, 0], [1, 0, 0]], np.float32)
+  value32 = loss.value(jnp.asarray(z), jnp.asarray(y))
+  grad32 = jax.grad(loss.value)(jnp.asarray(z), jnp.asarray(y))
+  assert np.isfinite(float(value32))
+  assert np.all(np.isfinite(np.asarray(grad32)))
+  np.testing.assert_array_equal(np.isfinite(loss.delta(jnp.asarray(z),
+                                                       jnp.asarray(y))), True)
+  with jax.enable_x64(True):
+    value64 = loss.value(jnp.asarray(z, jnp.float64),
+                         jnp.asarray(y, jnp.float64))
+    grad64 = jax.grad(loss.value)(jnp.asarray(z, jnp.float64),
+                                  jnp.asarray(y, jnp.float64))
+  assert float(value32) == pytest.approx(float(value64), rel=1e-6)
+  np.testing.assert_allclose(grad32, grad64, rtol=1e-5, atol=1e-7)
+
+
+def test_output_functions_finite_for_huge_logits():
+  z = jnp.array([[BIG, -BIG, 0.0]], jnp.float32)
+  for f in (jax.nn.sigmoid, jax.nn.softmax, jax.nn.log_softmax):
+    assert np.all(np.isfinite(f(z)))
+    g = jax.grad(lambda t, f=f: jnp.sum(f(t) * jnp.arange(3.0)))(z)
+    assert np.all(np.isfinite(g))
+
+
+def test_softmax_loss_invariant_to_a_shift_of_all_logits():
+  # Multiples of 1/16 stay exact after adding 1e6 in float32.
+  z = jnp.array([[1.5, -2.25, 0.0625], [3.0, 0.5, -1.0]], jnp.float32)
+  y = jnp.array([[0, 1, 0], [1, 0, 0]], jnp.float32)
+  loss = losses.softmax_cross_entropy
+  assert float(loss.value(z + 1e6, y)) == pytest.approx(float(loss.value(z, y)),
+                                                        rel=1e-6)
+  np.testing.assert_allclose(jax.grad(loss.value)(z + 1e6, y),
+                             jax.grad(loss.value)(z, y), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(loss.delta(z + 1e6, y), loss.delta(z, y),
+                             rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", activations.DIFFERENTIABLE)
+def test_activation_gradients_finite_at_extremes(name):
+  act = activations.get(name)
+  z = jnp.array([0.0, BIG, -BIG], jnp.float32)
+  assert np.all(np.isfinite(act.fn(z, act.alpha)))
+  assert np.all(np.isfinite(act.grad(z, act.alpha)))
+  auto = jax.vmap(jax.grad(lambda t: act.fn(t, act.alpha)))(z)
+  assert np.all(np.isfinite(auto))
+
+
+# ---------------------------------------------------------------- bad input
+MODEL = mlp.make_model("tanh", "softmax_cross_entropy")
+PARAMS = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], MODEL)
+
+
+def _data(n=8):
+  x = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+  y = np.eye(2, dtype=np.float32)[np.arange(n) % 2]
+  return train.Data(x, y, x[:0], y[:0])
+
+
+def _fit(d, **kw):
+  return train.fit(PARAMS, MODEL, optax.sgd(0.1), d, key=jax.random.PRNGKey(1),
+                   epochs=1, **kw)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda d: d._replace(x=d.x.at[2, 1].set(np.nan) if hasattr(d.x, "at")
+                          else np.where(np.arange(3) == 1, np.nan, d.x)),
+     "x contains NaN or Inf"),
+    (lambda d: d._replace(y=d.y + np.inf), "y contains NaN or Inf"),
+    (lambda d: d._replace(x=d.x[:, :2]), "x has 2 features but the network"),
+    (lambda d: d._replace(y=np.ones((8, 3), np.float32)),
+     "y has 3 target columns"),
+    (lambda d: d._replace(x=d.x[:0], y=d.y[:0]), "training set is empty"),
+    (lambda d: d._replace(x=d.x[:5]), "x has 5 rows but y has 8"),
+    (lambda d: d._replace(x=d.x[:, 0]), "2-D array"),
+    (lambda d: d._replace(y=d.y * 3), r"targets in \[0, 1\]"),
+])
+def test_fit_rejects_bad_data(bad, match):
+  with pytest.raises(ValueError, match=match):
+    _fit(bad(_data()))
+
+
+def test_batch_larger_than_data():
+  with pytest.raises(ValueError, match="batch_size must be 0"):
+    _fit(_data(), batch_size=9)
+
+
+def test_labels_outside_the_classes():
+  ds = data.Dataset("toy", np.zeros((3, 2), np.float32),
+                    np.array([0, 1, 5]), data.CLASSIFICATION, 2)
+  with pytest.raises(ValueError, match=r"integers 0..1; found values in \[0, 5\]"):
+    data.targets(losses.softmax_cross_entropy, ds)
+
+
+def test_encoding_fitted_on_other_columns():
+  scaler = encoding.Standardize.fit(np.ones((4, 3)))
+  with pytest.raises(ValueError, match="fitted on 3 columns but is applied to 2"):
+    scaler.apply(np.ones((4, 2)))
+  with pytest.raises(ValueError, match="NaN or Inf"):
+    scaler.apply(np.full((1, 3), np.nan))
+
+
+def test_parameters_file_from_another_architecture(tmp_path):
+  path = str(tmp_path / "params.npz")
+  params_io.save(path, params=PARAMS)
+  other = mlp.init(jax.random.PRNGKey(0), [3, 5, 2], MODEL)
+  with pytest.raises(ValueError, match=r"params/0/b has shape \(4,\), the "
+                     r"network expects \(5,\)"):
+    params_io.load(path, params=other)
+  deeper = mlp.init(jax.random.PRNGKey(0), [3, 4, 4, 2], MODEL)
+  with pytest.raises(ValueError, match="no array params/2/b: it was saved"):
+    params_io.load(path, params=deeper)
+  loaded = params_io.load(path, params=PARAMS)["params"]
+  jax.tree.map(np.testing.assert_array_equal, loaded, PARAMS)
+
+
+def test_truncated_and_corrupted_parameter_files(tmp_path):
+  path = str(tmp_path / "params.npz")
+  params_io.save(path, params=PARAMS)
+  blob = open(path, "rb").read()
+  truncated = tmp_path / "truncated.npz"
+  truncated.write_bytes(blob[:len(blob) // 2])
+  with pytest.raises(ValueError, match="cannot read parameters file"):
+    params_io.load(str(truncated), params=PARAMS)
+  flipped = bytearray(blob)
+  flipped[len(blob) // 3] ^= 0xFF
+  (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+  with pytest.raises(ValueError, match="cannot read parameters file"):
+    params_io.load(str(tmp_path / "flipped.npz"), params=PARAMS)
+
+
+class _Payload:
+  """Unpickling this writes a file: the test checks that never happens."""
+
+  def __init__(self, target):
+    self.target = target
+
+  def __reduce__(self):
+    return (open, (self.target, "w"))
+
+
+def test_pickle_payload_is_never_executed(tmp_path):
+  target = tmp_path / "owned.txt"
+  path = tmp_path / "evil.npz"
+  evil = np.empty((1,), object)
+  evil[0] = _Payload(str(target))
+  np.savez(path, **{"params/0/w": evil})   # an object array: a pickle inside
+  with zipfile.ZipFile(path) as z:
+    assert any(n.endswith(".npy") for n in z.namelist())
+  with pytest.raises(ValueError, match="cannot read parameters file"):
+    params_io.load(str(path), params=PARAMS)
+  assert not target.exists()
+
+
+# ------------------------------------------------- divergence, reproducibility
+def _run(*args, cwd=ROOT):
+  return subprocess.run([sys.executable, "-m", "experiments.train", *args],
+                        cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_divergence_is_caught(tmp_path):
+  proc = _run("--learning_rate=1e6", "--epochs=5", f"--workdir={tmp_path}")
+  assert proc.returncode == 3
+  lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(lines) == 1 and "diverged at epoch 1" in lines[0]
+  assert "learning_rate" in lines[0]
+  with np.load(tmp_path / "params.npz", allow_pickle=False) as f:
+    assert all(np.all(np.isfinite(f[k])) for k in f.files)
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["diverged"] is True
+
+
+def _fingerprint(config):
+  out = experiment.train_and_evaluate(config)
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(out["params"]):
+    h.update(np.asarray(leaf).tobytes())
+  for name in sorted(out["history"]):
+    h.update(np.asarray(out["history"][name]).tobytes())
+  return h.hexdigest()
+
+
+def test_same_seed_same_bits_other_seed_other_bits():
+  config = experiment.Config(dataset="iris", hidden=(8,), epochs=5,
+                             batch_size=8, dropout=0.2)
+  first, second = _fingerprint(config), _fingerprint(config)
+  assert first == second
+  assert _fingerprint(config._replace(seed=1)) != first
+
+
+def test_results_record_versions(tmp_path):
+  proc = _run("--dataset=iris", "--hidden=4", "--epochs=1",
+              f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  prov = json.loads((tmp_path / "results.json").read_text())["provenance"]
+  for key in ("jax", "jaxlib", "optax", "python", "xla_flags", "git_commit"):
+    assert key in prov
+  assert prov["jax"] == jax.__version__
