@@ -25,6 +25,14 @@ from nn_jax import train
 
 _D = experiment.Config()
 
+flags.DEFINE_string("model", _D.model, "mlp (a network trained by "
+                    "backprop) or perceptron (Rosenblatt's rule, binary "
+                    "problems; the cost is the fraction of mistakes in an "
+                    "epoch).")
+flags.DEFINE_string("classes", _D.classes, "Keep only these classes, e.g. "
+                    "3,8 (relabelled 0, 1, ... in this order).")
+flags.DEFINE_integer("positive_class", _D.positive_class, "If >= 0: this "
+                     "class vs. the rest (binary).")
 flags.DEFINE_string("dataset", _D.dataset,
                     f"Data set: {', '.join(experiment.DATASETS)}.")
 flags.DEFINE_string("data_dir", _D.data_dir, "MNIST: folder of the IDX files "
@@ -130,17 +138,21 @@ def main(argv):
   common.write_jsonl(os.path.join(workdir, "metrics.jsonl"), [
       {"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
       for e in range(out["epochs_run"])])
+  title = (f"{config.dataset}: perceptron" if config.model == "perceptron"
+           else f"{config.dataset}: {out['sizes']} {config.activation}, "
+           f"{config.loss}, grad={config.grad}")
   plots.learning_curves(history, os.path.join(workdir, "learning_curves.png"),
-                        f"{config.dataset}: {out['sizes']} {config.activation}"
-                        f", {config.loss}, grad={config.grad}")
+                        title)
   if out["diverged"]:
     common.fail(f"training diverged at epoch {out['epochs_run']}: the cost or "
                 f"the weights became NaN/Inf; lower --learning_rate (now "
                 f"{config.learning_rate}). The last finite parameters are in "
                 f"{os.path.join(workdir, 'params.npz')}", code=3)
-  print(f"test accuracy {out['test_accuracy']:.4f}  test cost "
-        f"{out['test_loss']:.4f}  after {out['epochs_run']} epochs in "
-        f"{out['seconds']:.1f} s  (results in {workdir})")
+  cost = ("" if config.model == "perceptron"
+          else f"  test cost {out['test_loss']:.4f}")
+  print(f"test accuracy {out['test_accuracy']:.4f}{cost}  after "
+        f"{out['epochs_run']} epochs in {out['seconds']:.1f} s  (results in "
+        f"{workdir})")
 
 
 if __name__ == "__main__":

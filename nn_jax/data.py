@@ -145,3 +145,26 @@ def targets(loss: losses_lib.Loss, ds: Dataset) -> np.ndarray:
   if loss.task in (losses_lib.MULTICLASS, losses_lib.BINARY):
     return np.eye(ds.num_classes, dtype=np.float32)[ds.y]
   return ds.y.astype(np.float32)
+
+
+def select_classes(ds: Dataset, classes) -> Dataset:
+  """Keeps the examples of ``classes`` (labels of ``ds``), relabelled 0, 1, ...
+  in the order given: ``select_classes(digits, [3, 8])`` is 3 vs. 8."""
+  classes = [int(c) for c in classes]
+  if len(set(classes)) < 2 or any(not 0 <= c < ds.num_classes
+                                  for c in classes):
+    raise ValueError(f"classes must be at least two distinct labels in 0.."
+                     f"{ds.num_classes - 1}; got {classes}")
+  keep = np.isin(ds.y, classes)
+  relabel = np.zeros(ds.num_classes, np.int32)
+  relabel[classes] = np.arange(len(classes))
+  return ds._replace(x=ds.x[keep], y=relabel[ds.y[keep]],
+                     num_classes=len(classes))
+
+
+def one_vs_rest(ds: Dataset, positive: int) -> Dataset:
+  """Relabels ``ds`` as a binary problem: class ``positive`` -> 1, others -> 0."""
+  if not 0 <= positive < ds.num_classes:
+    raise ValueError(f"positive_class must be a label in 0.."
+                     f"{ds.num_classes - 1}; got {positive}")
+  return ds._replace(y=(ds.y == positive).astype(np.int32), num_classes=2)

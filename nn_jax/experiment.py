@@ -24,11 +24,15 @@ AUGMENTATIONS = ("noise", "shift")
 
 
 DATASETS = data_lib.NAMES + ("mnist", "mnist1d", "csv")
+MODELS = ("mlp", "perceptron")
 
 
 class Config(NamedTuple):
   """Hyperparameters of one run; every field is a flag of experiments.train."""
+  model: str = "mlp"
   dataset: str = "digits"
+  classes: str = ""        # "3,8": keep these classes (3 -> 0, 8 -> 1)
+  positive_class: int = -1  # >= 0: that class vs. the rest
   data_dir: str = ""       # mnist: folder of the IDX files ("" = cache)
   csv_path: str = ""       # csv: the file, its target column, column types
   target: str = ""
@@ -77,7 +81,10 @@ def _allowed(name, value, allowed):
 
 def validate(config: Config) -> None:
   """Raises ValueError naming the first field with a value that is not allowed."""
+  _allowed("model", config.model, MODELS)
   _allowed("dataset", config.dataset, DATASETS)
+  if config.classes and config.positive_class >= 0:
+    raise ValueError("use either classes or positive_class, not both")
   if config.dataset == "csv" and not (config.csv_path and config.target):
     raise ValueError("dataset=csv needs csv_path and target (the column to "
                      "predict)")
@@ -182,12 +189,48 @@ def prepare(config: Config, key) -> Splits:
       raise ValueError(f"train_size={config.train_size} exceeds the "
                        f"{train.size} training examples")
     train = train.take(np.arange(config.train_size))
+  if config.classes or config.positive_class >= 0:
+    if train.task != data_lib.CLASSIFICATION:
+      raise ValueError("classes and positive_class need a classification "
+                       "data set")
+    if config.classes:
+      pick = lambda d: data_lib.select_classes(d, config.classes.split(","))
+    else:
+      pick = lambda d: data_lib.one_vs_rest(d, config.positive_class)
+    train, val, test = (pick(s) for s in (train, val, test))
   if config.input_encoding != "none" and config.dataset != "csv":
     enc = (encoding.Standardize if config.input_encoding == "standardize"
            else encoding.ScaleRange).fit(train.x)
     train, val, test = (s._replace(x=enc.apply(s.x)) if s.size else s
                         for s in (train, val, test))
   return Splits(train, val, test)
+
+
+def _perceptron_run(config: Config, splits: Splits, key) -> dict:
+  """Rosenblatt's perceptron through the same data path as the networks."""
+  from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
+  if splits.train.num_classes != 2:
+    raise ValueError(f"model=perceptron needs a binary problem; "
+                     f"{config.dataset!r} has {splits.train.num_classes} "
+                     f"classes (use classes=a,b or positive_class=k)")
+  x = jnp.asarray(splits.train.x)
+  result = perceptron.train(x, jnp.asarray(splits.train.y), key=key,
+                            learning_rate=config.learning_rate,
+                            max_epochs=config.epochs, shuffle=True)
+  epochs = int(result.epochs)
+  mistakes = np.asarray(result.mistakes[:epochs], np.float64)
+  accuracy = lambda s: (float(np.mean(np.asarray(perceptron.predict(
+      result.w, jnp.asarray(s.x))) == s.y)) if s.size else float("nan"))
+  nan = np.full(epochs, np.nan)
+  history = {"train_loss": mistakes / splits.train.size,
+             "train_accuracy": 1 - mistakes / splits.train.size,
+             "val_loss": nan, "val_accuracy": nan}
+  history["val_accuracy"][-1] = accuracy(splits.val)
+  return {"params": {"w": result.w}, "history": history,
+          "test_accuracy": accuracy(splits.test), "test_loss": float("nan"),
+          "final_train_accuracy": accuracy(splits.train),
+          "epochs_run": epochs,
+          "reached_threshold": bool(result.converged)}
 
 
 def train_and_evaluate(config: Config,
@@ -209,6 +252,15 @@ def train_and_evaluate(config: Config,
   key = jax.random.PRNGKey(config.seed)
   split_key, init_key, train_key, pretrain_key = jax.random.split(key, 4)
   splits = prepare(config, split_key)
+  if config.model == "perceptron":
+    out = _perceptron_run(config, splits, train_key)
+    return {**out, "final_train_loss": float(out["history"]["train_loss"][-1]),
+            "early_stopped": False, "best_epoch": 0, "diverged": False,
+            "pretrain_costs": [], "seconds": time.perf_counter() - start,
+            "grad": "perceptron rule", "sizes": [splits.train.x.shape[1], 1],
+            "num_train": splits.train.size, "num_val": splits.val.size,
+            "num_test": splits.test.size, "config": config._asdict(),
+            "stats": [], "model": None, "splits": splits}
   data_lib.check_loss_fits(model.loss, splits.train)
   if "shift" in config.augment and not splits.train.image_shape:
     raise ValueError(f"augment=shift needs an image data set; "

@@ -22,6 +22,7 @@ max-norm projection follows each update; batch-norm running statistics are
 updated from each batch.
 """
 
+import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import chex
@@ -368,3 +369,70 @@ def fit(params: mlp.Params, model: mlp.Model,
       reached_threshold=bool(history["train_loss"][-1] < cost_threshold),
       early_stopped=early, diverged=bool(state.diverged),
       best_epoch=int(state.best_epoch))
+
+
+@functools.lru_cache(maxsize=16)
+def _population_runner(sizes, model, optimizer, momentum, init, options, n):
+  """The jitted, vmapped training of a population (cached per setting)."""
+
+  def member(key, rate, data):
+    k_init, k_train = jax.random.split(key)
+    params = mlp.init(k_init, sizes, model, init)
+    opt = make_optimizer(optimizer, rate, momentum)
+    epoch_fn = make_epoch(model, opt, n, options)
+    state = init_state(params, model, opt, k_train)
+    state, metrics = jax.lax.scan(lambda c, _: epoch_fn(c, data), state,
+                                  None, length=options.epochs)
+    return state.params, state.stats, metrics
+
+  return jax.jit(jax.vmap(member, in_axes=(0, 0, None)))
+
+
+class PopulationResult(NamedTuple):
+  """What :func:`fit_population` returns; every leaf has the members first."""
+  params: mlp.Params     # each array (members, ...)
+  stats: list
+  history: dict          # metric name -> np.ndarray (members, epochs)
+
+
+def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
+                   learning_rates, optimizer: str = "sgd",
+                   momentum: float = 0.9, init: str = "glorot", epochs: int,
+                   batch_size: int = 0, grad: str = "manual",
+                   shuffle: bool = True) -> PopulationResult:
+  """Trains a population of networks in one jitted, vmapped call.
+
+  Member ``i`` starts from ``mlp.init(split(keys[i])[0], sizes, ...)`` and
+  trains with ``learning_rates[i]``, its own shuffles and dropout masks; all
+  share the data, architecture and number of epochs (no early stop: every
+  member runs ``epochs`` epochs, so that the population stays in lock-step).
+
+  Args:
+    keys: ``(members,)`` PRNG keys, one per member (different seeds).
+    sizes: layer sizes.
+    model: activation, output layer and regularizers.
+    data: training and validation arrays, shared.
+    learning_rates: ``(members,)`` learning rates (or a scalar for all).
+    optimizer: one of ``OPTIMIZERS``.
+    momentum: for ``momentum`` and ``nesterov``.
+    init: init scheme.
+    epochs: epochs per member.
+    batch_size: as in :func:`fit`.
+    grad: ``"manual"`` or ``"autodiff"``.
+    shuffle: reshuffle every epoch.
+  """
+  keys = jnp.asarray(keys)
+  members = keys.shape[0]
+  rates = jnp.broadcast_to(jnp.asarray(learning_rates, jnp.float32),
+                           (members,))
+  if epochs < 1:
+    raise ValueError(f"epochs must be >= 1; got {epochs}")
+  params0 = mlp.init(jax.random.PRNGKey(0), sizes, model, init)
+  check_data(params0, model, data)
+  run = _population_runner(tuple(sizes), model, optimizer, float(momentum),
+                           init, Options(epochs, batch_size, grad,
+                                         shuffle=shuffle), data.x.shape[0])
+  params, stats, metrics = run(keys, rates, data)
+  metrics = np.asarray(metrics)          # (members, epochs, metrics)
+  history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
+  return PopulationResult(params, stats, history)

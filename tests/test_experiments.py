@@ -90,3 +90,23 @@ def test_regularization_table(tmp_path):
                                                        "dropout"]
   assert "| dropout |" in (tmp_path / "results.md").read_text()
   assert (tmp_path / "validation_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("flags", [["--dataset=iris", "--positive_class=0"],
+                                   ["--dataset=digits", "--classes=3,8"]])
+def test_perceptron_in_the_main_experiment(tmp_path, flags):
+  proc = run("experiments.train", "--model=perceptron", "--epochs=40",
+             *flags, f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["test_accuracy"] >= 0.9
+  assert results["config"]["model"] == "perceptron"
+  rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  assert len(rows) == results["epochs_run"]
+  assert (tmp_path / "learning_curves.png").exists()
+
+
+def test_perceptron_needs_a_binary_problem(tmp_path):
+  proc = run("experiments.train", "--model=perceptron", f"--workdir={tmp_path}")
+  assert proc.returncode == 2
+  assert "positive_class" in proc.stderr.strip().splitlines()[-1]

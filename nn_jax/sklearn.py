@@ -1,0 +1,839 @@
+"""scikit-learn estimators over the library's networks and training loop.
+
+* :class:`PerceptronClassifier`: Rosenblatt's threshold unit
+  (:func:`nn_jax.perceptron.train`), one unit per class (one-vs-rest) when
+  there are more than two classes.
+* :class:`MLPClassifier` and :class:`MLPRegressor`: networks from
+  :mod:`nn_jax.mlp` trained by :func:`nn_jax.train.fit`, the library's one
+  jitted loop, with its activations, losses, optimizers, schedules and
+  regularizers as constructor arguments.
+
+They follow scikit-learn's conventions: constructor arguments are stored
+unchanged and checked in ``fit``; inputs are checked by
+``sklearn.utils.validation``, so NaN, infinity, a wrong number of features or
+a missing ``y`` raise scikit-learn's errors; fitted attributes end in ``_``.
+Inputs are cast to float32 and all computation is in float32; outputs of
+``predict_proba`` and of the regressor's ``predict`` are returned as float64
+NumPy arrays, as scikit-learn's scorers expect.
+
+Randomness comes only from ``random_state``, an int seed (``None`` means 0):
+two fits with the same seed and data give the same model.
+
+Compilation: :func:`nn_jax.train.fit` jits its loop afresh on every call, so
+each ``fit`` or ``partial_fit`` compiles one XLA program (about a second on
+a CPU, whatever the number of epochs). Running many epochs per call costs
+little; running many short calls costs a compile each. With JAX's persistent
+compilation cache (``jax_compilation_cache_dir``) a call whose shapes and
+hyperparameters were seen before loads its program instead.
+
+Example::
+
+  from sklearn.datasets import load_iris
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
+
+  x, y = load_iris(return_X_y=True)
+  clf = make_pipeline(StandardScaler(),
+                      MLPClassifier(hidden_layer_sizes=(16,), epochs=50,
+                                    random_state=0))
+  clf.fit(x, y).score(x, y)  # about 0.97
+"""
+
+import functools
+import numbers
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+  from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+  def validate_data(estimator, /, *args, **kwargs):
+    return estimator._validate_data(*args, **kwargs)  # pylint: disable=protected-access
+
+from nn_jax import activations as activations_lib
+from nn_jax import data as data_lib
+from nn_jax import losses as losses_lib
+from nn_jax import mlp
+from nn_jax import perceptron
+from nn_jax import regularization as reg
+from nn_jax import train as train_lib
+
+__all__ = ["PerceptronClassifier", "MLPClassifier", "MLPRegressor"]
+
+
+# ------------------------------------------------------------------ checking
+def _check_choice(name, value, allowed):
+  if not isinstance(value, str) or value not in allowed:
+    raise ValueError(f"{name}={value!r} is not allowed; use one of: "
+                     f"{', '.join(map(str, allowed))}")
+
+
+def _check_int(name, value, low, what=""):
+  if (isinstance(value, (bool, np.bool_))
+      or not isinstance(value, numbers.Integral) or value < low):
+    raise ValueError(f"{name} must be an integer >= {low}{what}; "
+                     f"got {value!r}")
+  return int(value)
+
+
+def _check_float(name, value, low, high=np.inf, *, low_open=False,
+                 high_open=True):
+  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+        and np.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and (value < high if high_open else value <= high))
+  if not ok:
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}; "
+                     f"got {value!r}")
+  return float(value)
+
+
+def _check_bool(name, value):
+  if not isinstance(value, (bool, np.bool_)):
+    raise ValueError(f"{name} must be True or False; got {value!r}")
+  return bool(value)
+
+
+def _seed(random_state) -> int:
+  """The int seed of ``random_state`` (``None`` means 0)."""
+  if random_state is None:
+    return 0
+  if (isinstance(random_state, numbers.Integral)
+      and not isinstance(random_state, (bool, np.bool_))
+      and 0 <= random_state < 2**32):
+    return int(random_state)
+  raise ValueError(f"random_state must be None or an int seed in [0, 2**32); "
+                   f"got {random_state!r}")
+
+
+def _to_numpy(tree):
+  return jax.tree.map(np.asarray, tree)
+
+
+# ---------------------------------------------------------------- perceptron
+@functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
+def _perceptron_fit(x, y, keys, learning_rate, *, max_epochs, shuffle, init):
+  """:func:`perceptron.train` for every column of ``y`` (one unit each)."""
+  return jax.vmap(
+      lambda y_unit, key: perceptron.train(
+          x, y_unit, key=key, learning_rate=learning_rate,
+          max_epochs=max_epochs, shuffle=shuffle, init=init),
+      in_axes=(1, 0))(y, keys)
+
+
+@functools.partial(jax.jit, static_argnames=("shuffle",))
+def _perceptron_epoch(w, x, y, keys, learning_rate, *, shuffle):
+  """One epoch of the perceptron rule from the weights ``w``, for every unit.
+
+  :func:`perceptron.train` always starts from zero or random weights, so
+  ``partial_fit`` continues with this epoch: the same rule
+  ``w <- w + eta (y - o) x`` with ``x_0 = 1``, example by example.
+
+  Args:
+    w: ``(units, n_features + 1)`` weights, bias first.
+    x: ``(n, n_features)`` inputs.
+    y: ``(n, units)`` 0/1 targets.
+    keys: ``(units,)`` PRNG keys for the order of the examples.
+    learning_rate: eta.
+    shuffle: visit the examples in a random order.
+
+  Returns:
+    ``(w, mistakes)``: the new weights and ``(units,)`` mistakes made.
+  """
+  n = x.shape[0]
+  a = jnp.concatenate([jnp.ones((n, 1), x.dtype), x], axis=1)
+
+  def unit(w, y_unit, key):
+    order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
+
+    def step(w, i):
+      o = activations_lib.threshold.fn(a[i] @ w, 0.0)
+      return w + learning_rate * (y_unit[i] - o) * a[i], o != y_unit[i]
+
+    w, wrong = jax.lax.scan(step, w, order)
+    return w, jnp.sum(wrong.astype(jnp.int32))
+
+  return jax.vmap(unit, in_axes=(0, 1, 0))(w, y, keys)
+
+
+@jax.jit
+def _scores(w, x):
+  """``w[:, 0] + x @ w[:, 1:].T``: each unit's weighted input."""
+  return w[:, 0] + x @ w[:, 1:].T
+
+
+def _classes_and_labels(estimator, y):
+  """Sets ``classes_`` from ``y`` and returns ``y`` as indices into it."""
+  check_classification_targets(y)
+  classes, labels = np.unique(y, return_inverse=True)
+  if len(classes) < 2:
+    raise ValueError(f"{type(estimator).__name__} needs samples of at least 2 "
+                     f"classes in y; got 1 class ({classes[0]!r})")
+  estimator.classes_ = classes
+  return labels.astype(np.int32)
+
+
+def _partial_fit_labels(estimator, y, classes, first_call):
+  """Checks ``classes`` of a ``partial_fit`` call; returns ``y`` as indices."""
+  check_classification_targets(y)
+  if first_call:
+    if classes is None:
+      raise ValueError("classes must be passed on the first call to "
+                       "partial_fit (all the labels y can take)")
+    check_classification_targets(np.asarray(classes))
+    all_classes = np.unique(classes)
+    if len(all_classes) < 2:
+      raise ValueError(f"classes must hold at least 2 classes; got "
+                       f"{all_classes.tolist()}")
+  else:
+    all_classes = estimator.classes_
+    if classes is not None and not np.array_equal(np.unique(classes),
+                                                  all_classes):
+      raise ValueError(f"classes={np.unique(classes).tolist()} differs from "
+                       f"the classes of the previous calls "
+                       f"{all_classes.tolist()}")
+  unseen = np.setdiff1d(y, all_classes)
+  if unseen.size:
+    raise ValueError(f"y holds labels {unseen.tolist()} that are not in "
+                     f"classes {all_classes.tolist()}")
+  estimator.classes_ = all_classes
+  return np.searchsorted(all_classes, y).astype(np.int32)
+
+
+class PerceptronClassifier(ClassifierMixin, BaseEstimator):
+  """Rosenblatt's perceptron as a scikit-learn classifier.
+
+  Two classes: a single threshold unit trained by
+  :func:`nn_jax.perceptron.train` on the targets ``y == classes_[1]``. More
+  classes: one unit per class, each trained one-vs-rest (all units in one
+  :func:`jax.vmap`), and the prediction is the class whose unit has the
+  largest weighted input. Training of a unit stops after its first epoch
+  without a mistake or after ``epochs``.
+
+  ``partial_fit`` runs one epoch of the same rule from the current weights
+  (:func:`perceptron.train` has no argument for initial weights); the first
+  call needs ``classes`` and starts from ``init``.
+
+  The threshold unit gives no probabilities, so there is no
+  ``predict_proba`` (as in ``sklearn.linear_model.Perceptron``);
+  ``decision_function`` gives the weighted inputs.
+
+  ``check_estimator`` passes with no check skipped.
+
+  Args:
+    learning_rate: eta > 0.
+    epochs: the most epochs of ``fit`` (like ``max_iter``).
+    shuffle: visit the examples in a new random order each epoch.
+    init: ``"zeros"`` or ``"random"`` initial weights.
+    random_state: int seed for the order and the random initial weights
+      (``None``: 0).
+
+  Attributes:
+    params_: ``(units, n_features + 1)`` weights, bias first; one unit for
+      two classes, else one per class.
+    classes_: the class labels.
+    n_features_in_: number of input features.
+    n_iter_: epochs run (by the slowest unit; ``partial_fit`` adds 1).
+    converged_: whether every unit finished an epoch without a mistake.
+    loss_curve_: mistakes per epoch, summed over the units.
+  """
+
+  def __init__(self, learning_rate=1.0, epochs=100, shuffle=True,
+               init="zeros", random_state=None):
+    self.learning_rate = learning_rate
+    self.epochs = epochs
+    self.shuffle = shuffle
+    self.init = init
+    self.random_state = random_state
+
+  def _check_params(self):
+    _check_float("learning_rate", self.learning_rate, 0, low_open=True)
+    _check_int("epochs", self.epochs, 1)
+    _check_bool("shuffle", self.shuffle)
+    _check_choice("init", self.init, perceptron.INITS)
+    return jax.random.PRNGKey(_seed(self.random_state))
+
+  def _unit_targets(self, labels):
+    if len(self.classes_) == 2:
+      return (labels == 1).astype(np.float32)[:, None]
+    return np.eye(len(self.classes_), dtype=np.float32)[labels]
+
+  def fit(self, X, y):
+    """Trains the units on ``(X, y)`` from ``init``.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, at least two classes.
+
+    Returns:
+      self.
+    """
+    key = self._check_params()
+    X, y = validate_data(self, X, y, dtype=np.float32)
+    labels = _classes_and_labels(self, y)
+    targets = self._unit_targets(labels)
+    keys = jax.random.split(key, targets.shape[1])
+    result = _perceptron_fit(X, targets, keys,
+                             np.float32(self.learning_rate),
+                             max_epochs=int(self.epochs),
+                             shuffle=bool(self.shuffle), init=self.init)
+    self.params_ = np.asarray(result.w)
+    self.n_iter_ = int(np.max(result.epochs))
+    self.converged_ = bool(np.all(result.converged))
+    mistakes = np.maximum(np.asarray(result.mistakes), 0).sum(axis=0)
+    self.loss_curve_ = [int(m) for m in mistakes[:self.n_iter_]]
+    return self
+
+  def partial_fit(self, X, y, classes=None):
+    """Runs one epoch of the perceptron rule on ``(X, y)``.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, all in ``classes``.
+      classes: every class label that ``y`` can take; needed on the first
+        call, optional (and checked) after.
+
+    Returns:
+      self.
+    """
+    key = self._check_params()
+    first_call = not hasattr(self, "params_")
+    X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
+    labels = _partial_fit_labels(self, y, classes, first_call)
+    targets = self._unit_targets(labels)
+    units = targets.shape[1]
+    if first_call:
+      init_key = jax.random.fold_in(key, 0)
+      w = (np.zeros((units, X.shape[1] + 1), np.float32)
+           if self.init == "zeros" else
+           np.asarray(jax.random.normal(init_key, (units, X.shape[1] + 1))))
+      self.n_iter_, self.loss_curve_ = 0, []
+    else:
+      w = self.params_
+    keys = jax.random.split(jax.random.fold_in(key, self.n_iter_ + 1), units)
+    w, mistakes = _perceptron_epoch(w, X, targets, keys,
+                                    np.float32(self.learning_rate),
+                                    shuffle=bool(self.shuffle))
+    self.params_ = np.asarray(w)
+    self.n_iter_ += 1
+    self.converged_ = bool(np.all(np.asarray(mistakes) == 0))
+    self.loss_curve_ = self.loss_curve_ + [int(np.sum(mistakes))]
+    return self
+
+  def decision_function(self, X):
+    """Weighted inputs: ``(n_samples,)`` for two classes (positive means
+    ``classes_[1]``), else ``(n_samples, n_classes)``."""
+    check_is_fitted(self)
+    X = validate_data(self, X, dtype=np.float32, reset=False)
+    z = np.asarray(_scores(self.params_, X))
+    return z[:, 0] if len(self.classes_) == 2 else z
+
+  def predict(self, X):
+    """Class labels: the unit's output (two classes) or the largest score."""
+    check_is_fitted(self)
+    X = validate_data(self, X, dtype=np.float32, reset=False)
+    if len(self.classes_) == 2:
+      return self.classes_[np.asarray(perceptron.predict(self.params_[0], X))]
+    return self.classes_[np.argmax(np.asarray(_scores(self.params_, X)), 1)]
+
+
+# ----------------------------------------------------------------------- MLP
+@functools.partial(jax.jit, static_argnames=("model",))
+def _predict(params, stats, x, model):
+  return mlp.predict(params, x, model, stats if model.batchnorm else None)
+
+
+class _BaseMLP(BaseEstimator):
+  """Hyperparameter checks and the training shared by the MLP estimators."""
+
+  # Set by the subclasses: the data_lib task and what the loss must fit.
+  _task = None
+
+  def _hidden(self):
+    sizes = self.hidden_layer_sizes
+    if isinstance(sizes, numbers.Integral):
+      sizes = (sizes,)
+    try:
+      sizes = tuple(sizes)
+    except TypeError:
+      sizes = None
+    if sizes is None or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+        for s in sizes):
+      raise ValueError(f"hidden_layer_sizes must be a sequence of ints >= 1 "
+                       f"(empty for no hidden layer); got "
+                       f"{self.hidden_layer_sizes!r}")
+    return tuple(int(s) for s in sizes)
+
+  def _check_params(self):
+    """Checks every hyperparameter; returns the model."""
+    self._hidden()
+    _check_choice("activation", self.activation,
+                  activations_lib.DIFFERENTIABLE)
+    if self.alpha is not None:
+      _check_float("alpha", self.alpha, 0)
+    _check_choice("loss", self.loss, losses_lib.NAMES)
+    _check_choice("init", self.init, mlp.INIT_SCHEMES)
+    _check_choice("optimizer", self.optimizer, train_lib.OPTIMIZERS)
+    _check_float("learning_rate", self.learning_rate, 0, low_open=True)
+    _check_float("momentum", self.momentum, 0, 1)
+    _check_choice("schedule", self.schedule, train_lib.SCHEDULES)
+    _check_float("decay_rate", self.decay_rate, 0, 1, low_open=True,
+                 high_open=False)
+    _check_int("decay_epochs", self.decay_epochs, 1)
+    _check_int("batch_size", self.batch_size, 0, " (0: the whole training "
+               "set)")
+    _check_int("epochs", self.epochs, 1)
+    _check_bool("shuffle", self.shuffle)
+    _check_choice("grad", self.grad, ("manual", "autodiff"))
+    _check_float("l2", self.l2, 0)
+    _check_bool("l2_alpha", self.l2_alpha)
+    _check_float("max_norm", self.max_norm, 0)
+    _check_float("dropout", self.dropout, 0, 1)
+    _check_bool("batchnorm", self.batchnorm)
+    _check_float("noise_std", self.noise_std, 0)
+    _check_int("early_stopping_patience", self.early_stopping_patience, 0)
+    _check_float("validation_fraction", self.validation_fraction, 0, 1)
+    if self.early_stopping_patience and not self.validation_fraction:
+      raise ValueError("early_stopping_patience needs validation_fraction > 0")
+    _check_float("cost_threshold", self.cost_threshold, 0)
+    _seed(self.random_state)
+    return mlp.make_model(self.activation, self.loss, self.alpha,
+                          dropout=self.dropout, batchnorm=self.batchnorm,
+                          l2=self.l2, l2_alpha=self.l2_alpha)
+
+  def _dataset(self, x, y):
+    """Subclasses: a data_lib.Dataset of the (encoded) training data."""
+    raise NotImplementedError
+
+  def _train(self, x, y, *, incremental):
+    """Trains on the float32 inputs ``x`` and encoded labels or targets ``y``.
+
+    Args:
+      x: ``(n, n_features)`` float32 inputs.
+      y: class indices ``(n,)`` or float32 targets ``(n, n_outputs)``.
+      incremental: ``partial_fit``: one epoch, continuing from the fitted
+        parameters, optimizer state and PRNG key when there are any.
+
+    Returns:
+      self.
+    """
+    model = self._check_params()
+    ds = self._dataset(x, y)
+    data_lib.check_loss_fits(model.loss, ds)
+    targets = data_lib.targets(model.loss, ds)
+    sizes = [x.shape[1], *self._hidden(), data_lib.num_outputs(model.loss, ds)]
+    init_key, split_key, train_key = jax.random.split(
+        jax.random.PRNGKey(_seed(self.random_state)), 3)
+    first_call = not (incremental and hasattr(self, "params_"))
+    if first_call:
+      params = mlp.init(init_key, sizes, model, self.init)
+      stats, opt_state, key = mlp.init_stats(params, model), None, train_key
+      self.loss_curve_, self.n_iter_ = [], 0
+      for name in ("validation_scores_", "validation_loss_curve_",
+                   "best_epoch_"):
+        if hasattr(self, name):
+          delattr(self, name)
+    else:
+      params, stats = self.params_, self.stats_
+      opt_state, key = self._opt_state, self._key
+      expected = jax.eval_shape(
+          lambda k: mlp.init(k, sizes, model, self.init), init_key)
+      if (jax.tree.structure(expected) != jax.tree.structure(params)
+          or any(e.shape != np.shape(p) for e, p in zip(
+              jax.tree.leaves(expected), jax.tree.leaves(params)))):
+        raise ValueError(
+            "the network's shape (hidden_layer_sizes, activation, loss, "
+            "batchnorm or the number of outputs) changed since the last fit; "
+            "call fit to start again")
+
+    n_val = 0
+    if not incremental and self.validation_fraction > 0:
+      n_val = max(1, int(round(self.validation_fraction * len(x))))
+      if n_val >= len(x):
+        raise ValueError(
+            f"validation_fraction={self.validation_fraction} leaves no "
+            f"training examples out of {len(x)}; lower it or pass more data")
+    order = (np.asarray(jax.random.permutation(split_key, len(x))) if n_val
+             else np.arange(len(x)))
+    val, tr = order[:n_val], order[n_val:]
+    data = train_lib.Data(x[tr], targets[tr], x[val], targets[val])
+    n = len(tr)
+    batch = min(self.batch_size, n) or n
+    schedule = train_lib.make_schedule(
+        self.schedule, self.learning_rate, steps_per_epoch=n // batch,
+        epochs=self.epochs, decay_rate=self.decay_rate,
+        decay_epochs=self.decay_epochs)
+    optimizer = train_lib.make_optimizer(self.optimizer, schedule,
+                                         self.momentum)
+    if opt_state is not None:
+      fresh = jax.eval_shape(optimizer.init, params)
+      if jax.tree.structure(fresh) == jax.tree.structure(opt_state):
+        # train.fit starts from optimizer.init(params): hand it the saved
+        # state so that momenta, Adam's moments and the step count go on.
+        optimizer = optax.GradientTransformation(lambda _: opt_state,
+                                                 optimizer.update)
+    epochs = 1 if incremental else self.epochs
+    result = train_lib.fit(
+        params, model, optimizer, data, key=key, epochs=epochs,
+        batch_size=batch, grad=self.grad,
+        cost_threshold=0.0 if incremental else self.cost_threshold,
+        shuffle=self.shuffle, max_norm=self.max_norm,
+        early_stopping_patience=(0 if incremental
+                                 else self.early_stopping_patience),
+        noise_std=self.noise_std, epochs_per_call=epochs)
+    if result.diverged:
+      warnings.warn(
+          f"training diverged after {result.epochs_run} epochs (the cost or "
+          f"the weights stopped being finite); the last finite weights are "
+          f"kept. Lower learning_rate.", ConvergenceWarning, stacklevel=3)
+
+    new_stats = result.stats
+    if not first_call and model.batchnorm and not result.diverged:
+      # train.fit restarts the running statistics from init_stats (mean 0,
+      # var 1); each of the epoch's steps shrinks the start's share by
+      # BN_MOMENTUM, so swapping the start for the fitted statistics
+      # continues the running averages exactly.
+      shrink = reg.BN_MOMENTUM ** (n // batch)
+      start = mlp.init_stats(params, model)
+      new_stats = jax.tree.map(lambda s, s0, old: s + shrink * (old - s0),
+                               new_stats, start, stats)
+    self.params_ = _to_numpy(result.params)
+    self.stats_ = _to_numpy(new_stats)
+    self._opt_state = _to_numpy(result.state.opt_state)
+    self._key = np.asarray(result.state.key)
+    self.n_iter_ += result.epochs_run
+    history = result.history
+    self.loss_curve_ = self.loss_curve_ + history["train_loss"].tolist()
+    if n_val:
+      self.validation_loss_curve_ = history["val_loss"].tolist()
+      self.validation_scores_ = self._validation_scores(history, data)
+      self.best_epoch_ = result.best_epoch
+    return self
+
+  def _forward(self, X):
+    """The network's outputs for ``X`` (checked), float32 ``(n, n_out)``."""
+    check_is_fitted(self)
+    X = validate_data(self, X, dtype=np.float32, reset=False)
+    model = mlp.make_model(self.activation, self.loss, self.alpha,
+                           batchnorm=self.batchnorm)
+    return np.asarray(_predict(self.params_, self.stats_, X, model))
+
+  def __sklearn_tags__(self):
+    tags = super().__sklearn_tags__()
+    tags.non_deterministic = False
+    return tags
+
+
+_MLP_ARGS_DOC = """
+  Args:
+    hidden_layer_sizes: units of each hidden layer (empty: no hidden layer).
+    activation: the hidden units' activation, one of
+      ``activations.DIFFERENTIABLE``.
+    alpha: slope of the ReLU family for ``z < 0`` (initial slope for
+      ``prelu``); ``None``: the activation's default. (Not an L2 penalty:
+      that is ``l2``.)
+    loss: the output layer and its cost, one of ``losses.NAMES`` that fits
+      the task.
+    init: weight initialization, one of ``mlp.INIT_SCHEMES``.
+    optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adam"``.
+    learning_rate: eta > 0 (the start of the schedule).
+    momentum: mu in [0, 1) of ``momentum`` and ``nesterov``.
+    schedule: learning-rate schedule over steps, one of
+      ``train.SCHEDULES``; ``step`` and ``exponential`` multiply eta by
+      ``decay_rate`` every ``decay_epochs`` epochs, ``cosine`` decays to 0
+      over ``epochs``.
+    decay_rate: in (0, 1].
+    decay_epochs: >= 1.
+    batch_size: examples per step: 1 online, 0 the whole training set
+      (batch gradient descent); larger than the training set means the
+      whole set. An incomplete last batch is dropped each epoch.
+    epochs: the most epochs of ``fit`` (like ``max_iter``).
+    shuffle: reshuffle the training set every epoch.
+    grad: ``"manual"`` (hand-written backprop) or ``"autodiff"``
+      (``jax.grad``); the same gradients.
+    l2: L2 penalty ``(l2 / 2) sum ||w||^2`` (weights only).
+    l2_alpha: also penalize the PReLU slopes.
+    max_norm: cap on each unit's incoming weight norm after every step
+      (0: off).
+    dropout: drop probability of hidden units in training (0: off).
+    batchnorm: batch-normalize every hidden layer.
+    noise_std: std of Gaussian noise added to training inputs (0: off).
+    early_stopping_patience: stop when the validation cost has not improved
+      for this many epochs and keep the best epoch's weights (0: off; needs
+      ``validation_fraction > 0``).
+    validation_fraction: fraction of ``fit``'s data held out (at random from
+      ``random_state``) to compute the validation curves; 0: none.
+    cost_threshold: stop after the first epoch whose training cost is below
+      this (0: off).
+    random_state: int seed of the initial weights, the validation split, the
+      shuffles, dropout masks and noise (``None``: 0).
+"""
+
+_MLP_ATTRS_DOC = """
+  Attributes:
+    params_: the weights, as in :func:`nn_jax.mlp.init` (a list of per-layer
+      dicts of float32 NumPy arrays, ``w`` of shape ``(n_out, n_in)``).
+    stats_: batch-norm running statistics (``[]`` without batch norm).
+    n_features_in_: number of input features.
+    n_iter_: epochs run (``partial_fit`` adds 1).
+    loss_curve_: training cost (without the L2 penalty) after every epoch.
+    validation_loss_curve_: validation cost per epoch (only when ``fit``
+      held out a ``validation_fraction``).
+    validation_scores_: validation score per epoch (ditto): {score}.
+    best_epoch_: the epoch of the lowest validation cost (ditto); with
+      early stopping ``params_`` are this epoch's.
+"""
+
+_PARTIAL_FIT_DOC = """
+  ``partial_fit`` runs one epoch of the same loop on the data it is given,
+  continuing from the fitted weights, the optimizer's state (momenta, Adam's
+  moments, the schedule's step count: it is handed back to
+  :func:`train.fit` through the optimizer's ``init``) and the PRNG stream, so
+  ``k`` calls on the same data equal ``fit`` with ``epochs=k`` (without a
+  validation split). Batch-norm running statistics go on as well. It holds
+  out no validation data (no early stopping, no ``cost_threshold``), as in
+  scikit-learn. Changing ``optimizer`` between calls restarts the optimizer
+  state; changing the network's shape raises ``ValueError``.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+  __doc__ = (
+      """A multilayer perceptron classifier trained by :func:`nn_jax.train.fit`.
+
+  Classes are encoded 1-of-k for a softmax output layer, one unit per class,
+  with two classes too (the default ``softmax_cross_entropy``, or
+  ``softmax_squared`` / ``softmax_sum_squared``). For two classes a single
+  sigmoid unit is the alternative (``loss="sigmoid_cross_entropy"``,
+  ``"sigmoid_squared"`` or ``"sigmoid_sum_squared"``, target 1 for
+  ``classes_[1]``). ``predict`` is the class of the largest output,
+  ``predict_proba`` the outputs (renormalized in float64).
+
+  ``check_estimator`` passes with no check skipped.
+""" + _PARTIAL_FIT_DOC + _MLP_ARGS_DOC
+      + _MLP_ATTRS_DOC.format(score="accuracy") + """    classes_: the class labels.
+""")
+
+  _task = data_lib.CLASSIFICATION
+
+  def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+               alpha=None, loss="softmax_cross_entropy", init="glorot",
+               optimizer="adam", learning_rate=0.001, momentum=0.9,
+               schedule="constant", decay_rate=0.5, decay_epochs=10,
+               batch_size=32, epochs=50, shuffle=True, grad="manual", l2=0.0,
+               l2_alpha=False, max_norm=0.0, dropout=0.0, batchnorm=False,
+               noise_std=0.0, early_stopping_patience=0,
+               validation_fraction=0.0, cost_threshold=0.0,
+               random_state=None):
+    self.hidden_layer_sizes = hidden_layer_sizes
+    self.activation = activation
+    self.alpha = alpha
+    self.loss = loss
+    self.init = init
+    self.optimizer = optimizer
+    self.learning_rate = learning_rate
+    self.momentum = momentum
+    self.schedule = schedule
+    self.decay_rate = decay_rate
+    self.decay_epochs = decay_epochs
+    self.batch_size = batch_size
+    self.epochs = epochs
+    self.shuffle = shuffle
+    self.grad = grad
+    self.l2 = l2
+    self.l2_alpha = l2_alpha
+    self.max_norm = max_norm
+    self.dropout = dropout
+    self.batchnorm = batchnorm
+    self.noise_std = noise_std
+    self.early_stopping_patience = early_stopping_patience
+    self.validation_fraction = validation_fraction
+    self.cost_threshold = cost_threshold
+    self.random_state = random_state
+
+  def _dataset(self, x, y):
+    return data_lib.Dataset("y", x, y, data_lib.CLASSIFICATION,
+                            len(self.classes_))
+
+  def _validation_scores(self, history, data):
+    del data
+    return history["val_accuracy"].tolist()
+
+  def fit(self, X, y):
+    """Trains a new network on ``(X, y)``.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, at least two classes.
+
+    Returns:
+      self.
+    """
+    self._check_params()
+    X, y = validate_data(self, X, y, dtype=np.float32)
+    labels = _classes_and_labels(self, y)
+    return self._train(X, labels, incremental=False)
+
+  def partial_fit(self, X, y, classes=None):
+    """Runs one epoch on ``(X, y)``, continuing the training.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, all in ``classes``.
+      classes: every class label that ``y`` can take; needed on the first
+        call, optional (and checked) after.
+
+    Returns:
+      self.
+    """
+    self._check_params()
+    first_call = not hasattr(self, "params_")
+    X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
+    labels = _partial_fit_labels(self, y, classes, first_call)
+    return self._train(X, labels, incremental=True)
+
+  def predict_proba(self, X):
+    """Class probabilities, ``(n_samples, n_classes)`` float64."""
+    o = self._forward(X).astype(np.float64)
+    if o.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
+      o = np.concatenate([1 - o, o], axis=1)
+    return o / np.sum(o, axis=1, keepdims=True)
+
+  def predict_log_proba(self, X):
+    """Log of :meth:`predict_proba`."""
+    with np.errstate(divide="ignore"):
+      return np.log(self.predict_proba(X))
+
+  def predict(self, X):
+    """The most probable class of each sample."""
+    proba = self.predict_proba(X)
+    return self.classes_[np.argmax(proba, axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+  __doc__ = (
+      """A multilayer perceptron regressor trained by :func:`nn_jax.train.fit`.
+
+  A linear output unit per target (``linear_squared``, the lecture's
+  ``1/2 sum (y - o)^2``, or ``linear_sum_squared``); ``y`` may have several
+  columns. ``predict`` returns the shape of the ``y`` that ``fit`` saw:
+  ``(n_samples,)`` for a 1-d ``y``, ``(n_samples, n_outputs)`` for a 2-d one,
+  as float64 (computed in float32).
+
+  ``check_estimator`` passes with no check skipped.
+""" + _PARTIAL_FIT_DOC + _MLP_ARGS_DOC
+      + _MLP_ATTRS_DOC.format(
+          score="R^2 pooled over the outputs, ``1 - SSE / SST`` from the "
+          "validation cost (scikit-learn's ``r2_score`` for one output)")
+      + """    n_outputs_: number of targets.
+""")
+
+  _task = data_lib.REGRESSION
+
+  def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
+               alpha=None, loss="linear_squared", init="glorot",
+               optimizer="adam", learning_rate=0.001, momentum=0.9,
+               schedule="constant", decay_rate=0.5, decay_epochs=10,
+               batch_size=32, epochs=50, shuffle=True, grad="manual", l2=0.0,
+               l2_alpha=False, max_norm=0.0, dropout=0.0, batchnorm=False,
+               noise_std=0.0, early_stopping_patience=0,
+               validation_fraction=0.0, cost_threshold=0.0,
+               random_state=None):
+    self.hidden_layer_sizes = hidden_layer_sizes
+    self.activation = activation
+    self.alpha = alpha
+    self.loss = loss
+    self.init = init
+    self.optimizer = optimizer
+    self.learning_rate = learning_rate
+    self.momentum = momentum
+    self.schedule = schedule
+    self.decay_rate = decay_rate
+    self.decay_epochs = decay_epochs
+    self.batch_size = batch_size
+    self.epochs = epochs
+    self.shuffle = shuffle
+    self.grad = grad
+    self.l2 = l2
+    self.l2_alpha = l2_alpha
+    self.max_norm = max_norm
+    self.dropout = dropout
+    self.batchnorm = batchnorm
+    self.noise_std = noise_std
+    self.early_stopping_patience = early_stopping_patience
+    self.validation_fraction = validation_fraction
+    self.cost_threshold = cost_threshold
+    self.random_state = random_state
+
+  def _dataset(self, x, y):
+    return data_lib.Dataset("y", x, y, data_lib.REGRESSION, 0)
+
+  def _validation_scores(self, history, data):
+    y = np.asarray(data.y_val, np.float64)
+    sst = np.sum((y - y.mean(axis=0)) ** 2) / len(y)
+    # The validation cost is (1/2) SSE / n (linear_squared) or SSE / n.
+    scale = 2.0 if self.loss == "linear_squared" else 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+      return (1 - scale * history["val_loss"] / sst).tolist()
+
+  def _targets_2d(self, y, first_call):
+    y = np.asarray(y, np.float32)
+    y2 = y.reshape(len(y), -1)
+    if first_call:
+      self._y_1d = y.ndim == 1
+      self.n_outputs_ = y2.shape[1]
+    elif y2.shape[1] != self.n_outputs_:
+      raise ValueError(f"y has {y2.shape[1]} outputs but the network was "
+                       f"fitted with {self.n_outputs_}")
+    return y2
+
+  def fit(self, X, y):
+    """Trains a new network on ``(X, y)``.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` or ``(n_samples, n_outputs)`` targets.
+
+    Returns:
+      self.
+    """
+    self._check_params()
+    X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                         y_numeric=True)
+    return self._train(X, self._targets_2d(y, True), incremental=False)
+
+  def partial_fit(self, X, y):
+    """Runs one epoch on ``(X, y)``, continuing the training.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` or ``(n_samples, n_outputs)`` targets.
+
+    Returns:
+      self.
+    """
+    self._check_params()
+    first_call = not hasattr(self, "params_")
+    X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
+                         y_numeric=True, reset=first_call)
+    return self._train(X, self._targets_2d(y, first_call), incremental=True)
+
+  def predict(self, X):
+    """Predicted targets, float64, shaped like the ``y`` of ``fit``."""
+    o = self._forward(X).astype(np.float64)
+    return o[:, 0] if self._y_1d else o
+
+  def __sklearn_tags__(self):
+    tags = super().__sklearn_tags__()
+    tags.target_tags.multi_output = True
+    return tags
