@@ -73,6 +73,8 @@ flags.DEFINE_string("input_encoding", _D.input_encoding,
                     "(fitted on the training split).")
 flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
                      "(0: the whole training split).")
+flags.DEFINE_integer("devices", 1, "Data-parallel over this many devices "
+                     "(batch split, parameters replicated).")
 flags.DEFINE_integer("epochs_per_call", 0, "Epochs per jitted call between "
                      "progress lines (0: about 20 lines in all).")
 # Regularization and training techniques.

@@ -55,6 +55,7 @@ class Config(NamedTuple):
   validation_fraction: float = 0.1
   input_encoding: str = "standardize"
   train_size: int = 0
+  devices: int = 1
   epochs_per_call: int = 0
   # Regularization and training techniques (all off by default).
   l2: float = 0.0
@@ -293,7 +294,7 @@ def train_and_evaluate(config: Config,
       early_stopping_patience=config.early_stopping_patience,
       noise_std=config.noise_std if "noise" in config.augment else 0.0,
       max_shift=config.max_shift if "shift" in config.augment else 0,
-      image_shape=splits.train.image_shape,
+      image_shape=splits.train.image_shape, devices=config.devices,
       epochs_per_call=config.epochs_per_call or None,
       on_progress=on_progress)
   test_loss, test_acc = train_lib.evaluate(

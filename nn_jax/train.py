@@ -97,6 +97,7 @@ class Options(NamedTuple):
   noise_std: float = 0.0
   max_shift: int = 0
   image_shape: Optional[tuple] = None
+  mesh: Optional[jax.sharding.Mesh] = None   # data-parallel over its "data" axis
 
 
 class TrainState(NamedTuple):
@@ -212,19 +213,30 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     raise ValueError("random shifts need image data (an image_shape)")
   batch = resolve_batch_size(o.batch_size, n)
   num_batches = n // batch
+  if o.mesh is not None and batch % o.mesh.size:
+    raise ValueError(f"the batch size {batch} must be a multiple of the "
+                     f"{o.mesh.size} devices")
+
+  def shard(a):
+    # Each device computes its slice of the batch; XLA sums the gradients.
+    if o.mesh is None:
+      return a
+    spec = jax.sharding.PartitionSpec("data", *([None] * (a.ndim - 1)))
+    return jax.lax.with_sharding_constraint(
+        a, jax.sharding.NamedSharding(o.mesh, spec))
 
   def run_epoch(state: TrainState, data: Data):
     def step(carry, inputs):
       params, opt_state, stats = carry
       idx, key = inputs
       k_drop, k_noise, k_shift = jax.random.split(key, 3)
-      x = data.x[idx]
+      x = shard(data.x[idx])
       if o.noise_std > 0:
         x = reg.gaussian_noise(k_noise, x, o.noise_std)
       if o.max_shift > 0:
         x = reg.random_shift(k_shift, x, o.image_shape, o.max_shift)
       _, grads, batch_stats = backprop.gradients_and_stats(
-          params, x, data.y[idx], model, o.grad,
+          params, x, shard(data.y[idx]), model, o.grad,
           k_drop if model.dropout > 0 else None)
       updates, opt_state = optimizer.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
@@ -289,6 +301,19 @@ def init_state(params: mlp.Params, model: mlp.Model,
                     jnp.asarray(jnp.inf, jnp.float32), zero, zero)
 
 
+def make_mesh(devices: int) -> Optional[jax.sharding.Mesh]:
+  """A one-axis ``"data"`` mesh over the first ``devices`` devices (None
+  for 1). For several hosts, call ``jax.distributed.initialize()`` first;
+  ``jax.devices()`` then lists every host's devices."""
+  available = jax.device_count()
+  if not 1 <= devices <= available:
+    raise ValueError(f"devices must be between 1 and the {available} "
+                     f"available ({jax.devices()[0].platform}); got {devices}")
+  if devices == 1:
+    return None
+  return jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("data",))
+
+
 def fit(params: mlp.Params, model: mlp.Model,
         optimizer: optax.GradientTransformation, data: Data, *,
         key: chex.PRNGKey, epochs: int, batch_size: int = 0,
@@ -296,7 +321,7 @@ def fit(params: mlp.Params, model: mlp.Model,
         shuffle: bool = True, max_norm: float = 0.0,
         early_stopping_patience: int = 0, noise_std: float = 0.0,
         max_shift: int = 0, image_shape: Optional[tuple] = None,
-        epochs_per_call: Optional[int] = None,
+        devices: int = 1, epochs_per_call: Optional[int] = None,
         on_progress: Optional[Callable[[int, dict], Any]] = None
         ) -> FitResult:
   """Trains ``params`` on ``data`` and returns the result with its history.
@@ -320,6 +345,9 @@ def fit(params: mlp.Params, model: mlp.Model,
     noise_std: Gaussian noise added to every training batch (0: off).
     max_shift: shift training images by up to this many pixels (0: off).
     image_shape: ``(height, width)`` of the images, for ``max_shift``.
+    devices: data-parallel training over this many devices (a ``Mesh`` with
+      one ``"data"`` axis: every batch is split across them, the parameters
+      are replicated); the batch size must be a multiple of it.
     epochs_per_call: epochs per jitted ``lax.scan`` call (default: about 20
       calls in all); progress is reported between calls.
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
@@ -335,10 +363,14 @@ def fit(params: mlp.Params, model: mlp.Model,
     raise ValueError("early stopping needs validation data")
   if max_norm < 0 or noise_std < 0 or max_shift < 0:
     raise ValueError("max_norm, noise_std and max_shift must be >= 0")
+  mesh = make_mesh(devices)
   options = Options(epochs, batch_size, grad, cost_threshold, shuffle,
                     max_norm, early_stopping_patience, noise_std, max_shift,
-                    tuple(image_shape) if image_shape else None)
+                    tuple(image_shape) if image_shape else None, mesh)
   epoch_fn = make_epoch(model, optimizer, n, options)
+  if mesh is not None:
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    params, data, key = jax.device_put((params, data, key), replicated)
   chunk = epochs_per_call or max(1, -(-epochs // 20))
   run = jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
                                           None, length=chunk))

@@ -110,3 +110,15 @@ def test_perceptron_needs_a_binary_problem(tmp_path):
   proc = run("experiments.train", "--model=perceptron", f"--workdir={tmp_path}")
   assert proc.returncode == 2
   assert "positive_class" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_sweep_one_row_per_member(tmp_path):
+  proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
+             "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads((tmp_path / "results.json").read_text())["members"]
+  assert len(rows) == 6
+  assert sorted({r["learning_rate"] for r in rows}) == [0.01, 0.1]
+  assert len({(r["learning_rate"], r["seed"]) for r in rows}) == 6
+  assert len((tmp_path / "members.csv").read_text().splitlines()) == 7

@@ -161,3 +161,58 @@ def test_bad_arguments():
               grad="numeric")
   with pytest.raises(ValueError, match="optimizer"):
     train.make_optimizer("rmsprop", 0.1)
+
+
+_DATA_PARALLEL = """
+import jax, jax.numpy as jnp, optax
+from nn_jax import mlp, train
+assert jax.device_count() == 8
+model = mlp.make_model("tanh", "softmax_cross_entropy")
+params = mlp.init(jax.random.PRNGKey(0), [6, 16, 3], model)
+x = jax.random.normal(jax.random.PRNGKey(1), (128, 6))
+y = jax.nn.one_hot(jnp.arange(128) % 3, 3)
+data = train.Data(x, y, x[:8], y[:8])
+fit = lambda devices: train.fit(params, model, optax.sgd(0.2), data,
+                                key=jax.random.PRNGKey(2), epochs=4,
+                                batch_size=32, devices=devices)
+one, eight = fit(1), fit(8)
+assert eight.params[0]["w"].sharding.mesh.size == 8
+print(max(float(jnp.max(jnp.abs(a - b))) for a, b in
+          zip(jax.tree.leaves(one.params), jax.tree.leaves(eight.params))))
+"""
+
+
+def test_data_parallel_matches_one_device():
+  import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  env = {**os.environ,
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu"}
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run([sys.executable, "-c", _DATA_PARALLEL], env=env,
+                        cwd=root, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert float(proc.stdout.strip().splitlines()[-1]) <= 1e-5
+
+
+def test_more_devices_than_available():
+  with pytest.raises(ValueError, match="devices must be between 1"):
+    train.make_mesh(jax.device_count() + 1)
+
+
+def test_population_members_equal_single_runs():
+  data = _data(n=16)
+  keys = jax.random.split(jax.random.PRNGKey(5), 3)
+  rates = jnp.array([0.05, 0.1, 0.2])
+  pop = train.fit_population(keys, [3, 4, 2], MODEL, data,
+                             learning_rates=rates, optimizer="sgd", epochs=3,
+                             batch_size=4)
+  assert pop.history["train_loss"].shape == (3, 3)
+  for i in range(3):
+    k_init, k_train = jax.random.split(keys[i])
+    params = mlp.init(k_init, [3, 4, 2], MODEL)
+    single = train.fit(params, MODEL, optax.sgd(float(rates[i])), data,
+                       key=k_train, epochs=3, batch_size=4)
+    member = jax.tree.map(lambda a, i=i: a[i], pop.params)
+    chex.assert_trees_all_close(member, single.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pop.history["train_loss"][i],
+                               single.history["train_loss"], rtol=1e-5)

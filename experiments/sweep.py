@@ -1,0 +1,116 @@
+r"""A population of networks trained in one jitted, vmapped call.
+
+  python -m experiments.sweep --learning_rates=0.01,0.03,0.1,0.3 --seeds=16
+
+Every (learning rate, seed) pair is one member; all members share the data
+set, architecture and epochs, and train side by side through
+``nn_jax.train.fit_population``. Writes results.json (one row per member:
+learning rate, seed, final train / validation / test cost and accuracy),
+members.csv (the same rows) and sweep.png (test accuracy against learning
+rate).
+"""
+
+import csv
+import os
+
+from absl import flags
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import common
+from nn_jax import data as data_lib
+from nn_jax import experiment
+from nn_jax import mlp
+from nn_jax import train
+
+flags.DEFINE_string("dataset", "digits", "Data set (as experiments.train).")
+flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated.")
+flags.DEFINE_string("activation", "relu", "Hidden activation.")
+flags.DEFINE_string("loss", "softmax_cross_entropy", "Output layer and cost.")
+flags.DEFINE_string("optimizer", "momentum", "sgd, momentum, nesterov, adam.")
+flags.DEFINE_list("learning_rates", ["0.003", "0.01", "0.03", "0.1"],
+                  "Learning rates; each runs with every seed.")
+flags.DEFINE_integer("seeds", 16, "Seeds per learning rate.")
+flags.DEFINE_integer("epochs", 20, "Epochs of every member.")
+flags.DEFINE_integer("batch_size", 32, "Mini-batch size (0: whole set).")
+flags.DEFINE_string("grad", "manual", "manual or autodiff.")
+flags.DEFINE_string("workdir", "runs/sweep", "Where results are written.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  try:
+    rates = [float(r) for r in FLAGS.learning_rates]
+    hidden = tuple(int(h) for h in FLAGS.hidden.split(",") if h.strip())
+  except ValueError:
+    common.fail("--learning_rates and --hidden take comma-separated numbers")
+  common.check(rates and all(r > 0 for r in rates), "learning_rates",
+               "positive numbers")
+  common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
+  config = experiment.Config(dataset=FLAGS.dataset, hidden=hidden,
+                             activation=FLAGS.activation, loss=FLAGS.loss,
+                             optimizer=FLAGS.optimizer, epochs=FLAGS.epochs,
+                             batch_size=FLAGS.batch_size, grad=FLAGS.grad)
+  experiment.validate(config)
+  workdir = common.make_workdir(FLAGS.workdir)
+  timer = common.Timer()
+  model = mlp.make_model(config.activation, config.loss)
+  splits = experiment.prepare(config, jax.random.PRNGKey(0))
+  data_lib.check_loss_fits(model.loss, splits.train)
+  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s))
+  data = train.Data(jnp.asarray(splits.train.x), encode(splits.train),
+                    jnp.asarray(splits.val.x), encode(splits.val))
+  sizes = [data.x.shape[1], *hidden, data.y.shape[1]]
+  member_rates = np.repeat(rates, FLAGS.seeds)
+  member_seeds = np.tile(np.arange(FLAGS.seeds), len(rates))
+  keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(member_seeds))
+  members = len(member_rates)
+  common.log("training %d members of %s in one vmapped call", members, sizes)
+  result = train.fit_population(
+      keys, sizes, model, data, learning_rates=member_rates,
+      optimizer=config.optimizer, momentum=config.momentum,
+      epochs=config.epochs, batch_size=config.batch_size, grad=config.grad)
+  train_seconds = timer.seconds
+  x_test, y_test = jnp.asarray(splits.test.x), encode(splits.test)
+  test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(
+      result.params)
+  rows = []
+  for i in range(members):
+    rows.append({
+        "member": i, "learning_rate": float(member_rates[i]),
+        "seed": int(member_seeds[i]),
+        **{m: float(result.history[m][i, -1]) for m in train.METRICS},
+        "test_loss": float(test[0][i]), "test_accuracy": float(test[1][i])})
+  with open(os.path.join(workdir, "members.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+  common.write_json(os.path.join(workdir, "results.json"), {
+      "members": rows, "sizes": sizes, "config": config._asdict(),
+      "train_seconds": train_seconds, "seconds": timer.seconds,
+      "provenance": common.provenance()})
+  fig, ax = plt.subplots(figsize=(6, 4))
+  acc = np.array([r["test_accuracy"] for r in rows])
+  ax.scatter(member_rates, acc, alpha=0.5)
+  means = [acc[member_rates == r].mean() for r in rates]
+  ax.plot(rates, means, "k-o", label="mean over seeds")
+  ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy",
+         title=f"{members} networks {sizes}, {config.epochs} epochs")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
+  plt.close(fig)
+  for r, m in zip(rates, means):
+    print(f"learning rate {r:g}: mean test accuracy {m:.4f} over "
+          f"{FLAGS.seeds} seeds")
+  print(f"{members} members trained in {train_seconds:.1f} s "
+        f"(results in {workdir})")
+
+
+if __name__ == "__main__":
+  common.run(main)
