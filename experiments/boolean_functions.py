@@ -154,5 +154,10 @@ def main(argv):
                "raise --max_epochs")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

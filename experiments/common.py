@@ -137,6 +137,66 @@ def provenance() -> dict:
   }
 
 
+class Progress:
+  """Progress over epochs: a tqdm bar on a terminal, else absl log lines."""
+
+  def __init__(self, total: int, desc: str = "train"):
+    self.total = total
+    self.bar = None
+    if sys.stderr.isatty():
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
+
+  def __call__(self, epoch: int, m: dict) -> None:
+    if self.bar is not None:
+      self.bar.update(epoch - self.bar.n)
+      self.bar.set_postfix(loss=f"{m['train_loss']:.4f}",
+                           acc=f"{m['train_accuracy']:.4f}",
+                           val_acc=f"{m['val_accuracy']:.4f}")
+    else:
+      log("epoch %d/%d  train cost %.4f acc %.4f  val cost %.4f acc %.4f",
+          epoch, self.total, m["train_loss"], m["train_accuracy"],
+          m["val_loss"], m["val_accuracy"])
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
+
+
+def history_rows(history: dict) -> list[dict]:
+  """Per-epoch metric rows ``{"epoch": e, name: value, ...}``."""
+  epochs = len(next(iter(history.values()))) if history else 0
+  return [{"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
+          for e in range(epochs)]
+
+
+def read_history(path: str) -> dict:
+  """Reads metrics.jsonl back into ``{name: np.ndarray}`` (null -> NaN)."""
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+  return {n: np.array([np.nan if r[n] is None else r[n] for r in rows],
+                      float) for n in names}
+
+
+def write_tensorboard(logdir: str, history: dict, hparams: dict,
+                      final: dict) -> None:
+  """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
+  with the final metrics (tensorboardX)."""
+  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+  writer = SummaryWriter(logdir=logdir)
+  for row in history_rows(history):
+    for name, value in row.items():
+      if name != "epoch" and np.isfinite(value):
+        writer.add_scalar(name.replace("_", "/", 1), value, row["epoch"])
+  plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+           for k, v in hparams.items() if v is not None}
+  metrics = {f"final/{k}": float(v) for k, v in final.items()
+             if isinstance(v, (int, float)) and np.isfinite(v)}
+  writer.add_hparams(plain, metrics, name="hparams")
+  writer.close()
+
+
 class Timer:
   """Wall-clock seconds since creation."""
 

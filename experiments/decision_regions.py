@@ -187,5 +187,10 @@ def main(argv):
         f"{'n/a' if test_acc is None else f'{test_acc:.3f}'} ({png})")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -167,5 +167,10 @@ def main(argv):
         f"{online_cost[-1]:.4f}; minimum E = {surface.min():.4f} ({png})")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -116,5 +116,10 @@ def main(argv):
     sys.exit(1)
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -112,5 +112,10 @@ def main(argv):
         f"(results in {workdir})")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -75,6 +75,10 @@ flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
                      "(0: the whole training split).")
 flags.DEFINE_integer("devices", 1, "Data-parallel over this many devices "
                      "(batch split, parameters replicated).")
+flags.DEFINE_integer("checkpoint_every", 0, "Save the full training state "
+                     "to <workdir>/checkpoints every this many epochs.")
+flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
+                     "in <workdir>/checkpoints.")
 flags.DEFINE_integer("epochs_per_call", 0, "Epochs per jitted call between "
                      "progress lines (0: about 20 lines in all).")
 # Regularization and training techniques.
@@ -118,33 +122,49 @@ def config_from_flags() -> experiment.Config:
                            **fields)
 
 
-def main(argv):
-  del argv
-  config = config_from_flags()
-  experiment.validate(config)
-  workdir = common.make_workdir(FLAGS.workdir)
-
-  def progress(epoch, m):
-    common.log("epoch %d/%d  train cost %.4f acc %.4f  val cost %.4f acc %.4f",
-               epoch, config.epochs, m["train_loss"], m["train_accuracy"],
-               m["val_loss"], m["val_accuracy"])
-
-  out = experiment.train_and_evaluate(config, on_progress=progress)
-  history = out.pop("history")
-  params_io.save(os.path.join(workdir, "params.npz"), params=out.pop("params"),
-                 stats=out.pop("stats"))
-  for k in ("model", "splits"):
-    out.pop(k)
-  out["provenance"] = common.provenance()
-  common.write_json(os.path.join(workdir, "results.json"), out)
-  common.write_jsonl(os.path.join(workdir, "metrics.jsonl"), [
-      {"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
-      for e in range(out["epochs_run"])])
+def write_outputs(workdir: str, out: dict, history: dict, config) -> None:
+  """metrics.jsonl, TensorBoard events and the plots of a finished run."""
+  common.write_jsonl(os.path.join(workdir, "metrics.jsonl"),
+                     common.history_rows(history))
+  common.write_tensorboard(
+      os.path.join(workdir, "tensorboard"), history, config._asdict(),
+      {k: out.get(k) for k in ("test_accuracy", "test_loss",
+                                "final_train_loss")})
   title = (f"{config.dataset}: perceptron" if config.model == "perceptron"
            else f"{config.dataset}: {out['sizes']} {config.activation}, "
            f"{config.loss}, grad={config.grad}")
   plots.learning_curves(history, os.path.join(workdir, "learning_curves.png"),
                         title)
+  if out.get("confusion_matrix"):
+    plots.confusion_matrix(out["confusion_matrix"],
+                           os.path.join(workdir, "confusion_matrix.png"))
+
+
+def main(argv):
+  del argv
+  config = config_from_flags()
+  experiment.validate(config)
+  workdir = common.make_workdir(FLAGS.workdir)
+  progress = common.Progress(config.epochs)
+  out = experiment.train_and_evaluate(
+      config, on_progress=progress,
+      checkpoint_dir=os.path.join(os.path.abspath(workdir), "checkpoints"),
+      resume=FLAGS.resume)
+  progress.close()
+  history = out.pop("history")
+  params, stats = out.pop("params"), out.pop("stats")
+  params_io.save(os.path.join(workdir, "params.npz"), params=params,
+                 stats=stats)
+  model, splits = out.pop("model"), out.pop("splits")
+  out["provenance"] = common.provenance()
+  common.write_json(os.path.join(workdir, "results.json"), out)
+  write_outputs(workdir, out, history, config)
+  if model is not None and splits.train.x.shape[1] == 2:
+    plots.decision_regions(
+        lambda pts: experiment.predict_labels(params, stats, pts, model),
+        splits.test.x, splits.test.y,
+        os.path.join(workdir, "decision_regions.png"),
+        title=f"{config.dataset}: test points, network's regions")
   if out["diverged"]:
     common.fail(f"training diverged at epoch {out['epochs_run']}: the cost or "
                 f"the weights became NaN/Inf; lower --learning_rate (now "
@@ -157,5 +177,10 @@ def main(argv):
         f"{workdir})")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -95,5 +95,10 @@ def main(argv):
         f"{mlp_acc:.2f} (results in {workdir})")
 
 
-if __name__ == "__main__":
+def cli():
+  """Entry point of the installed command."""
   common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -57,6 +57,7 @@ class Config(NamedTuple):
   train_size: int = 0
   devices: int = 1
   epochs_per_call: int = 0
+  checkpoint_every: int = 0
   # Regularization and training techniques (all off by default).
   l2: float = 0.0
   l2_alpha: bool = False
@@ -207,6 +208,40 @@ def prepare(config: Config, key) -> Splits:
   return Splits(train, val, test)
 
 
+def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
+  """Class labels: the largest output, or a single sigmoid unit > 0.5."""
+  o = mlp.predict(params, jnp.asarray(x, jnp.float32), model, stats)
+  if o.shape[1] == 1:
+    return np.asarray(o[:, 0] > 0.5, np.int32)
+  return np.asarray(jnp.argmax(o, -1))
+
+
+def confusion_matrix(y, predicted, k: int) -> list:
+  """``m[i][j]``: examples of class i predicted as j."""
+  m = np.zeros((k, k), np.int64)
+  np.add.at(m, (np.asarray(y), np.asarray(predicted)), 1)
+  return m.tolist()
+
+
+def _check_resumable(checkpointer, config: Config) -> None:
+  """Raises ValueError naming a field that differs from the checkpoint's."""
+  epoch = checkpointer.latest_epoch()
+  saved = checkpointer.metadata(epoch).get("config", {})
+  now = _jsonable_config(config)
+  for name, value in now.items():
+    if name in RESUMABLE_CHANGES or name not in saved:
+      continue
+    if saved[name] != value:
+      raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
+                       f"made with {name}={saved[name]!r}, this run has "
+                       f"{name}={value!r}")
+
+
+def _jsonable_config(config: Config) -> dict:
+  import json  # pylint: disable=g-import-not-at-top
+  return json.loads(json.dumps(config._asdict()))
+
+
 def _perceptron_run(config: Config, splits: Splits, key) -> dict:
   """Rosenblatt's perceptron through the same data path as the networks."""
   from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
@@ -222,6 +257,8 @@ def _perceptron_run(config: Config, splits: Splits, key) -> dict:
   mistakes = np.asarray(result.mistakes[:epochs], np.float64)
   accuracy = lambda s: (float(np.mean(np.asarray(perceptron.predict(
       result.w, jnp.asarray(s.x))) == s.y)) if s.size else float("nan"))
+  predicted = np.asarray(perceptron.predict(result.w,
+                                            jnp.asarray(splits.test.x)))
   nan = np.full(epochs, np.nan)
   history = {"train_loss": mistakes / splits.train.size,
              "train_accuracy": 1 - mistakes / splits.train.size,
@@ -229,15 +266,45 @@ def _perceptron_run(config: Config, splits: Splits, key) -> dict:
   history["val_accuracy"][-1] = accuracy(splits.val)
   return {"params": {"w": result.w}, "history": history,
           "test_accuracy": accuracy(splits.test), "test_loss": float("nan"),
+          "confusion_matrix": confusion_matrix(splits.test.y, predicted, 2),
           "final_train_accuracy": accuracy(splits.train),
           "epochs_run": epochs,
           "reached_threshold": bool(result.converged)}
 
 
+def run_keys(config: Config):
+  """The run's PRNG keys: ``(split, init, train, pretrain)``, from the seed."""
+  return jax.random.split(jax.random.PRNGKey(config.seed), 4)
+
+
+def config_from_dict(d: dict) -> Config:
+  """A Config from its JSON form (lists back to tuples, unknown keys out)."""
+  fields = {k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in d.items() if k in Config._fields}
+  return Config(**fields)
+
+
+def model_of(config: Config) -> mlp.Model:
+  """The network a config describes."""
+  return mlp.make_model(config.activation, config.loss, config.alpha,
+                        dropout=config.dropout, batchnorm=config.batchnorm,
+                        l2=config.l2, l2_alpha=config.l2_alpha)
+
+
+# Fields that may change between a run and its resumption.
+RESUMABLE_CHANGES = ("epochs", "epochs_per_call")
+
+
 def train_and_evaluate(config: Config,
-                       on_progress: Optional[Callable[[int, dict], Any]] = None
-                       ) -> dict:
+                       on_progress: Optional[Callable[[int, dict], Any]] = None,
+                       checkpoint_dir: Optional[str] = None,
+                       resume: bool = False) -> dict:
   """Runs ``config`` and returns its results.
+
+  With ``checkpoint_dir`` and ``config.checkpoint_every > 0`` the training
+  state is saved there every that many epochs; ``resume`` continues from the
+  latest checkpoint (whose configuration must match, but for the number of
+  epochs).
 
   Returns:
     A dict with ``test_accuracy``, ``test_loss``, ``final_train_loss``,
@@ -247,11 +314,8 @@ def train_and_evaluate(config: Config,
   """
   validate(config)
   start = time.perf_counter()
-  model = mlp.make_model(config.activation, config.loss, config.alpha,
-                         dropout=config.dropout, batchnorm=config.batchnorm,
-                         l2=config.l2, l2_alpha=config.l2_alpha)
-  key = jax.random.PRNGKey(config.seed)
-  split_key, init_key, train_key, pretrain_key = jax.random.split(key, 4)
+  model = model_of(config)
+  split_key, init_key, train_key, pretrain_key = run_keys(config)
   splits = prepare(config, split_key)
   if config.model == "perceptron":
     out = _perceptron_run(config, splits, train_key)
@@ -278,7 +342,15 @@ def train_and_evaluate(config: Config,
       config.optimizer, schedule, config.momentum)
   x_train = jnp.asarray(splits.train.x)
   pretrain_costs = []
-  if config.pretrain:
+  checkpointer = None
+  if checkpoint_dir and (config.checkpoint_every or resume):
+    from nn_jax import checkpoint  # pylint: disable=g-import-not-at-top
+    checkpointer = checkpoint.Checkpointer(
+        checkpoint_dir, config=_jsonable_config(config))
+    if resume and checkpointer.latest_epoch() is not None:
+      _check_resumable(checkpointer, config)
+  if config.pretrain and not (resume and checkpointer and
+                              checkpointer.latest_epoch() is not None):
     params, pretrain_costs = pretrain_lib.pretrain(
         pretrain_key, params, model, x_train, epochs=config.pretrain_epochs,
         batch_size=config.batch_size, make_optimizer=make_optimizer,
@@ -296,13 +368,23 @@ def train_and_evaluate(config: Config,
       max_shift=config.max_shift if "shift" in config.augment else 0,
       image_shape=splits.train.image_shape, devices=config.devices,
       epochs_per_call=config.epochs_per_call or None,
-      on_progress=on_progress)
+      on_progress=on_progress, checkpointer=checkpointer,
+      checkpoint_every=config.checkpoint_every, resume=resume)
+  if checkpointer is not None:
+    checkpointer.close()
   test_loss, test_acc = train_lib.evaluate(
       result.params, jnp.asarray(splits.test.x), encode(splits.test), model,
       result.stats)
+  confusion = None
+  if splits.test.task == data_lib.CLASSIFICATION and splits.test.size:
+    predicted = predict_labels(result.params, result.stats, splits.test.x,
+                               model)
+    confusion = confusion_matrix(splits.test.y, predicted,
+                                 splits.test.num_classes)
   return {
       "test_accuracy": float(test_acc),
       "test_loss": float(test_loss),
+      "confusion_matrix": confusion,
       "final_train_loss": float(result.history["train_loss"][-1]),
       "final_train_accuracy": float(result.history["train_accuracy"][-1]),
       "epochs_run": result.epochs_run,

@@ -1,4 +1,4 @@
-"""Parameters to and from ``.npz`` files: arrays only, never pickles.
+"""Parameters to and from ``.npz`` files: plain numeric arrays only.
 
 Each array is stored under its pytree path (``params/0/w``, ``stats/1/mean``),
 so loading checks the file against the network it is meant for and names the
@@ -37,11 +37,11 @@ def load(path: str, **like: Any) -> dict:
 
   Raises:
     ValueError: the file is unreadable (truncated, corrupted: the zip CRC
-      is checked, or holding pickled objects, which are never loaded), or its
+      is checked, or holding Python objects, which are never deserialized), or its
       arrays do not match ``like`` (the message names the path and shapes).
   """
   try:
-    with np.load(path, allow_pickle=False) as f:
+    with np.load(path) as f:   # NumPy refuses object arrays by default
       stored = {k: f[k] for k in f.files}
   except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
     raise ValueError(f"cannot read parameters file {path}: {e}") from None

@@ -76,3 +76,24 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     fig.savefig(path, dpi=100)
     plt.close(fig)
   return path
+
+
+def confusion_matrix(matrix, path: str, title: str = "",
+                     labels: Optional[list] = None) -> str:
+  """Draws a confusion matrix (rows: true class, columns: predicted)."""
+  matrix = np.asarray(matrix)
+  k = matrix.shape[0]
+  labels = labels or [str(i) for i in range(k)]
+  fig, ax = plt.subplots(figsize=(1.0 + 0.5 * k, 0.8 + 0.5 * k))
+  ax.imshow(matrix, cmap="Blues")
+  for i in range(k):
+    for j in range(k):
+      ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+              color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+  ax.set(xticks=range(k), yticks=range(k), xticklabels=labels,
+         yticklabels=labels, xlabel="predicted", ylabel="true",
+         title=title or "confusion matrix (test set)")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path

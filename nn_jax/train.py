@@ -322,8 +322,9 @@ def fit(params: mlp.Params, model: mlp.Model,
         early_stopping_patience: int = 0, noise_std: float = 0.0,
         max_shift: int = 0, image_shape: Optional[tuple] = None,
         devices: int = 1, epochs_per_call: Optional[int] = None,
-        on_progress: Optional[Callable[[int, dict], Any]] = None
-        ) -> FitResult:
+        on_progress: Optional[Callable[[int, dict], Any]] = None,
+        checkpointer: Any = None, checkpoint_every: int = 0,
+        resume: bool = False) -> FitResult:
   """Trains ``params`` on ``data`` and returns the result with its history.
 
   Args:
@@ -351,6 +352,13 @@ def fit(params: mlp.Params, model: mlp.Model,
     epochs_per_call: epochs per jitted ``lax.scan`` call (default: about 20
       calls in all); progress is reported between calls.
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
+    checkpointer: a :class:`nn_jax.checkpoint.Checkpointer`; with
+      ``checkpoint_every = K > 0`` the full state is saved every K epochs
+      (and at the end), and each jitted call runs K epochs.
+    checkpoint_every: epochs between checkpoints (0: none).
+    resume: continue from the checkpointer's latest checkpoint, if any. With
+      the same arguments the result is bitwise the same as a run that was
+      never interrupted.
 
   Returns:
     A :class:`FitResult`; ``history[m]`` holds metric ``m`` per epoch run.
@@ -371,23 +379,30 @@ def fit(params: mlp.Params, model: mlp.Model,
   if mesh is not None:
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     params, data, key = jax.device_put((params, data, key), replicated)
-  chunk = epochs_per_call or max(1, -(-epochs // 20))
+  if checkpoint_every < 0 or (checkpoint_every and checkpointer is None):
+    raise ValueError("checkpoint_every needs a checkpointer and must be >= 0")
+  chunk = checkpoint_every or epochs_per_call or max(1, -(-epochs // 20))
   run = jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
                                           None, length=chunk))
   state = init_state(params, model, optimizer, key)
   rows = []
-  while True:
+  if resume and checkpointer is not None and (
+      checkpointer.latest_epoch() is not None):
+    state, done_rows, _ = checkpointer.restore(state)
+    rows.append(done_rows)
+  epoch = int(state.epoch)
+  while not (bool(state.done) or epoch >= epochs):
     state, metrics = run(state, data)
     metrics = np.asarray(metrics)
-    rows.append(metrics)
+    rows.append(metrics[:int(state.epoch) - epoch])
     epoch = int(state.epoch)
-    if on_progress is not None:
-      ran = metrics[~np.all(np.isnan(metrics), axis=1)]
-      if len(ran):
-        on_progress(epoch, dict(zip(METRICS, ran[-1].tolist())))
-    if bool(state.done) or epoch >= epochs:
-      break
-  table = np.concatenate(rows)[:epoch]
+    finished = bool(state.done) or epoch >= epochs
+    if checkpoint_every and (epoch % checkpoint_every == 0 or finished):
+      checkpointer.save(epoch, state, np.concatenate(rows))
+    if on_progress is not None and len(rows[-1]):
+      on_progress(epoch, dict(zip(METRICS, rows[-1][-1].tolist())))
+  table = (np.concatenate(rows) if rows
+           else np.zeros((0, len(METRICS)), np.float32))
   history = {m: table[:, i] for i, m in enumerate(METRICS)}
   early = bool(early_stopping_patience and
                int(state.bad_epochs) >= early_stopping_patience)

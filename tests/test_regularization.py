@@ -186,7 +186,7 @@ def test_augmentation_runs_inside_the_loop():
   model = mlp.make_model("relu", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [9, 4, 2], model)
   base = dict(key=jax.random.PRNGKey(1), epochs=2, batch_size=4)
-  d = data._replace(x=x)
+  d = data._replace(x=x, x_val=x[:0])
   plain = train.fit(params, model, optax.sgd(0.1), d, **base).params
   shifted = train.fit(params, model, optax.sgd(0.1), d, max_shift=1,
                       image_shape=(3, 3), noise_std=0.1, **base).params

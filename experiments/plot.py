@@ -1,0 +1,69 @@
+r"""Redraws a finished run's figures from the files in its workdir.
+
+  python -m experiments.plot --workdir=runs/train
+
+Reads metrics.jsonl and results.json (and params.npz for decision regions of
+2-D data sets) and writes learning_curves.png, confusion_matrix.png and, for
+2-D inputs, decision_regions.png.
+"""
+
+import json
+import os
+
+from absl import flags
+
+from experiments import common
+from nn_jax import experiment
+from nn_jax import mlp
+from nn_jax import params_io
+from nn_jax import plots
+
+flags.DEFINE_string("workdir", "runs/train", "The run's workdir.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  workdir = FLAGS.workdir
+  for name in ("metrics.jsonl", "results.json"):
+    common.check(os.path.exists(os.path.join(workdir, name)), "workdir",
+                 f"has no {name}: point it at a finished experiments.train run")
+  history = common.read_history(os.path.join(workdir, "metrics.jsonl"))
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  config = experiment.config_from_dict(results["config"])
+  written = [plots.learning_curves(
+      history, os.path.join(workdir, "learning_curves.png"),
+      f"{config.dataset}: {results.get('sizes')}")]
+  if results.get("confusion_matrix"):
+    written.append(plots.confusion_matrix(
+        results["confusion_matrix"],
+        os.path.join(workdir, "confusion_matrix.png")))
+  params_path = os.path.join(workdir, "params.npz")
+  sizes = results.get("sizes") or []
+  if (config.model == "mlp" and sizes and sizes[0] == 2
+      and os.path.exists(params_path)):
+    model = experiment.model_of(config)
+    split_key, init_key, _, _ = experiment.run_keys(config)
+    splits = experiment.prepare(config, split_key)
+    like = mlp.init(init_key, sizes, model, config.init)
+    stored = params_io.load(params_path, params=like,
+                            stats=mlp.init_stats(like, model))
+    written.append(plots.decision_regions(
+        lambda pts: experiment.predict_labels(stored["params"],
+                                              stored["stats"], pts, model),
+        splits.test.x, splits.test.y,
+        os.path.join(workdir, "decision_regions.png"),
+        title=f"{config.dataset}: test points, network's regions"))
+  for path in written:
+    print(path)
+
+
+def cli():
+  """Entry point of the installed command."""
+  common.run(main)
+
+
+if __name__ == "__main__":
+  cli()

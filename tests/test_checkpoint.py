@@ -1,0 +1,126 @@
+"""Checkpoints: bitwise-exact resume after SIGKILL, refused when they do not
+fit the network or were damaged."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from nn_jax import checkpoint
+from nn_jax import mlp
+from nn_jax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGS = ["--hidden=16", "--batch_size=2", "--epochs=60", "--checkpoint_every=3",
+         "--dropout=0.1"]
+
+
+def _train(workdir, *extra):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.train", *FLAGS,
+       f"--workdir={workdir}", *extra], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+
+
+def _checkpoints(workdir):
+  folder = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(folder):
+    return []
+  return sorted(int(d) for d in os.listdir(folder) if d.isdigit())
+
+
+def test_resume_after_sigkill_is_bitwise_exact(tmp_path):
+  killed, whole = str(tmp_path / "killed"), str(tmp_path / "whole")
+  proc = _train(killed)
+  deadline = time.time() + 240
+  while len(_checkpoints(killed)) < 2 and time.time() < deadline:
+    if proc.poll() is not None:
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate()
+  assert proc.returncode == -signal.SIGKILL, "the run ended before the kill"
+  saved = _checkpoints(killed)
+  assert saved and max(saved) < 60
+  resumed = _train(killed, "--resume")
+  uninterrupted = _train(whole)
+  for p in (resumed, uninterrupted):
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+  with np.load(os.path.join(killed, "params.npz")) as a, \
+      np.load(os.path.join(whole, "params.npz")) as b:
+    assert sorted(a.files) == sorted(b.files)
+    for k in a.files:
+      np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+  read = lambda w: open(os.path.join(w, "metrics.jsonl")).read()
+  assert read(killed) == read(whole)
+  assert json.loads(open(os.path.join(killed, "results.json")).read())[
+      "epochs_run"] == 60
+
+
+MODEL = mlp.make_model("relu", "softmax_cross_entropy")
+
+
+def _state(sizes=(3, 5, 2)):
+  params = mlp.init(jax.random.PRNGKey(0), list(sizes), MODEL)
+  return train.init_state(params, MODEL, optax.sgd(0.1, momentum=0.9),
+                          jax.random.PRNGKey(1))
+
+
+def test_round_trip_and_history(tmp_path, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path), config={"seed": 3})
+  request.addfinalizer(ckpt.close)
+  state = _state()
+  rows = np.arange(8, dtype=np.float32).reshape(2, 4)
+  ckpt.save(2, state, rows)
+  restored, history, meta = ckpt.restore(_state())
+  jax.tree.map(np.testing.assert_array_equal, restored, state)
+  np.testing.assert_array_equal(history, rows)
+  assert meta["config"] == {"seed": 3} and ckpt.latest_epoch() == 2
+
+
+def test_checkpoint_from_another_architecture_is_refused(tmp_path, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  ckpt.save(1, _state(), np.zeros((1, 4), np.float32))
+  with pytest.raises(ValueError, match=r"params/0/b has shape \(5,\), the "
+                     r"network expects \(6,\)"):
+    ckpt.restore(_state((3, 6, 2)))
+  with pytest.raises(ValueError, match="no array params/2/b"):
+    ckpt.restore(_state((3, 5, 5, 2)))
+
+
+def _data_files(folder):
+  for root, _, files in os.walk(folder):
+    for f in files:
+      path = os.path.join(root, f)
+      if os.sep + "d" + os.sep in path and "state" in path:
+        yield path
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_checkpoint_is_refused(tmp_path, damage, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  ckpt.save(1, _state(), np.zeros((1, 4), np.float32))
+  files = list(_data_files(str(tmp_path / "1")))
+  assert files
+  for target in files:   # the array data of the state
+    with open(target, "rb") as f:
+      blob = bytearray(f.read())
+    if damage == "truncate":
+      blob = blob[:len(blob) // 2]
+    else:
+      for i in range(len(blob) // 4, len(blob) // 2):
+        blob[i] ^= 0x5A
+    with open(target, "wb") as f:
+      f.write(bytes(blob))
+  with pytest.raises(ValueError, match="checkpoint"):
+    ckpt.restore(_state())
