@@ -13,3 +13,12 @@ import jax  # pylint: disable=g-import-not-at-top
 
 # Every key is used once: the suite fails on any reuse of a PRNG key.
 jax.config.update("jax_debug_key_reuse", True)
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+
+@pytest.fixture
+def debug_nans():
+  """Any NaN produced inside JAX raises FloatingPointError."""
+  with jax.debug_nans(True):
+    yield

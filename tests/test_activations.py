@@ -10,6 +10,9 @@ from nn_jax import activations
 # Off the kink at 0, where the ReLU family has no derivative.
 Z = np.array([-30.0, -3.0, -1.0, -0.4, -1e-3, 1e-3, 0.2, 1.0, 2.5, 30.0])
 
+# Gradient tests fail on any NaN produced inside JAX.
+pytestmark = pytest.mark.usefixtures("debug_nans")
+
 
 def _alpha(act):
   return jnp.asarray(act.alpha, jnp.float64)

@@ -17,6 +17,9 @@ from nn_jax import mlp
 TOL = 1e-10
 HIDDEN = (5, 4, 6)
 
+# Gradient tests fail on any NaN produced inside JAX.
+pytestmark = pytest.mark.usefixtures("debug_nans")
+
 
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])

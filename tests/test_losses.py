@@ -8,6 +8,9 @@ import pytest
 
 from nn_jax import losses
 
+# Gradient tests fail on any NaN produced inside JAX.
+pytestmark = pytest.mark.usefixtures("debug_nans")
+
 
 def _targets(loss, key, batch, n):
   if loss.task == losses.MULTICLASS:
