@@ -273,7 +273,8 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
         diverged=diverged,
         best_params=best(params, state.best_params),
         best_stats=best(stats, state.best_stats),
-        best_val_loss=jnp.where(improved, val_loss, state.best_val_loss),
+        best_val_loss=jnp.where(improved, val_loss,
+                                state.best_val_loss).astype(jnp.float32),
         best_epoch=jnp.where(improved, epoch, state.best_epoch),
         bad_epochs=bad_epochs)
     metrics = jnp.stack([train_loss, train_acc, val_loss, val_acc])
