@@ -251,8 +251,10 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
              else jnp.arange(n))
     idx = order[:num_batches * batch].reshape(num_batches, batch)
     step_keys = jax.random.split(steps_key, num_batches)
+    # Small steps are dominated by the loop's own overhead: unroll a few.
     (params, opt_state, stats), _ = jax.lax.scan(
-        step, (state.params, state.opt_state, state.stats), (idx, step_keys))
+        step, (state.params, state.opt_state, state.stats), (idx, step_keys),
+        unroll=4 if batch <= 32 and num_batches >= 4 else 1)
     train_loss, train_acc = evaluate(params, data.x, data.y, model, stats)
     val_loss, val_acc = evaluate(params, data.x_val, data.y_val, model, stats)
     epoch = state.epoch + 1
