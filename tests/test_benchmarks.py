@@ -1,0 +1,91 @@
+"""The benchmark suite (``python -m benchmarks.run``) on minimal sizes."""
+
+import importlib.util
+import json
+
+import pytest
+
+from benchmarks import run
+from benchmarks import suite
+
+TINY = suite.Sizes(n_train=96, hidden=(), batch_size=32, n_online=8,
+                   members=2, population_hidden=4, population_epochs=1,
+                   fit_loop_repetitions=0, nielsen_epochs=1,
+                   nielsen_repetitions=1, squares=(16,), matmul_calls=2,
+                   repetitions=1)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+  """Every benchmark once, on tiny MNIST IDX files; PyTorch if installed."""
+  folder = str(tmp_path_factory.mktemp("mnist"))
+  mnist_dir = suite.write_idx(folder, *suite.synthetic_mnist(0, 120, 10))
+  torch_ref = None
+  if importlib.util.find_spec("torch") is not None:
+    from benchmarks import torch_ref  # pylint: disable=g-import-not-at-top
+  return run.run_suite(suite, TINY, run.BENCHMARKS, mnist_dir, torch_ref,
+                       torch_threads=(1,), log=lambda _: None)
+
+
+def test_every_benchmark_reports(results):
+  for name in ("epoch", "online", "population"):
+    assert all(s > 0 for s in results[name]["median_seconds"].values())
+  epoch = results["epoch"]
+  assert {"nn_jax_manual", "nn_jax_autodiff", "sklearn",
+          "matmul_skeleton"} <= set(epoch["median_seconds"])
+  assert epoch["flops"]["steps"] == 96 // 32
+  # Hand-written backprop and jax.grad train the same weights.
+  assert epoch["max_abs_weight_diff_manual_vs_autodiff"] < 1e-5
+  assert results["population"][
+      "max_abs_weight_diff_member0_vmapped_vs_sequential"] < 1e-5
+  assert results["matmul"]["best_square_gflops"] > 0
+  # forward and dE/dw of the one layer, and the evaluation forward
+  assert len(results["matmul"]["shapes"]) == 3
+  nielsen = results["nielsen"]["runs"][0]
+  assert (nielsen["num_train"], nielsen["num_val"]) == (100, 20)
+  assert nielsen["epochs_run"] == 1
+  json.dumps(results)   # JSON-ready
+
+
+def test_targets_and_table(results):
+  torch = "torch_1_threads" in results["epoch"]["median_seconds"]
+  targets = run.check_targets(results, (1,) if torch else ())
+  assert len(targets) == len(run.TARGETS)
+  assert [t["met"] is None for t in targets] == [
+      False, not torch, False, not torch, False, False, False]
+  table = run.markdown(results, targets, (1,))
+  for row in ("nn_jax, manual backprop", "scikit-learn", "fit_population",
+              "Nielsen ch. 1", "best square"):
+    assert row in table
+
+
+def test_torch_trains_the_same_weights_in_the_same_order(results):
+  pytest.importorskip("torch")
+  # Same initial weights, order of examples and updates as nn_jax.
+  assert results["epoch"]["max_abs_weight_diff_vs_nn_jax"][
+      "torch_1_threads"] < 1e-5
+  assert results["online"]["max_abs_weight_diff_vs_nn_jax"] < 1e-5
+  assert results["epoch"]["median_ratios"]["torch_1_threads_over_manual"] > 0
+
+
+def test_flops_count_what_runs():
+  sizes = [784, 256, 256, 10]
+  # 6 x batch x weights, less the delta not passed down to the inputs.
+  assert suite.step_matmul_flops(sizes, 128) == 128 * (
+      6 * (784 * 256 + 256 * 256 + 256 * 10) - 2 * 784 * 256)
+  flops = suite.epoch_flops(sizes, 128, 60000)
+  assert flops["steps"] == 468
+  assert flops["eval_matmul"] == 2 * 60000 * (784 * 256 + 256 * 256
+                                              + 256 * 10)
+  assert flops["train_other"] < 0.01 * flops["train_matmul"]
+
+
+def test_nielsen_flagfile_config():
+  config = suite.config_from_flagfile(suite.NIELSEN_FLAGFILE, data_dir="d")
+  assert (config.dataset, config.data_dir) == ("mnist", "d")
+  assert (config.hidden, config.activation) == ((30,), "sigmoid")
+  assert (config.loss, config.init) == ("sigmoid_squared", "normal")
+  assert (config.optimizer, config.learning_rate) == ("sgd", 3.0)
+  assert (config.batch_size, config.epochs) == (10, 30)
+  assert config.input_encoding == "none"
+  assert round(60000 * config.validation_fraction) == 10000
