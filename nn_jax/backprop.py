@@ -95,27 +95,40 @@ def loss(params: mlp.Params, x: jax.Array, y: jax.Array, model: mlp.Model,
   return cost(params, cache, y, model)
 
 
-def gradients_and_stats(params: mlp.Params, x: jax.Array, y: jax.Array,
-                        model: mlp.Model, method: str = "manual",
-                        key: jax.Array | None = None):
-  """Returns ``(E, dE/dparams, batch_stats)`` in training mode.
+def gradients_and_outputs(params: mlp.Params, x: jax.Array, y: jax.Array,
+                          model: mlp.Model, method: str = "manual",
+                          key: jax.Array | None = None):
+  """Returns ``(E, dE/dparams, batch_stats, z_L)`` in training mode.
 
   ``batch_stats`` are the batch-norm statistics of this batch (for the
-  running averages), an empty list without batch norm; ``key`` draws the
-  dropout masks, the same ones for both methods.
+  running averages), an empty list without batch norm; ``z_L`` is the
+  output layer's pre-activation from the same forward pass (for metrics of
+  the batch at no extra cost); ``key`` draws the dropout masks, the same
+  ones for both methods.
   """
   if method == "manual":
     _, cache = mlp.forward(params, x, model, train=True, key=key)
     return (cost(params, cache, y, model), backward(params, cache, y, model),
-            cache["batch_stats"])
+            cache["batch_stats"], cache["zs"][-1])
   if method == "autodiff":
     def f(p):
       _, cache = mlp.forward(p, x, model, train=True, key=key)
-      return cost(p, cache, y, model), cache["batch_stats"]
-    (value, stats), grads = jax.value_and_grad(f, has_aux=True)(params)
-    return value, grads, stats
+      return cost(p, cache, y, model), (cache["batch_stats"],
+                                        cache["zs"][-1])
+    (value, (stats, z)), grads = jax.value_and_grad(f, has_aux=True)(params)
+    return value, grads, stats, z
   raise ValueError(f"unknown gradient method {method!r}; allowed: "
                    f"{', '.join(METHODS)}")
+
+
+def gradients_and_stats(params: mlp.Params, x: jax.Array, y: jax.Array,
+                        model: mlp.Model, method: str = "manual",
+                        key: jax.Array | None = None):
+  """Returns ``(E, dE/dparams, batch_stats)``: :func:`gradients_and_outputs`
+  without the outputs."""
+  value, grads, stats, _ = gradients_and_outputs(params, x, y, model, method,
+                                                 key)
+  return value, grads, stats
 
 
 def gradients(params: mlp.Params, x: jax.Array, y: jax.Array,

@@ -166,7 +166,9 @@ def forward(params: Params, x: jax.Array, model: Model, *,
   cache = {"zs": [], "activations": [x], "masks": [], "bn": [],
            "batch_stats": []}
   for l, layer in enumerate(params[:-1]):
-    z = a @ layer["w"].T
+    # z_j = sum_k w_jk a_k, written so that XLA reads w as stored: with
+    # `a @ w.T` it copies w transposed on every step of a small batch.
+    z = jnp.einsum("jk,bk->bj", layer["w"], a)
     if model.batchnorm:
       if train:
         z_hat, inv_std, mean, var = reg.batchnorm_train(z)
@@ -184,7 +186,7 @@ def forward(params: Params, x: jax.Array, model: Model, *,
       cache["masks"].append(mask)
       a = a * mask
     cache["activations"].append(a)
-  z = a @ params[-1]["w"].T + params[-1]["b"]
+  z = jnp.einsum("jk,bk->bj", params[-1]["w"], a) + params[-1]["b"]
   cache["zs"].append(z)
   return model.loss.output(z), cache
 

@@ -38,6 +38,7 @@ from nn_jax import regularization as reg
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+TRAIN_METRICS = ("full", "batches")
 
 
 def make_optimizer(name: str, learning_rate: float | optax.Schedule,
@@ -46,8 +47,22 @@ def make_optimizer(name: str, learning_rate: float | optax.Schedule,
 
   ``sgd`` is plain gradient descent ``w <- w - eta dE/dw``; ``momentum`` adds
   a velocity ``v <- mu v + dE/dw, w <- w - eta v``; ``nesterov`` evaluates the
-  step at the look-ahead point; ``adam`` is Adam.
+  step at the look-ahead point; ``adam`` is Adam. With numbers for
+  ``learning_rate`` and ``momentum`` the same arguments give the same
+  (immutable) object, so that :func:`fit` reuses its compiled loop.
   """
+  if isinstance(learning_rate, (int, float)) and isinstance(
+      momentum, (int, float)):
+    return _cached_optimizer(name, float(learning_rate), float(momentum))
+  return _make_optimizer(name, learning_rate, momentum)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_optimizer(name, learning_rate, momentum):
+  return _make_optimizer(name, learning_rate, momentum)
+
+
+def _make_optimizer(name, learning_rate, momentum):
   if name == "sgd":
     return optax.sgd(learning_rate)
   if name == "momentum":
@@ -98,6 +113,7 @@ class Options(NamedTuple):
   max_shift: int = 0
   image_shape: Optional[tuple] = None
   mesh: Optional[jax.sharding.Mesh] = None   # data-parallel over its "data" axis
+  train_metrics: str = "full"                # one of TRAIN_METRICS
 
 
 class TrainState(NamedTuple):
@@ -199,13 +215,19 @@ def _all_finite(tree) -> jax.Array:
 
 
 def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
-               n: int, options: Options) -> Callable:
+               n: int, options: Options, *, lockstep: bool = False
+               ) -> Callable:
   """Builds ``epoch(state, data) -> (state, metrics)``, pure and jittable.
 
   An epoch after the end (``epochs`` reached or ``done``) leaves the state
-  unchanged and reports NaN metrics, so a scan may run past the end.
+  unchanged and reports NaN metrics, so a scan may run past the end: with
+  ``lockstep`` (for ``vmap`` over a population) by computing the epoch and
+  selecting the old state, else by skipping it in a ``lax.cond``.
   """
   o = options
+  if o.train_metrics not in TRAIN_METRICS:
+    raise ValueError(f"unknown train_metrics {o.train_metrics!r}; allowed: "
+                     f"{', '.join(TRAIN_METRICS)}")
   if o.grad not in backprop.METHODS:
     raise ValueError(f"unknown gradient method {o.grad!r}; allowed: "
                      f"{', '.join(backprop.METHODS)}")
@@ -230,21 +252,24 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
       params, opt_state, stats = carry
       idx, key = inputs
       k_drop, k_noise, k_shift = jax.random.split(key, 3)
-      x = shard(data.x[idx])
+      x, y = shard(data.x[idx]), shard(data.y[idx])
       if o.noise_std > 0:
         x = reg.gaussian_noise(k_noise, x, o.noise_std)
       if o.max_shift > 0:
         x = reg.random_shift(k_shift, x, o.image_shape, o.max_shift)
-      _, grads, batch_stats = backprop.gradients_and_stats(
-          params, x, shard(data.y[idx]), model, o.grad,
-          k_drop if model.dropout > 0 else None)
+      _, grads, batch_stats, z = backprop.gradients_and_outputs(
+          params, x, y, model, o.grad, k_drop if model.dropout > 0 else None)
       updates, opt_state = optimizer.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
       if o.max_norm > 0:
         params = reg.max_norm(params, o.max_norm)
       if model.batchnorm:
         stats = reg.update_stats(stats, batch_stats)
-      return (params, opt_state, stats), None
+      batch_metrics = None
+      if o.train_metrics == "batches":   # this batch, before its update
+        batch_metrics = (model.loss.value(z, y), mlp.accuracy(
+            model.loss.output(z), y, model.loss.task))
+      return (params, opt_state, stats), batch_metrics
 
     key, shuffle_key, steps_key = jax.random.split(state.key, 3)
     order = (jax.random.permutation(shuffle_key, n) if o.shuffle
@@ -252,10 +277,13 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     idx = order[:num_batches * batch].reshape(num_batches, batch)
     step_keys = jax.random.split(steps_key, num_batches)
     # Small steps are dominated by the loop's own overhead: unroll a few.
-    (params, opt_state, stats), _ = jax.lax.scan(
+    (params, opt_state, stats), batch_metrics = jax.lax.scan(
         step, (state.params, state.opt_state, state.stats), (idx, step_keys),
         unroll=4 if batch <= 32 and num_batches >= 4 else 1)
-    train_loss, train_acc = evaluate(params, data.x, data.y, model, stats)
+    if o.train_metrics == "batches":
+      train_loss, train_acc = (jnp.mean(m) for m in batch_metrics)
+    else:   # a second pass over the whole training set
+      train_loss, train_acc = evaluate(params, data.x, data.y, model, stats)
     val_loss, val_acc = evaluate(params, data.x_val, data.y_val, model, stats)
     epoch = state.epoch + 1
     diverged = ~(jnp.isfinite(train_loss) & _all_finite(params))
@@ -288,7 +316,13 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
 
   def epoch(state: TrainState, data: Data):
     finished = state.done | (state.epoch >= o.epochs)
-    return jax.lax.cond(finished, skip, run_epoch, state, data)
+    if not lockstep:
+      return jax.lax.cond(finished, skip, run_epoch, state, data)
+    # Under vmap, a cond on a per-member predicate runs both branches and
+    # first broadcasts every operand, the shared data too, to all members;
+    # selecting between the two results computes the same without the copy.
+    return jax.tree.map(lambda a, b: jnp.where(finished, a, b),
+                        skip(state, data), run_epoch(state, data))
 
   return epoch
 
@@ -317,6 +351,15 @@ def make_mesh(devices: int) -> Optional[jax.sharding.Mesh]:
   return jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("data",))
 
 
+@functools.lru_cache(maxsize=16)
+def _fit_runner(model, optimizer, n, options, chunk):
+  """``chunk`` epochs in one jitted scan, cached: fits with the same model,
+  optimizer object, data size and options trace and compile once."""
+  epoch_fn = make_epoch(model, optimizer, n, options)
+  return jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
+                                          None, length=chunk))
+
+
 def fit(params: mlp.Params, model: mlp.Model,
         optimizer: optax.GradientTransformation, data: Data, *,
         key: chex.PRNGKey, epochs: int, batch_size: int = 0,
@@ -324,7 +367,8 @@ def fit(params: mlp.Params, model: mlp.Model,
         shuffle: bool = True, max_norm: float = 0.0,
         early_stopping_patience: int = 0, noise_std: float = 0.0,
         max_shift: int = 0, image_shape: Optional[tuple] = None,
-        devices: int = 1, epochs_per_call: Optional[int] = None,
+        devices: int = 1, train_metrics: str = "full",
+        epochs_per_call: Optional[int] = None,
         on_progress: Optional[Callable[[int, dict], Any]] = None,
         checkpointer: Any = None, checkpoint_every: int = 0,
         resume: bool = False) -> FitResult:
@@ -352,6 +396,12 @@ def fit(params: mlp.Params, model: mlp.Model,
     devices: data-parallel training over this many devices (a ``Mesh`` with
       one ``"data"`` axis: every batch is split across them, the parameters
       are replicated); the batch size must be a multiple of it.
+    train_metrics: ``"full"``: the training cost and accuracy of each epoch
+      are measured on the whole training set after it (a second pass, a
+      third of an epoch's work for a big training set); ``"batches"``: the
+      mean over the epoch's batches, each measured in its forward pass
+      before its update (as PyTorch and Keras loops report them; with
+      dropout, on the thinned network).
     epochs_per_call: epochs per jitted ``lax.scan`` call (default: about 20
       calls in all); progress is reported between calls.
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
@@ -377,16 +427,15 @@ def fit(params: mlp.Params, model: mlp.Model,
   mesh = make_mesh(devices)
   options = Options(epochs, batch_size, grad, cost_threshold, shuffle,
                     max_norm, early_stopping_patience, noise_std, max_shift,
-                    tuple(image_shape) if image_shape else None, mesh)
-  epoch_fn = make_epoch(model, optimizer, n, options)
+                    tuple(image_shape) if image_shape else None, mesh,
+                    train_metrics)
   if mesh is not None:
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     params, data, key = jax.device_put((params, data, key), replicated)
   if checkpoint_every < 0 or (checkpoint_every and checkpointer is None):
     raise ValueError("checkpoint_every needs a checkpointer and must be >= 0")
   chunk = checkpoint_every or epochs_per_call or max(1, -(-epochs // 20))
-  run = jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
-                                          None, length=chunk))
+  run = _fit_runner(model, optimizer, n, options, chunk)
   state = init_state(params, model, optimizer, key)
   rows = []
   if resume and checkpointer is not None and (
@@ -429,7 +478,7 @@ def _population_runner(sizes, model, optimizer, momentum, init, options, n):
     k_init, k_train = jax.random.split(key)
     params = mlp.init(k_init, sizes, model, init)
     opt = make_optimizer(optimizer, rate, momentum)
-    epoch_fn = make_epoch(model, opt, n, options)
+    epoch_fn = make_epoch(model, opt, n, options, lockstep=True)
     state = init_state(params, model, opt, k_train)
     state, metrics = jax.lax.scan(lambda c, _: epoch_fn(c, data), state,
                                   None, length=options.epochs)
@@ -449,7 +498,8 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                    learning_rates, optimizer: str = "sgd",
                    momentum: float = 0.9, init: str = "glorot", epochs: int,
                    batch_size: int = 0, grad: str = "manual",
-                   shuffle: bool = True) -> PopulationResult:
+                   shuffle: bool = True, train_metrics: str = "full"
+                   ) -> PopulationResult:
   """Trains a population of networks in one jitted, vmapped call.
 
   Member ``i`` starts from ``mlp.init(split(keys[i])[0], sizes, ...)`` and
@@ -470,6 +520,7 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
     batch_size: as in :func:`fit`.
     grad: ``"manual"`` or ``"autodiff"``.
     shuffle: reshuffle every epoch.
+    train_metrics: as in :func:`fit`.
   """
   keys = jnp.asarray(keys)
   members = keys.shape[0]
@@ -481,7 +532,9 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
   check_data(params0, model, data)
   run = _population_runner(tuple(sizes), model, optimizer, float(momentum),
                            init, Options(epochs, batch_size, grad,
-                                         shuffle=shuffle), data.x.shape[0])
+                                         shuffle=shuffle,
+                                         train_metrics=train_metrics),
+                           data.x.shape[0])
   params, stats, metrics = run(keys, rates, data)
   metrics = np.asarray(metrics)          # (members, epochs, metrics)
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}

@@ -216,3 +216,64 @@ def test_population_members_equal_single_runs():
     chex.assert_trees_all_close(member, single.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pop.history["train_loss"][i],
                                single.history["train_loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("grad", ["manual", "autodiff"])
+def test_batch_metrics_are_the_mean_over_the_epoch_before_each_update(grad):
+  data, params = _data(n=12), _params()
+  kwargs = dict(key=jax.random.PRNGKey(0), epochs=1, batch_size=4,
+                shuffle=False, grad=grad)
+  full = train.fit(params, MODEL, optax.sgd(0.1), data, **kwargs)
+  batches = train.fit(params, MODEL, optax.sgd(0.1), data,
+                      train_metrics="batches", **kwargs)
+  chex.assert_trees_all_close(batches.params, full.params)
+  p, costs, accs = params, [], []
+  for i in range(3):
+    x, y = data.x[4 * i:4 * i + 4], data.y[4 * i:4 * i + 4]
+    cost, acc = train.evaluate(p, x, y, MODEL)
+    costs.append(cost)
+    accs.append(acc)
+    _, g = backprop.gradients(p, x, y, MODEL, grad)
+    p = jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+  np.testing.assert_allclose(batches.history["train_loss"], [np.mean(costs)],
+                             rtol=1e-5)
+  np.testing.assert_allclose(batches.history["train_accuracy"],
+                             [np.mean(accs)], rtol=1e-6)
+  with pytest.raises(ValueError, match="train_metrics"):
+    train.fit(params, MODEL, optax.sgd(0.1), data, train_metrics="some",
+              **kwargs)
+
+
+def test_lockstep_epoch_is_the_cond_epoch():
+  data, params = _data(n=12, n_val=4), _params()
+  opt = optax.sgd(0.1)
+  options = train.Options(epochs=2, batch_size=4)
+  runs = []
+  for lockstep in (False, True):
+    epoch = jax.jit(train.make_epoch(MODEL, opt, 12, options,
+                                     lockstep=lockstep))
+    state = train.init_state(params, MODEL, opt, jax.random.PRNGKey(3))
+    rows = []
+    for _ in range(3):     # the third epoch is past the end
+      state, metrics = epoch(state, data)
+      rows.append(metrics)
+    runs.append((state, np.stack(rows)))
+  chex.assert_trees_all_close(runs[0][0], runs[1][0])
+  np.testing.assert_allclose(runs[0][1], runs[1][1])
+  assert np.all(np.isnan(runs[1][1][2]))
+
+
+def test_fits_with_the_same_setting_compile_once():
+  data = _data(n=12)
+  opt = train.make_optimizer("sgd", 0.1)
+  assert train.make_optimizer("sgd", 0.1) is opt
+  fit = lambda seed: train.fit(_params(seed=seed), MODEL, opt, data,
+                               key=jax.random.PRNGKey(seed), epochs=2,
+                               batch_size=4)
+  fit(1)
+  before = train._fit_runner.cache_info()
+  compiled = train._fit_runner(MODEL, opt, 12, train.Options(2, 4), 1)
+  compiles = compiled._cache_size()
+  fit(2)
+  assert train._fit_runner.cache_info().hits == before.hits + 2
+  assert compiled._cache_size() == compiles
