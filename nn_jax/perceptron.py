@@ -136,7 +136,8 @@ def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
 
 def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
           learning_rate: float = 1.0, max_epochs: int = 100,
-          shuffle: bool = False, init: str = "zeros") -> PerceptronResult:
+          shuffle: bool = False, init: str = "zeros",
+          w0: Optional[jax.Array] = None) -> PerceptronResult:
   """Trains a perceptron online with the perceptron rule.
 
   Each epoch visits every example once, in order (or in a fresh random order
@@ -158,6 +159,8 @@ def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
     shuffle: visit the examples in a new random order each epoch (the
       permutation of epoch ``e`` comes from ``fold_in(key, e)``).
     init: ``"zeros"`` or ``"random"`` (standard normal weights and bias).
+    w0: ``(n_features + 1,)`` weights to start from instead (bias first), to
+      continue an earlier training.
 
   Returns:
     A :class:`PerceptronResult`.
@@ -170,14 +173,19 @@ def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
   x = jnp.asarray(x)
   y = jnp.asarray(y)
   _validate(x, y, key, learning_rate, max_epochs, shuffle, init)
+  if w0 is not None:
+    w0 = jnp.asarray(w0)
+    if w0.shape != (x.shape[1] + 1,):
+      raise ValueError(f"w0 must have shape (n_features + 1,) = "
+                       f"({x.shape[1] + 1},); got {w0.shape}")
   if key is None:
     key = jax.random.PRNGKey(0)  # Unused: neither shuffling nor random init.
-  return _train(x, y, key, learning_rate, max_epochs=int(max_epochs),
+  return _train(x, y, key, learning_rate, w0, max_epochs=int(max_epochs),
                 shuffle=bool(shuffle), init=init)
 
 
 @functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
-def _train(x, y, key, learning_rate, *, max_epochs, shuffle, init):
+def _train(x, y, key, learning_rate, w0, *, max_epochs, shuffle, init):
   """The jitted training loop behind :func:`train` (inputs already checked)."""
   dtype = _float_dtype(x.dtype)
   n, d = x.shape
@@ -185,7 +193,9 @@ def _train(x, y, key, learning_rate, *, max_epochs, shuffle, init):
   y = y.astype(dtype)
   eta = jnp.asarray(learning_rate, dtype)
   init_key, shuffle_key = jax.random.split(key)
-  if init == "zeros":
+  if w0 is not None:
+    w = w0.astype(dtype)
+  elif init == "zeros":
     w = jnp.zeros((d + 1,), dtype)
   else:
     w = jax.random.normal(init_key, (d + 1,), dtype)

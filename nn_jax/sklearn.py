@@ -136,48 +136,18 @@ def _to_numpy(tree):
 
 # ---------------------------------------------------------------- perceptron
 @functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
-def _perceptron_fit(x, y, keys, learning_rate, *, max_epochs, shuffle, init):
-  """:func:`perceptron.train` for every column of ``y`` (one unit each)."""
-  return jax.vmap(
-      lambda y_unit, key: perceptron.train(
-          x, y_unit, key=key, learning_rate=learning_rate,
-          max_epochs=max_epochs, shuffle=shuffle, init=init),
-      in_axes=(1, 0))(y, keys)
-
-
-@functools.partial(jax.jit, static_argnames=("shuffle",))
-def _perceptron_epoch(w, x, y, keys, learning_rate, *, shuffle):
-  """One epoch of the perceptron rule from the weights ``w``, for every unit.
-
-  :func:`perceptron.train` always starts from zero or random weights, so
-  ``partial_fit`` continues with this epoch: the same rule
-  ``w <- w + eta (y - o) x`` with ``x_0 = 1``, example by example.
-
-  Args:
-    w: ``(units, n_features + 1)`` weights, bias first.
-    x: ``(n, n_features)`` inputs.
-    y: ``(n, units)`` 0/1 targets.
-    keys: ``(units,)`` PRNG keys for the order of the examples.
-    learning_rate: eta.
-    shuffle: visit the examples in a random order.
-
-  Returns:
-    ``(w, mistakes)``: the new weights and ``(units,)`` mistakes made.
-  """
-  n = x.shape[0]
-  a = jnp.concatenate([jnp.ones((n, 1), x.dtype), x], axis=1)
-
-  def unit(w, y_unit, key):
-    order = jax.random.permutation(key, n) if shuffle else jnp.arange(n)
-
-    def step(w, i):
-      o = activations_lib.threshold.fn(a[i] @ w, 0.0)
-      return w + learning_rate * (y_unit[i] - o) * a[i], o != y_unit[i]
-
-    w, wrong = jax.lax.scan(step, w, order)
-    return w, jnp.sum(wrong.astype(jnp.int32))
-
-  return jax.vmap(unit, in_axes=(0, 1, 0))(w, y, keys)
+def _perceptron_fit(x, y, keys, learning_rate, w0=None, *, max_epochs,
+                    shuffle, init):
+  """:func:`perceptron.train` for every column of ``y`` (one unit each),
+  from ``init`` or from the weights ``w0`` ``(units, n_features + 1)``."""
+  def unit(y_unit, key, w):
+    return perceptron.train(x, y_unit, key=key, learning_rate=learning_rate,
+                            max_epochs=max_epochs, shuffle=shuffle, init=init,
+                            w0=w)
+  if w0 is None:
+    return jax.vmap(lambda y_unit, key: unit(y_unit, key, None),
+                    in_axes=(1, 0))(y, keys)
+  return jax.vmap(unit, in_axes=(1, 0, 0))(y, keys, w0)
 
 
 # Predictions run in chunks of this many rows (the last one padded), all
@@ -351,22 +321,18 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
     X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
     labels = _partial_fit_labels(self, y, classes, first_call)
     targets = self._unit_targets(labels)
-    units = targets.shape[1]
-    init_key, order_key = jax.random.split(key)
     if first_call:
-      w = (np.zeros((units, X.shape[1] + 1), np.float32)
-           if self.init == "zeros" else
-           np.asarray(jax.random.normal(init_key, (units, X.shape[1] + 1))))
       self.n_iter_, self.loss_curve_ = 0, []
-    else:
-      w = self.params_
-    keys = jax.random.split(jax.random.fold_in(order_key, self.n_iter_), units)
-    w, mistakes = _perceptron_epoch(w, X, targets, keys,
-                                    np.float32(self.learning_rate),
-                                    shuffle=bool(self.shuffle))
-    self.params_ = np.asarray(w)
+    keys = jax.random.split(jax.random.fold_in(key, self.n_iter_),
+                            targets.shape[1])
+    result = _perceptron_fit(X, targets, keys, np.float32(self.learning_rate),
+                             None if first_call else self.params_,
+                             max_epochs=1, shuffle=bool(self.shuffle),
+                             init=self.init)
+    mistakes = np.asarray(result.mistakes)[:, 0]
+    self.params_ = np.asarray(result.w)
     self.n_iter_ += 1
-    self.converged_ = bool(np.all(np.asarray(mistakes) == 0))
+    self.converged_ = bool(np.all(mistakes == 0))
     self.loss_curve_ = self.loss_curve_ + [int(np.sum(mistakes))]
     return self
 

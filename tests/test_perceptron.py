@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from nn_jax import perceptron
 
@@ -251,3 +252,16 @@ class ConvergenceTheoremTest(absltest.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+def test_training_continues_from_given_weights():
+  x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+  y = jnp.array([0, 0, 0, 1])
+  first = perceptron.train(x, y, max_epochs=2)
+  assert not bool(first.converged)
+  resumed = perceptron.train(x, y, max_epochs=50, w0=first.w)
+  whole = perceptron.train(x, y, max_epochs=52)
+  np.testing.assert_array_equal(resumed.w, whole.w)
+  assert int(resumed.epochs) == int(whole.epochs) - 2
+  with pytest.raises(ValueError, match="w0 must have shape"):
+    perceptron.train(x, y, w0=jnp.zeros(2))
