@@ -100,8 +100,9 @@ def predict(w: jax.Array, x: jax.Array) -> jax.Array:
   return activations.threshold.fn(z, 0.0).astype(jnp.int32)
 
 
-def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
-  """Raises ValueError for inputs a user can get wrong (values if concrete)."""
+def check_shapes(x, y) -> None:
+  """Raises ValueError unless ``x`` is ``(n, d)`` and ``y`` is ``(n,)``, with
+  ``n, d >= 1``."""
   if x.ndim != 2:
     raise ValueError(
         f"x must have shape (n_examples, n_features); got shape {x.shape}")
@@ -113,6 +114,11 @@ def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
     raise ValueError("empty data: x has no examples; pass at least one")
   if x.shape[1] == 0:
     raise ValueError("x has no features; pass at least one input column")
+
+
+def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
+  """Raises ValueError for inputs a user can get wrong (values if concrete)."""
+  check_shapes(x, y)
   if _is_concrete(y):
     values = np.unique(np.asarray(y))
     if not np.all(np.isin(values, (0, 1))):

@@ -26,6 +26,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 from scipy import optimize
 
+from nn_jax import perceptron
+
 # Relative tolerance of the float64 checks of LP certificates.
 TOLERANCE = 1e-9
 # Most candidate vertices :func:`threshold_labelings` will enumerate.
@@ -59,17 +61,7 @@ class SeparabilityResult(NamedTuple):
 def _check_points(x, y):
   x = np.asarray(x, dtype=np.float64)
   y = np.asarray(y)
-  if x.ndim != 2:
-    raise ValueError(
-        f"x must have shape (n_examples, n_features); got shape {x.shape}")
-  if y.ndim != 1 or y.shape[0] != x.shape[0]:
-    raise ValueError(
-        f"y must have shape (n_examples,) = ({x.shape[0]},) to match x; got "
-        f"shape {y.shape}")
-  if x.shape[0] == 0 or x.shape[1] == 0:
-    raise ValueError(
-        f"empty data: x has shape {x.shape}; pass at least one example and "
-        f"one feature")
+  perceptron.check_shapes(x, y)
   if not np.all(np.isfinite(x)):
     raise ValueError("x contains NaN or infinite values")
   if not np.all((y == 0) | (y == 1)):
