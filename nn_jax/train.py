@@ -182,7 +182,10 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   sigmoid and softmax outputs."""
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
   for name in Data._fields:
-    a = np.asarray(getattr(data, name))
+    a = getattr(data, name)
+    # Reduce where the array lives: only scalars cross to the host.
+    xp = jnp if isinstance(a, jax.Array) else np
+    a = xp.asarray(a)
     if a.ndim != 2:
       raise ValueError(f"{name} must be a 2-D array (examples, "
                        f"{'features' if 'x' in name else 'outputs'}); got "
@@ -192,15 +195,16 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
       what = "features" if name.startswith("x") else "target columns"
       raise ValueError(f"{name} has {a.shape[1]} {what} but the network has "
                        f"{width}")
-    if not np.all(np.isfinite(a)):
-      bad = np.argwhere(~np.isfinite(a))[0]
+    if not bool(xp.all(xp.isfinite(a))):
+      bad = np.argwhere(~np.isfinite(np.asarray(a)))[0]
       raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, "
                        f"column {bad[1]})")
-    if (name.startswith("y") and model.loss.task != "regression"
-        and a.size and (a.min() < 0 or a.max() > 1)):
-      raise ValueError(f"{name} must hold targets in [0, 1] for "
-                       f"{model.loss.name} (one-hot rows or 0/1 labels); "
-                       f"found values in [{a.min()}, {a.max()}]")
+    if name.startswith("y") and model.loss.task != "regression" and a.size:
+      lo, hi = float(xp.min(a)), float(xp.max(a))
+      if lo < 0 or hi > 1:
+        raise ValueError(f"{name} must hold targets in [0, 1] for "
+                         f"{model.loss.name} (one-hot rows or 0/1 labels); "
+                         f"found values in [{lo}, {hi}]")
   if data.x.shape[0] == 0:
     raise ValueError("the training set is empty")
   for x, y in (("x", "y"), ("x_val", "y_val")):
@@ -528,8 +532,9 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                            (members,))
   if epochs < 1:
     raise ValueError(f"epochs must be >= 1; got {epochs}")
-  params0 = mlp.init(jax.random.PRNGKey(0), sizes, model, init)
-  check_data(params0, model, data)
+  shapes = jax.eval_shape(
+      lambda: mlp.init(jax.random.PRNGKey(0), sizes, model, init))
+  check_data(shapes, model, data)
   run = _population_runner(tuple(sizes), model, optimizer, float(momentum),
                            init, Options(epochs, batch_size, grad,
                                          shuffle=shuffle,
