@@ -197,6 +197,29 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
   writer.close()
 
 
+def draw_run(workdir: str, history: dict, results: dict,
+             regions=None) -> list[str]:
+  """The figures of a run: learning curves, the confusion matrix (if any)
+  and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
+  from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  c = results["config"]
+  title = (f"{c['dataset']}: perceptron" if c.get("model") == "perceptron"
+           else f"{c['dataset']}: {results.get('sizes')} {c['activation']}, "
+           f"{c['loss']}, grad={c['grad']}")
+  written = [plots.learning_curves(
+      history, os.path.join(workdir, "learning_curves.png"), title)]
+  if results.get("confusion_matrix"):
+    written.append(plots.confusion_matrix(
+        results["confusion_matrix"],
+        os.path.join(workdir, "confusion_matrix.png")))
+  if regions is not None:
+    predict, x, y = regions
+    written.append(plots.decision_regions(
+        predict, x, y, os.path.join(workdir, "decision_regions.png"),
+        title=f"{c['dataset']}: test points, network's regions"))
+  return written
+
+
 class Timer:
   """Wall-clock seconds since creation."""
 

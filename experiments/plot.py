@@ -16,7 +16,6 @@ from experiments import common
 from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import params_io
-from nn_jax import plots
 
 flags.DEFINE_string("workdir", "runs/train", "The run's workdir.")
 
@@ -33,15 +32,9 @@ def main(argv):
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
   config = experiment.config_from_dict(results["config"])
-  written = [plots.learning_curves(
-      history, os.path.join(workdir, "learning_curves.png"),
-      f"{config.dataset}: {results.get('sizes')}")]
-  if results.get("confusion_matrix"):
-    written.append(plots.confusion_matrix(
-        results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png")))
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []
+  regions = None
   if (config.model == "mlp" and sizes and sizes[0] == 2
       and os.path.exists(params_path)):
     model = experiment.model_of(config)
@@ -50,12 +43,10 @@ def main(argv):
     like = mlp.init(init_key, sizes, model, config.init)
     stored = params_io.load(params_path, params=like,
                             stats=mlp.init_stats(like, model))
-    written.append(plots.decision_regions(
-        lambda pts: experiment.predict_labels(stored["params"],
-                                              stored["stats"], pts, model),
-        splits.test.x, splits.test.y,
-        os.path.join(workdir, "decision_regions.png"),
-        title=f"{config.dataset}: test points, network's regions"))
+    regions = (lambda pts: experiment.predict_labels(
+        stored["params"], stored["stats"], pts, model),
+               splits.test.x, splits.test.y)
+  written = common.draw_run(workdir, history, results, regions)
   for path in written:
     print(path)
 

@@ -20,7 +20,6 @@ from nn_jax import experiment
 from nn_jax import losses
 from nn_jax import mlp
 from nn_jax import params_io
-from nn_jax import plots
 from nn_jax import train
 
 _D = experiment.Config()
@@ -122,24 +121,6 @@ def config_from_flags() -> experiment.Config:
                            **fields)
 
 
-def write_outputs(workdir: str, out: dict, history: dict, config) -> None:
-  """metrics.jsonl, TensorBoard events and the plots of a finished run."""
-  common.write_jsonl(os.path.join(workdir, "metrics.jsonl"),
-                     common.history_rows(history))
-  common.write_tensorboard(
-      os.path.join(workdir, "tensorboard"), history, config._asdict(),
-      {k: out.get(k) for k in ("test_accuracy", "test_loss",
-                                "final_train_loss")})
-  title = (f"{config.dataset}: perceptron" if config.model == "perceptron"
-           else f"{config.dataset}: {out['sizes']} {config.activation}, "
-           f"{config.loss}, grad={config.grad}")
-  plots.learning_curves(history, os.path.join(workdir, "learning_curves.png"),
-                        title)
-  if out.get("confusion_matrix"):
-    plots.confusion_matrix(out["confusion_matrix"],
-                           os.path.join(workdir, "confusion_matrix.png"))
-
-
 def main(argv):
   del argv
   config = config_from_flags()
@@ -158,13 +139,18 @@ def main(argv):
   model, splits = out.pop("model"), out.pop("splits")
   out["provenance"] = common.provenance()
   common.write_json(os.path.join(workdir, "results.json"), out)
-  write_outputs(workdir, out, history, config)
+  common.write_jsonl(os.path.join(workdir, "metrics.jsonl"),
+                     common.history_rows(history))
+  common.write_tensorboard(
+      os.path.join(workdir, "tensorboard"), history, config._asdict(),
+      {k: out.get(k) for k in ("test_accuracy", "test_loss",
+                                "final_train_loss")})
+  regions = None
   if model is not None and splits.train.x.shape[1] == 2:
-    plots.decision_regions(
-        lambda pts: experiment.predict_labels(params, stats, pts, model),
-        splits.test.x, splits.test.y,
-        os.path.join(workdir, "decision_regions.png"),
-        title=f"{config.dataset}: test points, network's regions")
+    regions = (lambda pts: experiment.predict_labels(params, stats, pts,
+                                                     model),
+               splits.test.x, splits.test.y)
+  common.draw_run(workdir, history, out, regions)
   if out["diverged"]:
     common.fail(f"training diverged at epoch {out['epochs_run']}: the cost or "
                 f"the weights became NaN/Inf; lower --learning_rate (now "
