@@ -74,6 +74,11 @@ flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
                      "(0: the whole training split).")
 flags.DEFINE_integer("devices", 1, "Data-parallel over this many devices "
                      "(batch split, parameters replicated).")
+flags.DEFINE_string("train_metrics", _D.train_metrics, "Training cost and "
+                    "accuracy per epoch: full (a second pass over the "
+                    "training set after the epoch) or batches (the mean over "
+                    "the epoch's batches, each before its update; no second "
+                    "pass).")
 flags.DEFINE_integer("checkpoint_every", 0, "Save the full training state "
                      "to <workdir>/checkpoints every this many epochs.")
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "

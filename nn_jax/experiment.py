@@ -58,6 +58,7 @@ class Config(NamedTuple):
   devices: int = 1
   epochs_per_call: int = 0
   checkpoint_every: int = 0
+  train_metrics: str = "full"   # "batches": the mean of the batch costs
   # Regularization and training techniques (all off by default).
   l2: float = 0.0
   l2_alpha: bool = False
@@ -96,6 +97,7 @@ def validate(config: Config) -> None:
   _allowed("optimizer", config.optimizer, train_lib.OPTIMIZERS)
   _allowed("grad", config.grad, ("manual", "autodiff"))
   _allowed("input_encoding", config.input_encoding, INPUT_ENCODINGS)
+  _allowed("train_metrics", config.train_metrics, train_lib.TRAIN_METRICS)
   if any(h < 1 for h in config.hidden):
     raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
                      f"no hidden layer); got {list(config.hidden)}")
@@ -367,6 +369,7 @@ def train_and_evaluate(config: Config,
       noise_std=config.noise_std if "noise" in config.augment else 0.0,
       max_shift=config.max_shift if "shift" in config.augment else 0,
       image_shape=splits.train.image_shape, devices=config.devices,
+      train_metrics=config.train_metrics,
       epochs_per_call=config.epochs_per_call or None,
       on_progress=on_progress, checkpointer=checkpointer,
       checkpoint_every=config.checkpoint_every, resume=resume)

@@ -31,8 +31,9 @@ def test_every_benchmark_reports(results):
   for name in ("epoch", "online", "population"):
     assert all(s > 0 for s in results[name]["median_seconds"].values())
   epoch = results["epoch"]
-  assert {"nn_jax_manual", "nn_jax_autodiff", "sklearn",
-          "matmul_skeleton"} <= set(epoch["median_seconds"])
+  assert {"nn_jax_manual", "nn_jax_autodiff", "nn_jax_manual_batch_metrics",
+          "sklearn", "matmul_skeleton"} <= set(epoch["median_seconds"])
+  assert epoch["median_ratios"]["sklearn_over_manual_batch_metrics"] > 0
   assert epoch["flops"]["steps"] == 96 // 32
   # Hand-written backprop and jax.grad train the same weights.
   assert epoch["max_abs_weight_diff_manual_vs_autodiff"] < 1e-5
@@ -52,9 +53,11 @@ def test_targets_and_table(results):
   targets = run.check_targets(results, (1,) if torch else ())
   assert len(targets) == len(run.TARGETS)
   assert [t["met"] is None for t in targets] == [
-      False, not torch, False, not torch, False, False, False]
+      False, not torch, not torch, False, False, not torch, False, False,
+      False]
   table = run.markdown(results, targets, (1,))
-  for row in ("nn_jax, manual backprop", "scikit-learn", "fit_population",
+  for row in ("nn_jax, manual backprop", "batch metrics", "scikit-learn",
+              "fit_population",
               "Nielsen ch. 1", "best square"):
     assert row in table
 

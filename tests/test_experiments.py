@@ -38,6 +38,7 @@ def test_train_writes_results(tmp_path):
     ("--activation=swish", "activation"),
     ("--hidden=0", "hidden"),
     ("--dataset=iris --loss=linear_squared", "softmax_cross_entropy"),
+    ("--train_metrics=epoch", "train_metrics"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
@@ -45,6 +46,17 @@ def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert len(lines) == 1, proc.stderr
   assert names in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_train_metrics_of_the_batches():
+  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
+                             batch_size=8, train_metrics="batches")
+  out = experiment.train_and_evaluate(config)
+  full = experiment.train_and_evaluate(config._replace(train_metrics="full"))
+  # Same training, only the reported training cost differs: the batches'
+  # mean is taken before each update, the full pass after the epoch.
+  assert out["test_accuracy"] == full["test_accuracy"]
+  assert out["final_train_loss"] != full["final_train_loss"]
 
 
 def test_default_run_reaches_97_percent_on_digits():
