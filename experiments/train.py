@@ -48,6 +48,9 @@ flags.DEFINE_string("activation", _D.activation,
                     f"Hidden activation: {', '.join(activations.DIFFERENTIABLE)}.")
 flags.DEFINE_float("alpha", None, "Negative-side slope of leaky, generalized "
                    "and parametric ReLU (initial value for the last).")
+flags.DEFINE_boolean("residual", _D.residual, "Skip connections: a hidden "
+                     "layer as wide as its input adds the input to its "
+                     "output, a_l = a_{l-1} + g(z_l).")
 flags.DEFINE_string("loss", _D.loss,
                     f"Output layer and cost: {', '.join(losses.NAMES)}.")
 flags.DEFINE_string("init", _D.init,

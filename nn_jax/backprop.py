@@ -15,9 +15,10 @@ batch-mean cost, so ``dE/dw_l = delta_l^T @ a_{l-1}`` and ``dE/db_l`` is
 ``delta_l`` summed over the batch. A parametric ReLU's slope gets
 ``dE/dalpha_l = sum over the batch of (w_{l+1}^T delta_{l+1}) * min(z_l, 0)``.
 
-Dropout, batch normalization and the L2 penalty extend the same pass (see
-:func:`backward`). ``jax.grad`` of the same cost is the other gradient method; :func:`gradients`
-selects between them with ``method="manual" | "autodiff"``.
+Dropout, batch normalization, the L2 penalty and skip connections extend
+the same pass (see :func:`backward`). ``jax.grad`` of the same cost is the
+other gradient method; :func:`gradients` selects between them with
+``method="manual" | "autodiff"``.
 """
 
 import jax
@@ -42,14 +43,19 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   Below the output layer, ``back = w_{l+1}^T delta_{l+1}`` is ``dE/da_l``;
   dropout multiplies it by the layer's scaled mask, the activation by
   ``g'(z_l)``; with batch norm ``delta`` then passes through the scale
-  ``gamma`` and the batch statistics (:func:`reg.batchnorm_backward`).
+  ``gamma`` and the batch statistics (:func:`reg.batchnorm_backward`). A
+  layer with a skip connection, ``a_l = a_{l-1} + g(z_l)``, passes
+  ``dE/da_l`` on unchanged as well: ``dE/da_{l-1} = w_l^T delta_l +
+  dE/da_l``.
   """
   act = model.activation
   if act.grad is None:
     raise ValueError(f"activation {act.name!r} has no derivative; backprop "
                      "needs a differentiable one")
   zs, activations = cache["zs"], cache["activations"]
+  skip = mlp.skips(mlp.sizes_of(params), model)
   delta = model.loss.delta(zs[-1], y)                    # delta_L
+  dE_da = None                                           # dE/da_l
   grads = [{} for _ in params]
   for l in range(len(params) - 1, -1, -1):
     grads[l]["w"] = delta.T @ activations[l]             # delta_l a_{l-1}^T
@@ -58,6 +64,9 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
     if l == 0:
       break
     back = delta @ params[l]["w"]                        # w_{l+1}^T delta_{l+1}
+    if skip[l]:
+      back = back + dE_da                                # through the skip
+    dE_da = back
     if cache["masks"]:
       back = back * cache["masks"][l - 1]
     z = zs[l - 1]

@@ -41,6 +41,7 @@ class Config(NamedTuple):
   hidden: tuple = (256,)
   activation: str = "relu"
   alpha: Optional[float] = None
+  residual: bool = False   # skip connections around equal-width layers
   loss: str = "softmax_cross_entropy"
   init: str = "glorot"
   optimizer: str = "momentum"
@@ -141,6 +142,9 @@ def validate(config: Config) -> None:
     raise ValueError("early_stopping_patience needs validation_fraction > 0")
   if config.pretrain and not config.hidden:
     raise ValueError("pretrain needs at least one hidden layer (--hidden)")
+  if config.pretrain and config.residual:
+    raise ValueError("pretrain trains plain layers; it cannot be combined "
+                     "with residual")
   if config.pretrain_epochs < 1:
     raise ValueError(f"pretrain_epochs must be >= 1; got "
                      f"{config.pretrain_epochs}")
@@ -290,7 +294,8 @@ def model_of(config: Config) -> mlp.Model:
   """The network a config describes."""
   return mlp.make_model(config.activation, config.loss, config.alpha,
                         dropout=config.dropout, batchnorm=config.batchnorm,
-                        l2=config.l2, l2_alpha=config.l2_alpha)
+                        l2=config.l2, l2_alpha=config.l2_alpha,
+                        residual=config.residual)
 
 
 # Fields that may change between a run and its resumption.

@@ -8,6 +8,10 @@ would cancel), and running statistics live outside the parameters (see
 :func:`init_stats`). ``w[j, k]`` is the weight from unit k to unit j, as the
 lecture's ``w_jk``. ``sizes = [n_in, n_out]`` (no hidden layer) is a single
 layer of neurons, a single neuron when ``n_out == 1``.
+
+With ``residual=True`` a hidden layer with as many units as its input adds
+that input to its output, ``a_l = a_{l-1} + g(z_l)`` (a skip connection, as
+in the MLP baseline of MNIST-1D); other layers are unchanged.
 """
 
 from typing import Any, NamedTuple, Sequence
@@ -36,6 +40,8 @@ class Model(NamedTuple):
     batchnorm: batch-normalize every hidden layer's pre-activation.
     l2: L2 penalty ``(l2 / 2) sum ||w||^2`` added to the cost.
     l2_alpha: also penalize PReLU slopes.
+    residual: a hidden layer as wide as its input adds the input to its
+      output (see :func:`skips`).
   """
   activation: activations_lib.Activation
   loss: losses_lib.Loss
@@ -43,19 +49,37 @@ class Model(NamedTuple):
   batchnorm: bool = False
   l2: float = 0.0
   l2_alpha: bool = False
+  residual: bool = False
 
 
 def make_model(activation: str = "sigmoid", loss: str = "softmax_cross_entropy",
                alpha: float | None = None, *, dropout: float = 0.0,
                batchnorm: bool = False, l2: float = 0.0,
-               l2_alpha: bool = False) -> Model:
+               l2_alpha: bool = False, residual: bool = False) -> Model:
   """Builds a :class:`Model` from names (see ``activations.NAMES``, ``losses.NAMES``)."""
   if not 0 <= dropout < 1:
     raise ValueError(f"dropout must be in [0, 1); got {dropout}")
   if l2 < 0:
     raise ValueError(f"l2 must be >= 0; got {l2}")
   return Model(activations_lib.get(activation, alpha), losses_lib.get(loss),
-               float(dropout), bool(batchnorm), float(l2), bool(l2_alpha))
+               float(dropout), bool(batchnorm), float(l2), bool(l2_alpha),
+               bool(residual))
+
+
+def skips(sizes: Sequence[int], model: Model) -> list:
+  """For each layer, whether it adds its input to its output.
+
+  With ``model.residual``: the hidden layers with as many units as their
+  input (``sizes[l] == sizes[l + 1]``); never the output layer.
+  """
+  hidden = len(sizes) - 2
+  return [bool(model.residual) and l < hidden and sizes[l] == sizes[l + 1]
+          for l in range(len(sizes) - 1)]
+
+
+def sizes_of(params: Params) -> list:
+  """The layer sizes ``[n_in, ..., n_out]`` of a network's parameters."""
+  return [params[0]["w"].shape[1]] + [layer["w"].shape[0] for layer in params]
 
 
 def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
@@ -84,6 +108,10 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
   if scheme not in INIT_SCHEMES:
     raise ValueError(
         f"unknown init scheme {scheme!r}; allowed: {', '.join(INIT_SCHEMES)}")
+  if model.residual and not any(skips(sizes, model)):
+    raise ValueError(f"residual connections need a hidden layer with as many "
+                     f"units as its input (e.g. hidden sizes 100,100); the "
+                     f"layer sizes are {sizes}")
   params = []
   keys = jax.random.split(key, len(sizes) - 1)
   for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -147,7 +175,8 @@ def forward(params: Params, x: jax.Array, model: Model, *,
     ``(o, cache)``: the output ``o = g_L(z_L)``, shape ``(batch, n_out)``, and
     the cache for backprop: ``zs`` (each hidden layer's activation input and
     the output layer's logits), ``activations`` (``a_0 = x``, then every
-    hidden layer's output after dropout), ``masks`` (scaled dropout masks),
+    hidden layer's output after dropout and the skip connection), ``masks``
+    (scaled dropout masks),
     ``bn`` (``(z_hat, inv_std)`` per hidden layer) and ``batch_stats``.
   """
   chex.assert_rank(x, 2)
@@ -162,6 +191,7 @@ def forward(params: Params, x: jax.Array, model: Model, *,
   keys = (jax.random.split(key, max(len(params) - 1, 1)) if dropping
           else [None] * len(params))
   act = model.activation
+  skip = skips(sizes_of(params), model)
   a = x
   cache = {"zs": [], "activations": [x], "masks": [], "bn": [],
            "batch_stats": []}
@@ -180,11 +210,12 @@ def forward(params: Params, x: jax.Array, model: Model, *,
     else:
       z = z + layer["b"]
     cache["zs"].append(z)
-    a = act.fn(z, _alpha(layer, act))
+    h = act.fn(z, _alpha(layer, act))
     if dropping:
-      mask = reg.dropout_mask(keys[l], a.shape, model.dropout, a.dtype)
+      mask = reg.dropout_mask(keys[l], h.shape, model.dropout, h.dtype)
       cache["masks"].append(mask)
-      a = a * mask
+      h = h * mask
+    a = a + h if skip[l] else h
     cache["activations"].append(a)
   z = jnp.einsum("jk,bk->bj", params[-1]["w"], a) + params[-1]["b"]
   cache["zs"].append(z)

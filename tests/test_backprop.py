@@ -90,3 +90,34 @@ def test_threshold_cannot_be_backpropagated():
   params = mlp.init(jax.random.PRNGKey(0), [2, 3, 2], model)
   with pytest.raises(ValueError, match="no derivative"):
     backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"dropout": 0.3}, {"batchnorm": True},
+                                    {"l2": 0.1}],
+                         ids=["plain", "dropout", "batchnorm", "l2"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "prelu"])
+@pytest.mark.parametrize("sizes", [[4, 5, 5, 3], [5, 5, 6, 6, 6, 2]])
+def test_skip_connections(sizes, activation, kwargs):
+  model = mlp.make_model(activation, "softmax_cross_entropy", residual=True,
+                         **kwargs)
+  with jax.enable_x64(True):
+    params, x, y = gradcheck.random_problem(jax.random.PRNGKey(3), model,
+                                            sizes, 6)
+    error = gradcheck.manual_vs_autodiff(params, x, y, model,
+                                         jax.random.PRNGKey(4))
+  assert error <= TOL
+
+
+def test_skip_connection_adds_the_layer_input():
+  plain = mlp.make_model("tanh", "linear_squared")
+  skip = plain._replace(residual=True)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 4, 4, 2], plain)
+  x = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+  assert mlp.skips([3, 4, 4, 2], skip) == [False, True, False]
+  h1 = jnp.tanh(x @ params[0]["w"].T + params[0]["b"])
+  h2 = h1 + jnp.tanh(h1 @ params[1]["w"].T + params[1]["b"])
+  expected = h2 @ params[2]["w"].T + params[2]["b"]
+  chex.assert_trees_all_close(mlp.predict(params, x, skip), expected,
+                              rtol=1e-5)
+  with pytest.raises(ValueError, match="as many units as its input"):
+    mlp.init(jax.random.PRNGKey(0), [3, 4, 5, 2], skip)
