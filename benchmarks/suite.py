@@ -163,11 +163,11 @@ def epoch_order(key, n: int) -> np.ndarray:
   """The order of examples in ``train.make_epoch``'s epoch from ``key``.
 
   Mirrors ``run_epoch``: ``key, shuffle_key, steps_key = split(key, 3)``,
-  then ``permutation(shuffle_key, n)``. The other libraries get this order;
+  then ``data.permutation(shuffle_key, n)``. The other libraries get this order;
   their final weights matching nn_jax's (``max_abs_diff``) checks it.
   """
   _, shuffle_key, _ = jax.random.split(key, 3)
-  return np.asarray(jax.random.permutation(shuffle_key, n))
+  return np.asarray(data_lib.permutation(shuffle_key, n))
 
 
 # ------------------------------------------------------------------- data

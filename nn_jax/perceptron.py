@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nn_jax import activations
+from nn_jax import data as data_lib
 
 INITS = ("zeros", "random")
 # Epochs per iteration of the early-stopping loop (see _train).
@@ -217,7 +218,7 @@ def _train(x, y, key, learning_rate, w0, *, max_epochs, shuffle, init):
     w, epoch, converged, total = carry
     active = ~converged & (epoch < max_epochs)
     if shuffle:
-      perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+      perm = data_lib.permutation(jax.random.fold_in(shuffle_key, epoch), n)
       examples = (a[perm], y[perm])
     else:
       examples = (a, y)

@@ -90,12 +90,12 @@ class Table(NamedTuple):
             ) -> tuple["Table", "Table"]:
     """``(test, train)``: ``round(test_fraction * n)`` random rows, the rest.
 
-    The permutation is ``jax.random.permutation(key, n)``, as in
+    The permutation is ``nn_jax.data.permutation(key, n)``, as in
     :func:`nn_jax.data.split`.
     """
     if not 0 <= test_fraction < 1:
       raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
-    order = np.asarray(jax.random.permutation(key, self.size))
+    order = np.asarray(data_lib.permutation(key, self.size))
     n_test = int(round(test_fraction * self.size))
     return self.take(order[:n_test]), self.take(order[n_test:])
 
@@ -494,7 +494,7 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
   """Reads ``path``, splits it, fits the encoder on train, applies it to test.
 
   The test rows are ``round(test_fraction * n)`` rows drawn by
-  ``jax.random.permutation(jax.random.PRNGKey(seed), n)``. A category that
+  ``nn_jax.data.permutation(jax.random.PRNGKey(seed), n)``. A category that
   occurs only in test rows is an error naming its data row and column.
 
   Args:

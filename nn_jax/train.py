@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from nn_jax import backprop
+from nn_jax import data as data_lib
 from nn_jax import mlp
 from nn_jax import regularization as reg
 
@@ -276,7 +277,7 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
       return (params, opt_state, stats), batch_metrics
 
     key, shuffle_key, steps_key = jax.random.split(state.key, 3)
-    order = (jax.random.permutation(shuffle_key, n) if o.shuffle
+    order = (data_lib.permutation(shuffle_key, n) if o.shuffle
              else jnp.arange(n))
     idx = order[:num_batches * batch].reshape(num_batches, batch)
     step_keys = jax.random.split(steps_key, num_batches)

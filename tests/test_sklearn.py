@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from nn_jax import data
 from nn_jax import perceptron
 from nn_jax import sklearn as nn_sklearn
 
@@ -154,7 +155,7 @@ def test_validation_curves_and_early_stopping():
   # permutation drawn from the seed's second key, as the estimator draws
   # it), of the best epoch's weights.
   split_key = jax.random.split(jax.random.key(0, impl="rbg"), 3)[1]
-  held_out = np.asarray(jax.random.permutation(split_key, 60))[:15]
+  held_out = np.asarray(data.permutation(split_key, 60))[:15]
   r2 = reg.score(x[held_out], y[held_out])
   np.testing.assert_allclose(reg.validation_scores_[best - 1], r2, rtol=1e-4)
   assert r2 > 0.9
