@@ -78,15 +78,17 @@ def _make_optimizer(name, learning_rate, momentum):
 
 def make_schedule(name: str, learning_rate: float, *, steps_per_epoch: int,
                   epochs: int, decay_rate: float = 0.5,
-                  decay_epochs: int = 10) -> optax.Schedule:
+                  decay_epochs: int = 10) -> float | optax.Schedule:
   """A learning-rate schedule over optimizer steps (one per mini-batch).
 
-  ``constant``: eta throughout; ``step``: eta times ``decay_rate`` every
+  ``constant``: eta throughout, returned as the number itself, so that
+  :func:`make_optimizer` returns its cached object and :func:`fit` its
+  compiled loop for equal settings; ``step``: eta times ``decay_rate`` every
   ``decay_epochs`` epochs; ``exponential``: the same decay, continuous;
   ``cosine``: from eta down to 0 over all ``epochs``.
   """
   if name == "constant":
-    return optax.constant_schedule(learning_rate)
+    return float(learning_rate)
   if name in ("step", "exponential"):
     if not 0 < decay_rate <= 1 or decay_epochs < 1:
       raise ValueError(f"decay_rate must be in (0, 1] and decay_epochs >= 1; "

@@ -263,6 +263,16 @@ def test_lockstep_epoch_is_the_cond_epoch():
   assert np.all(np.isnan(runs[1][1][2]))
 
 
+def test_runs_of_one_config_compile_once():
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  config = experiment.Config(dataset="iris", hidden=(3,), epochs=2)
+  experiment.train_and_evaluate(config)
+  before = train._fit_runner.cache_info()
+  experiment.train_and_evaluate(config._replace(seed=1))
+  after = train._fit_runner.cache_info()
+  assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+
 def test_fits_with_the_same_setting_compile_once():
   data = _data(n=12)
   opt = train.make_optimizer("sgd", 0.1)
