@@ -6,6 +6,7 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 ``circles`` (2-D, 2 classes, from scikit-learn's generators with a seed).
 """
 
+import functools
 from typing import NamedTuple, Optional
 
 import chex
@@ -85,6 +86,7 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500) -> Dataset:
   raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(NAMES)}")
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
   """A random permutation of ``0 .. n-1`` (int32); every random order in
   nn_jax (splits, each epoch's shuffle) comes from here.

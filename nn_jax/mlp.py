@@ -14,6 +14,7 @@ that input to its output, ``a_l = a_{l-1} + g(z_l)`` (a skip connection, as
 in the MLP baseline of MNIST-1D); other layers are unchanged.
 """
 
+import functools
 from typing import Any, NamedTuple, Sequence
 
 import chex
@@ -113,6 +114,21 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
                      f"units as its input (e.g. hidden sizes 100,100); the "
                      f"layer sizes are {sizes}")
   params = []
+  # One compiled program for the random draws (instead of one per draw).
+  for l, (w, b) in enumerate(_draw(key, tuple(sizes), scheme, dtype)):
+    layer = {"w": w, "b": b}
+    if l < len(sizes) - 2 and model.batchnorm:
+      layer = {"w": w, "gamma": jnp.ones_like(b), "beta": jnp.zeros_like(b)}
+    if l < len(sizes) - 2 and model.activation.learnable:
+      layer["alpha"] = jnp.full_like(b, model.activation.alpha)
+    params.append(layer)
+  return params
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _draw(key, sizes, scheme, dtype):
+  """Each layer's ``(w, b)`` drawn by ``scheme``."""
+  layers = []
   keys = jax.random.split(key, len(sizes) - 1)
   for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
     kw, kb = jax.random.split(keys[l])
@@ -131,15 +147,8 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
       w = jax.random.uniform(kw, shape, dtype, -limit, limit)
     else:  # he
       w = jax.random.normal(kw, shape, dtype) * (2.0 / n_in) ** 0.5
-    layer = {"w": w, "b": b}
-    is_hidden = l < len(sizes) - 2
-    if is_hidden and model.batchnorm:
-      layer = {"w": w, "gamma": jnp.ones((n_out,), dtype),
-               "beta": jnp.zeros((n_out,), dtype)}
-    if is_hidden and model.activation.learnable:
-      layer["alpha"] = jnp.full((n_out,), model.activation.alpha, dtype)
-    params.append(layer)
-  return params
+    layers.append((w, b))
+  return layers
 
 
 def init_stats(params: Params, model: Model) -> list:

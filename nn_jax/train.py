@@ -156,6 +156,7 @@ class FitResult(NamedTuple):
   best_epoch: int        # 0 without validation data
 
 
+@functools.partial(jax.jit, static_argnames="model")
 def evaluate(params: mlp.Params, x: jax.Array, y: jax.Array,
              model: mlp.Model, stats: Optional[list] = None):
   """Returns ``(cost, accuracy)`` in evaluation mode; NaN if ``x`` is empty.
@@ -185,25 +186,30 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   sigmoid and softmax outputs."""
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
   for name in Data._fields:
-    a = getattr(data, name)
-    # Reduce where the array lives: only scalars cross to the host.
-    xp = jnp if isinstance(a, jax.Array) else np
-    a = xp.asarray(a)
-    if a.ndim != 2:
+    shape = np.shape(getattr(data, name))
+    if len(shape) != 2:
       raise ValueError(f"{name} must be a 2-D array (examples, "
                        f"{'features' if 'x' in name else 'outputs'}); got "
-                       f"shape {a.shape}")
+                       f"shape {shape}")
     width = n_in if name.startswith("x") else n_out
-    if a.shape[1] != width:
+    if shape[1] != width:
       what = "features" if name.startswith("x") else "target columns"
-      raise ValueError(f"{name} has {a.shape[1]} {what} but the network has "
+      raise ValueError(f"{name} has {shape[1]} {what} but the network has "
                        f"{width}")
-    if not bool(xp.all(xp.isfinite(a))):
-      bad = np.argwhere(~np.isfinite(np.asarray(a)))[0]
+  # Reduce where the arrays live (the device ones in one compiled call): only
+  # scalars cross to the host.
+  on_device = {k: getattr(data, k) for k in Data._fields
+               if isinstance(getattr(data, k), jax.Array)}
+  summaries = {**_summaries(on_device),
+               **{k: _summary(np, np.asarray(getattr(data, k)))
+                  for k in Data._fields if k not in on_device}}
+  for name in Data._fields:
+    finite, lo, hi = (float(s) for s in summaries[name])
+    if not finite:
+      bad = np.argwhere(~np.isfinite(np.asarray(getattr(data, name))))[0]
       raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, "
                        f"column {bad[1]})")
-    if name.startswith("y") and model.loss.task != "regression" and a.size:
-      lo, hi = float(xp.min(a)), float(xp.max(a))
+    if name.startswith("y") and model.loss.task != "regression":
       if lo < 0 or hi > 1:
         raise ValueError(f"{name} must hold targets in [0, 1] for "
                          f"{model.loss.name} (one-hot rows or 0/1 labels); "
@@ -214,6 +220,19 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
     if getattr(data, x).shape[0] != getattr(data, y).shape[0]:
       raise ValueError(f"{x} has {getattr(data, x).shape[0]} rows but {y} "
                        f"has {getattr(data, y).shape[0]}")
+
+
+def _summary(xp, a):
+  """``(all finite, min, max)`` of ``a`` with ``xp`` (numpy or jax.numpy)."""
+  if not xp.issubdtype(a.dtype, xp.floating):
+    a = a.astype(xp.float32)
+  return (xp.all(xp.isfinite(a)), xp.min(a, initial=np.inf),
+          xp.max(a, initial=-np.inf))
+
+
+@jax.jit
+def _summaries(arrays: dict) -> dict:
+  return {k: _summary(jnp, a) for k, a in arrays.items()}
 
 
 def _all_finite(tree) -> jax.Array:
