@@ -185,8 +185,8 @@ def forward(params: Params, x: jax.Array, model: Model, *,
     the cache for backprop: ``zs`` (each hidden layer's activation input and
     the output layer's logits), ``activations`` (``a_0 = x``, then every
     hidden layer's output after dropout and the skip connection), ``masks``
-    (scaled dropout masks),
-    ``bn`` (``(z_hat, inv_std)`` per hidden layer) and ``batch_stats``.
+    (scaled dropout masks), ``bn`` (``(z_hat, inv_std)`` per hidden layer)
+    and ``batch_stats``.
   """
   chex.assert_rank(x, 2)
   if x.shape[1] != params[0]["w"].shape[1]:
