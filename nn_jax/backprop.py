@@ -31,7 +31,7 @@ METHODS = ("manual", "autodiff")
 
 
 def backward(params: mlp.Params, cache: dict, y: jax.Array,
-             model: mlp.Model) -> mlp.Params:
+             model: mlp.Model, *, input_grad: bool = False):
   """Gradients of the batch-mean cost, same pytree structure as ``params``.
 
   Args:
@@ -39,6 +39,8 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
     cache: from :func:`mlp.forward` (training mode) on the same batch.
     y: targets, shape ``(batch, n_out)``.
     model: activation, output layer and regularizers.
+    input_grad: also return ``dE/dx = w_1^T delta_1`` for the inputs ``x``
+      (one step further down), as ``(grads, dE/dx)``.
 
   Below the output layer, ``back = w_{l+1}^T delta_{l+1}`` is ``dE/da_l``;
   dropout multiplies it by the layer's scaled mask, the activation by
@@ -61,12 +63,14 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
     grads[l]["w"] = delta.T @ activations[l]             # delta_l a_{l-1}^T
     if "b" in params[l]:
       grads[l]["b"] = jnp.sum(delta, axis=0)             # delta_l
-    if l == 0:
+    if l == 0 and not input_grad:
       break
     back = delta @ params[l]["w"]                        # w_{l+1}^T delta_{l+1}
     if skip[l]:
       back = back + dE_da                                # through the skip
     dE_da = back
+    if l == 0:
+      break
     if cache["masks"]:
       back = back * cache["masks"][l - 1]
     z = zs[l - 1]
@@ -85,7 +89,8 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
     grads = [{k: g[k] + penalty[l][k] for k in g}
              for l, g in enumerate(grads)]
   # Every parameter gets its gradient (a KeyError here would be a bug).
-  return [{k: g[k] for k in layer} for g, layer in zip(grads, params)]
+  grads = [{k: g[k] for k in layer} for g, layer in zip(grads, params)]
+  return (grads, dE_da) if input_grad else grads
 
 
 def cost(params: mlp.Params, cache: dict, y: jax.Array,

@@ -60,7 +60,23 @@ def make_optimizer(name: str, learning_rate: float | optax.Schedule,
 
 @functools.lru_cache(maxsize=64)
 def _cached_optimizer(name, learning_rate, momentum):
-  return _make_optimizer(name, learning_rate, momentum)
+  optimizer = _make_optimizer(name, learning_rate, momentum)
+  if name == "sgd":
+    _PLAIN_SGD[optimizer] = learning_rate
+  return optimizer
+
+
+# Plain SGD transformations made by make_optimizer, with their constant
+# learning rates: online epochs with them may delay the first layer's
+# weight updates (see _online_sgd_delayed).
+_PLAIN_SGD = {}
+
+
+def _plain_sgd_rate(optimizer) -> Optional[float]:
+  try:
+    return _PLAIN_SGD.get(optimizer)
+  except TypeError:   # an unhashable transformation
+    return None
 
 
 def _make_optimizer(name, learning_rate, momentum):
@@ -249,6 +265,12 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
   unchanged and reports NaN metrics, so a scan may run past the end: with
   ``lockstep`` (for ``vmap`` over a population) by computing the epoch and
   selecting the old state, else by skipping it in a ``lax.cond``.
+
+  Online epochs (batch size 1) with the plain SGD of :func:`make_optimizer`
+  and hand-written backprop, without dropout, batch norm, L2, max-norm,
+  augmentation, PReLU or devices, update the first layer's weights once per
+  block of examples (:func:`_online_sgd_delayed`): the same steps, rounded
+  differently, and faster.
   """
   o = options
   if o.train_metrics not in TRAIN_METRICS:
@@ -272,6 +294,14 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     spec = jax.sharding.PartitionSpec("data", *([None] * (a.ndim - 1)))
     return jax.lax.with_sharding_constraint(
         a, jax.sharding.NamedSharding(o.mesh, spec))
+
+  # Online plain SGD may delay the first layer's updates (same steps, other
+  # rounding); not with what changes a step beyond the gradient update.
+  delayed_rate = None
+  if (batch == 1 and o.grad == "manual" and o.mesh is None
+      and not (model.dropout or model.batchnorm or model.l2 or o.noise_std
+               or o.max_shift or o.max_norm or model.activation.learnable)):
+    delayed_rate = _plain_sgd_rate(optimizer)
 
   def run_epoch(state: TrainState, data: Data):
     def step(carry, inputs):
@@ -300,12 +330,19 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     key, shuffle_key, steps_key = jax.random.split(state.key, 3)
     order = (data_lib.permutation(shuffle_key, n) if o.shuffle
              else jnp.arange(n))
-    idx = order[:num_batches * batch].reshape(num_batches, batch)
-    step_keys = jax.random.split(steps_key, num_batches)
-    # Small steps are dominated by the loop's own overhead: unroll a few.
-    (params, opt_state, stats), batch_metrics = jax.lax.scan(
-        step, (state.params, state.opt_state, state.stats), (idx, step_keys),
-        unroll=4 if batch <= 32 and num_batches >= 4 else 1)
+    if delayed_rate is not None and len(state.params) >= 2:
+      params, batch_metrics = _online_sgd_delayed(
+          state.params, data.x, data.y, order, model, delayed_rate,
+          o.train_metrics == "batches")
+      opt_state, stats = state.opt_state, state.stats
+    else:
+      idx = order[:num_batches * batch].reshape(num_batches, batch)
+      step_keys = jax.random.split(steps_key, num_batches)
+      # Small steps are dominated by the loop's own overhead: unroll a few.
+      (params, opt_state, stats), batch_metrics = jax.lax.scan(
+          step, (state.params, state.opt_state, state.stats),
+          (idx, step_keys),
+          unroll=4 if batch <= 32 and num_batches >= 4 else 1)
     if o.train_metrics == "batches":
       train_loss, train_acc = (jnp.mean(m) for m in batch_metrics)
     else:   # a second pass over the whole training set
@@ -351,6 +388,85 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
                         skip(state, data), run_epoch(state, data))
 
   return epoch
+
+
+# Examples per block of delayed first-layer updates in online SGD.
+DELAY_BLOCK = 64
+
+
+def _online_sgd_delayed(params, x, y, order, model: mlp.Model, rate: float,
+                        batch_metrics: bool):
+  """Online SGD over ``x[order]``, the first layer's weights updated once per
+  block of ``DELAY_BLOCK`` examples instead of after every example.
+
+  The steps are those of one example at a time: in a block that starts from
+  the first layer's weights ``w``, step ``t`` needs ``z_t = w_t x_t + b_t``
+  with ``w_t = w - eta sum_{s<t} delta_s x_s^T``, which is
+
+  ``z_t = w x_t + b_t - eta sum_{s<t} (x_s . x_t) delta_s``:
+
+  the products ``w x_t`` of the whole block are one matmul, the ``x_s . x_t``
+  one Gram matrix, and at the block's end ``w -= eta Delta^T X`` is one
+  more. The layers above step as usual. Only the additions are ordered
+  differently, so the result equals the step-by-step one up to rounding,
+  and a step no longer reads and writes the first (usually largest) weight
+  matrix: in the online benchmark (784-256-256-10) a step takes about 35 us
+  instead of 50.
+
+  Returns:
+    ``(params, metrics)``: ``metrics`` as the step loop's (the cost and
+    accuracy of each example before its update) or None.
+  """
+  act = model.activation
+  skip_first = mlp.skips(mlp.sizes_of(params), model)[0]
+
+  def block(params, idx):
+    k = idx.shape[0]
+    xb, yb = x[idx], y[idx]
+    w = params[0]["w"]
+    zw = jnp.einsum("jk,tk->tj", w, xb)               # w x_t for every t
+    gram = jnp.einsum("sk,tk->ts", xb, xb)            # x_s . x_t
+
+    def step(carry, t):
+      b, rest, deltas = carry
+      earlier = jnp.where(jnp.arange(k) < t, gram[t], 0)
+      z = zw[t] + b - rate * (earlier @ deltas)
+      a = act.fn(z, act.alpha)
+      if skip_first:
+        a = a + xb[t]
+      _, cache = mlp.forward(rest, a[None], model, train=True)
+      grads, dE_da = backprop.backward(rest, cache, yb[t][None], model,
+                                       input_grad=True)
+      delta = dE_da[0] * act.grad(z, act.alpha)      # delta_1 of this step
+      metrics = None
+      if batch_metrics:
+        z_out = cache["zs"][-1]
+        metrics = (model.loss.value(z_out, yb[t][None]),
+                   mlp.accuracy(model.loss.output(z_out), yb[t][None],
+                                model.loss.task))
+      rest = jax.tree.map(lambda p, g: p - rate * g, rest, grads)
+      return (b - rate * delta, rest, deltas.at[t].set(delta)), metrics
+
+    start = (params[0]["b"], params[1:], jnp.zeros((k, w.shape[0]), w.dtype))
+    (b, rest, deltas), metrics = jax.lax.scan(step, start, jnp.arange(k),
+                                              unroll=4)
+    w = w - rate * jnp.einsum("tj,tk->jk", deltas, xb)
+    return [{"w": w, "b": b}, *rest], metrics
+
+  n = order.shape[0]
+  full = n // DELAY_BLOCK
+  parts = []
+  if full:
+    params, m = jax.lax.scan(
+        block, params, order[:full * DELAY_BLOCK].reshape(full, DELAY_BLOCK))
+    parts.append(m)
+  if n % DELAY_BLOCK:
+    params, m = block(params, order[full * DELAY_BLOCK:])
+    parts.append(m)
+  if not batch_metrics:
+    return params, None
+  return params, tuple(jnp.concatenate([jnp.ravel(p[i]) for p in parts])
+                       for i in range(2))
 
 
 def init_state(params: mlp.Params, model: mlp.Model,

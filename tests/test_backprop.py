@@ -121,3 +121,22 @@ def test_skip_connection_adds_the_layer_input():
                               rtol=1e-5)
   with pytest.raises(ValueError, match="as many units as its input"):
     mlp.init(jax.random.PRNGKey(0), [3, 4, 5, 2], skip)
+
+
+@pytest.mark.parametrize("kwargs,sizes", [
+    ({}, [4, 5, 3]), ({"residual": True}, [5, 5, 5, 3]),
+    ({"dropout": 0.3, "batchnorm": True}, [4, 6, 5, 2]), ({}, [4, 3])],
+    ids=["plain", "skips", "dropout_batchnorm", "one_layer"])
+def test_input_gradient(kwargs, sizes):
+  model = mlp.make_model("tanh", "softmax_cross_entropy", **kwargs)
+  with jax.enable_x64(True):
+    params, x, y = gradcheck.random_problem(jax.random.PRNGKey(5), model,
+                                            sizes, 4)
+    key = jax.random.PRNGKey(6)
+    _, cache = mlp.forward(params, x, model, train=True, key=key)
+    grads, dE_dx = backprop.backward(params, cache, y, model,
+                                     input_grad=True)
+    expected = jax.grad(lambda x: backprop.loss(params, x, y, model, key))(x)
+    assert gradcheck.relative_error(dE_dx, expected) <= TOL
+    chex.assert_trees_all_equal(grads, backprop.backward(params, cache, y,
+                                                         model))

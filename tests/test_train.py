@@ -287,3 +287,32 @@ def test_fits_with_the_same_setting_compile_once():
   fit(2)
   assert train._fit_runner.cache_info().hits == before.hits + 2
   assert compiled._cache_size() == compiles
+
+
+@pytest.mark.parametrize("sizes,activation,residual,n,metrics", [
+    ([5, 7, 3], "sigmoid", False, 70, "full"),
+    ([6, 6, 4, 3], "relu", True, 64, "batches"),
+    ([5, 6, 6, 3], "tanh", True, 130, "batches")])
+def test_online_sgd_with_delayed_first_layer_is_step_by_step_sgd(
+    sizes, activation, residual, n, metrics):
+  # make_optimizer's plain SGD lets online epochs update the first layer
+  # once per block (train.DELAY_BLOCK examples); optax.sgd itself is
+  # stepped one example at a time. Same steps, other rounding.
+  model = mlp.make_model(activation, "softmax_cross_entropy",
+                         residual=residual)
+  delayed, stepwise = train.make_optimizer("sgd", 0.05), optax.sgd(0.05)
+  assert train._plain_sgd_rate(delayed) == 0.05
+  assert train._plain_sgd_rate(stepwise) is None
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(n)
+    x = jnp.asarray(rng.normal(size=(n, sizes[0])))
+    y = jax.nn.one_hot(rng.integers(0, sizes[-1], n), sizes[-1],
+                       dtype=jnp.float64)
+    data = train.Data(x, y, x[:5], y[:5])
+    params = mlp.init(jax.random.PRNGKey(1), sizes, model, dtype=jnp.float64)
+    a, b = (train.fit(params, model, opt, data, key=jax.random.PRNGKey(2),
+                      epochs=3, batch_size=1, train_metrics=metrics)
+            for opt in (delayed, stepwise))
+    chex.assert_trees_all_close(a.params, b.params, atol=1e-12)
+  for name in train.METRICS:
+    np.testing.assert_allclose(a.history[name], b.history[name], rtol=1e-6)
