@@ -105,12 +105,6 @@ def _data_files(folder):
         yield path
 
 
-# After the refused restore, orbax abandons its asynchronous reads: its
-# background thread posts to an asyncio loop that is already closed, or a
-# read coroutine is never awaited. Both warnings are orbax's, not ours.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:"
-                            "RuntimeWarning")
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_damaged_checkpoint_is_refused(tmp_path, damage, request):
   ckpt = checkpoint.Checkpointer(str(tmp_path))
