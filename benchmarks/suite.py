@@ -220,6 +220,33 @@ def make_data(x: np.ndarray, labels: np.ndarray) -> train.Data:
                     jnp.zeros((0, n_in)), jnp.zeros((0, NUM_CLASSES)))
 
 
+def mnist_setup(x: np.ndarray, labels: np.ndarray, sizes: "Sizes",
+                learning_rate: float):
+  """The epoch and online benchmarks' start: ReLU network, softmax
+  cross-entropy, plain SGD at ``learning_rate``, data and initial state.
+
+  Returns ``(layer_sizes, model, params, optimizer, data, key, state0)``.
+  """
+  layer_sizes = [x.shape[1], *sizes.hidden, NUM_CLASSES]
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(sizes.seed), layer_sizes, model)
+  optimizer = train.make_optimizer("sgd", learning_rate)
+  key = jax.random.PRNGKey(sizes.seed + 1)
+  state0 = train.init_state(params, model, optimizer, key)
+  return (layer_sizes, model, params, optimizer, make_data(x, labels), key,
+          state0)
+
+
+def torch_runners(torch_ref, base, threads: tuple) -> dict:
+  """``{"torch_T_threads": run}``: ``base()`` with T PyTorch threads."""
+  def runner(t):
+    def run():
+      torch_ref.set_threads(t)
+      return base()
+    return run
+  return {f"torch_{t}_threads": runner(t) for t in threads}
+
+
 # ------------------------------------------------------------------ FLOPs
 
 
@@ -433,13 +460,8 @@ def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
     log: progress lines.
   """
   n = x.shape[0]
-  layer_sizes = [x.shape[1], *sizes.hidden, NUM_CLASSES]
-  model = mlp.make_model("relu", "softmax_cross_entropy")
-  params = mlp.init(jax.random.PRNGKey(sizes.seed), layer_sizes, model)
-  optimizer = train.make_optimizer("sgd", sizes.learning_rate)
-  data = make_data(x, labels)
-  key = jax.random.PRNGKey(sizes.seed + 1)
-  state0 = train.init_state(params, model, optimizer, key)
+  layer_sizes, model, params, optimizer, data, key, state0 = mnist_setup(
+      x, labels, sizes, sizes.learning_rate)
   order = epoch_order(key, n)
   runners, compile_s, finals = {}, {}, {}
   for grad in ("manual", "autodiff"):
@@ -455,18 +477,13 @@ def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   compile_s["manual_batch_metrics"] = block_time(lambda: epoch(state0, data))
   runners["nn_jax_manual_batch_metrics"] = functools.partial(
       block_time, functools.partial(epoch, state0, data))
-  torch_runners = {}
+  torch_bases = {}
   if torch_ref is not None:
     base = torch_ref.EpochRunner(params, x, labels, order, sizes.batch_size,
                                  sizes.learning_rate)
-    for threads in torch_threads:
-      name = f"torch_{threads}_threads"
-
-      def run_torch(threads=threads):
-        torch_ref.set_threads(threads)
-        return base()
-      runners[name] = run_torch
-      torch_runners[name] = base
+    torch_run = torch_runners(torch_ref, base, torch_threads)
+    runners.update(torch_run)
+    torch_bases = dict.fromkeys(torch_run, base)
   sk = None
   if sklearn:
     sk = SklearnRunner(params, x, labels, sizes.batch_size,
@@ -495,7 +512,7 @@ def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   ratios = {"manual_over_autodiff": manual / np.asarray(
       times["nn_jax_autodiff"])}
   same_work = np.asarray(times["nn_jax_manual_batch_metrics"])
-  for name in torch_runners:
+  for name in torch_bases:
     ratios[f"{name}_over_manual"] = np.asarray(times[name]) / manual
     ratios[f"{name}_over_manual_batch_metrics"] = (np.asarray(times[name])
                                                    / same_work)
@@ -518,7 +535,7 @@ def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   out["gflops_matmul_skeleton"] = median(flops["matmul"] / skel / 1e9)
   out["ratios"] = {k: v.tolist() for k, v in ratios.items()}
   out["median_ratios"] = {k: median(v) for k, v in ratios.items()}
-  for name, runner in torch_runners.items():
+  for name, runner in torch_bases.items():
     out.setdefault("max_abs_weight_diff_vs_nn_jax", {})[name] = max_abs_diff(
         runner.last_params, finals["manual"][0].params)
   out["max_abs_weight_diff_manual_vs_autodiff"] = max_abs_diff(
@@ -577,13 +594,8 @@ def bench_online(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   nn_jax (``grad="manual"``) vs PyTorch, same network, weights and order."""
   n = sizes.n_online
   x, labels = x[:n], labels[:n]
-  layer_sizes = [x.shape[1], *sizes.hidden, NUM_CLASSES]
-  model = mlp.make_model("relu", "softmax_cross_entropy")
-  params = mlp.init(jax.random.PRNGKey(sizes.seed), layer_sizes, model)
-  optimizer = train.make_optimizer("sgd", sizes.online_learning_rate)
-  data = make_data(x, labels)
-  key = jax.random.PRNGKey(sizes.seed + 1)
-  state0 = train.init_state(params, model, optimizer, key)
+  layer_sizes, model, params, optimizer, data, key, state0 = mnist_setup(
+      x, labels, sizes, sizes.online_learning_rate)
   epoch = _nn_jax_epoch(model, optimizer, n, 1, "manual")
   compile_s = block_time(lambda: epoch(state0, data))
   final, _ = epoch(state0, data)
@@ -593,11 +605,7 @@ def bench_online(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   if torch_ref is not None:
     base = torch_ref.EpochRunner(params, x, labels, epoch_order(key, n), 1,
                                  sizes.online_learning_rate)
-    for threads in torch_threads:
-      def run_torch(threads=threads):
-        torch_ref.set_threads(threads)
-        return base()
-      runners[f"torch_{threads}_threads"] = run_torch
+    runners.update(torch_runners(torch_ref, base, torch_threads))
   times, other, waited = interleaved(runners, sizes.repetitions,
                                      sizes.max_wait_s, log, "online")
   manual = np.asarray(times["nn_jax_manual"])

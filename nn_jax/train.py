@@ -216,7 +216,7 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   # scalars cross to the host.
   on_device = {k: getattr(data, k) for k in Data._fields
                if isinstance(getattr(data, k), jax.Array)}
-  summaries = {**_summaries(on_device),
+  summaries = {**(_summaries(on_device) if on_device else {}),
                **{k: _summary(np, np.asarray(getattr(data, k)))
                   for k in Data._fields if k not in on_device}}
   for name in Data._fields:
