@@ -13,7 +13,8 @@ examples (see ``benchmarks/suite.py`` for each measurement):
 * ``online``: online SGD (batch size 1) over 10,000 examples, same network:
   nn_jax vs PyTorch;
 * ``population``: 64 networks 64-32-10 on digits, 20 epochs each: one
-  vmapped ``train.fit_population`` call vs one training after another;
+  vmapped ``train.fit_population`` call (on one device, and with the members
+  split over ``--cpu_devices`` CPU devices) vs one training after another;
 * ``matmul``: the float32 matmul rate of each matmul shape of a training
   step and of square matrices;
 * ``nielsen``: Nielsen's ch. 1 network ([784, 30, 10] sigmoid, quadratic
@@ -70,6 +71,11 @@ flags.DEFINE_float("learning_rate", 0.1, "SGD learning rate (all but "
                    "Nielsen's network, which uses its flagfile's 3.0).")
 flags.DEFINE_integer("members", 64, "Networks in the population.")
 flags.DEFINE_integer("population_epochs", 20, "Epochs per member.")
+flags.DEFINE_integer("cpu_devices", 0, "CPU devices for the population "
+                     "split over devices (XLA_FLAGS' "
+                     "--xla_force_host_platform_device_count, set before JAX "
+                     "is imported; everything else runs on the first one); "
+                     "0: one per core.")
 flags.DEFINE_integer("fit_loop_repetitions", 1, "Repetitions of the "
                      "train.fit loop as is (it compiles on every call).")
 flags.DEFINE_integer("nielsen_epochs", 30, "Epochs of Nielsen's network.")
@@ -112,6 +118,10 @@ TARGETS = (
     ("64 sequential (compiled once) / one vmapped run",
      ("population", "sequential_compiled_once_fit_chunks_over_vmapped"),
      ">=", 4.0),
+    ("64 sequential (compiled once) / one vmapped run, members over the "
+     "CPU devices", ("population",
+                     "sequential_compiled_once_fit_chunks_over_vmapped_over_"
+                     "devices"), ">=", 4.0),
     ("achieved / matmul rate of its shapes, batch-128 epoch",
      ("gflops", "fraction_of_epoch_matmuls_alone"), ">=", 0.80),
     ("Nielsen ch. 1, 30 epochs, wall seconds", ("nielsen", "wall"), "<",
@@ -261,6 +271,10 @@ def markdown(results: dict, targets: list, torch_threads: tuple) -> str:
     m, r = p["median_seconds"], p["median_ratios"]
     what = f"{p['members']} x 64-32-10, {p['epochs']} epochs"
     row(what, "one `fit_population` call (vmap)", _s(m["vmapped"]), "1.00x")
+    if p.get("devices", 1) > 1:
+      row(what, f"the same call, members over {p['devices']} CPU devices",
+          _s(m[f"vmapped_over_{p['devices']}_devices"]),
+          _x(1 / r["vmapped_over_vmapped_over_devices"]))
     row(what, "sequential, compiled once, fit's chunks",
         _s(m["sequential_compiled_once_fit_chunks"]),
         _x(r["sequential_compiled_once_fit_chunks_over_vmapped"]))
@@ -323,6 +337,8 @@ def machine(torch_ref) -> dict:
       "torch": torch_ref.version() if torch_ref else None,
       "jax_backend": jax.default_backend(),
       "jax_platforms_env": os.environ.get("JAX_PLATFORMS"),
+      "xla_flags_env": os.environ.get("XLA_FLAGS"),
+      "jax_device_count": jax.device_count(),
       "openblas_env_removed_for_this_run": _REMOVED_ENV,
       "load_average_1m_at_end": os.getloadavg()[0],
   })
@@ -340,11 +356,18 @@ def main(argv):
                "must be >= --batch_size >= 1")
   common.check(FLAGS.n_online >= 1, "n_online", "must be >= 1")
   common.check(FLAGS.members >= 1, "members", "must be >= 1")
+  common.check(FLAGS.cpu_devices >= 0, "cpu_devices", "must be >= 0")
   common.check(FLAGS.nielsen_repetitions >= 1, "nielsen_repetitions",
                "must be >= 1")
   if "jax" in sys.modules:
     common.fail("JAX was imported before --platform could take effect")
   os.environ["JAX_PLATFORMS"] = FLAGS.platform
+  cpu_devices = FLAGS.cpu_devices or os.cpu_count() or 1
+  if FLAGS.platform == "cpu" and cpu_devices > 1:
+    flag = f"--xla_force_host_platform_device_count={cpu_devices}"
+    if "xla_force_host_platform_device_count" not in os.environ.get(
+        "XLA_FLAGS", ""):
+      os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}"
   from benchmarks import suite  # imports JAX
   sizes = suite.Sizes(
       n_train=FLAGS.n_train, hidden=tuple(int(h) for h in FLAGS.hidden),
@@ -352,6 +375,7 @@ def main(argv):
       n_online=FLAGS.n_online,
       online_learning_rate=FLAGS.online_learning_rate, members=FLAGS.members,
       population_epochs=FLAGS.population_epochs,
+      population_devices=cpu_devices if FLAGS.platform == "cpu" else 1,
       fit_loop_repetitions=FLAGS.fit_loop_repetitions,
       nielsen_epochs=FLAGS.nielsen_epochs,
       nielsen_train_size=FLAGS.nielsen_train_size,

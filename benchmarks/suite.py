@@ -52,6 +52,7 @@ class Sizes(NamedTuple):
   population_hidden: int = 32
   population_epochs: int = 20
   population_batch_size: int = 32
+  population_devices: int = 1       # also time the members split over these
   fit_loop_repetitions: int = 1     # train.fit x members, as is
   nielsen_epochs: int = 30
   nielsen_train_size: int = 0       # 0: all 50,000
@@ -668,6 +669,10 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   """``members`` networks 64-32-10 on digits: one ``train.fit_population``
   call vs one training after another.
 
+  With ``population_devices > 1`` (and as many devices), the call is also
+  timed with the members split over that many devices (on the CPU, devices
+  that share its cores).
+
   Sequential variants: ``train.fit`` called per member as it is (one
   warm-up call first; ``fit`` builds a new ``jax.jit`` each call, so every
   call traces and compiles again), ``fit``'s loop with its jitted function
@@ -680,11 +685,17 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   keys = jax.random.split(jax.random.PRNGKey(sizes.seed), sizes.members)
   epochs, batch = sizes.population_epochs, sizes.population_batch_size
 
-  def population():
+  def population(devices=1):
     return train.fit_population(
         keys, layer_sizes, model, data, learning_rates=sizes.learning_rate,
         optimizer="sgd", init="glorot", epochs=epochs,
-        batch_size=batch).params
+        batch_size=batch, devices=devices).params
+
+  devices = sizes.population_devices
+  if devices > jax.device_count() or sizes.members % devices:
+    log(f"population: not split over {devices} devices ({jax.device_count()}"
+        f" available, {sizes.members} members)")
+    devices = 1
 
   def fit_member(key):
     k_init, k_train = jax.random.split(key)
@@ -694,12 +705,16 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
                      key=k_train, epochs=epochs, batch_size=batch)
 
   compile_s = block_time(population)
+  if devices > 1:
+    block_time(lambda: population(devices))   # compile
   fit_chunk = max(1, -(-epochs // 20))    # fit's default epochs_per_call
   chunked = _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
                                     fit_chunk)
   whole = chunked if fit_chunk == epochs else _fit_loop_compiled_once(
       keys, layer_sizes, model, data, sizes, epochs)
   runs = {"vmapped": population,
+          **({f"vmapped_over_{devices}_devices": lambda: population(devices)}
+             if devices > 1 else {}),
           "sequential_compiled_once_fit_chunks": lambda: [
               chunked(k).params for k in keys],
           "sequential_compiled_once_one_call": lambda: [
@@ -709,11 +724,18 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
       sizes.repetitions, sizes.max_wait_s, log, "population")
   pop_params = population()
   seq_params = chunked(keys[0]).params
-  diff = max_abs_diff([jax.tree.map(lambda a: a[0], p) for p in pop_params],
-                      seq_params)
+  member0 = lambda params: [jax.tree.map(lambda a: a[0], p) for p in params]
+  diff = max_abs_diff(member0(pop_params), seq_params)
   vm = np.asarray(times["vmapped"])
   ratios = {f"{k}_over_vmapped": (np.asarray(v) / vm).tolist()
             for k, v in times.items() if k.startswith("sequential")}
+  if devices > 1:
+    diff = max(diff, max_abs_diff(member0(population(devices)), seq_params))
+    split = np.asarray(times[f"vmapped_over_{devices}_devices"])
+    ratios.update({f"{k}_over_vmapped_over_devices":
+                   (np.asarray(v) / split).tolist()
+                   for k, v in times.items() if k.startswith("sequential")})
+    ratios["vmapped_over_vmapped_over_devices"] = (vm / split).tolist()
   if sizes.fit_loop_repetitions:
     fit_member(keys[0])    # warm-up
     fit_times, fit_other, fit_waited = interleaved(
@@ -726,7 +748,11 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
     # Fewer repetitions than the vmapped call: a ratio of medians.
     ratios["sequential_train_fit_as_is_over_vmapped"] = [
         median(fit_times["sequential_train_fit_as_is"]) / median(vm)]
+    if devices > 1:
+      ratios["sequential_train_fit_as_is_over_vmapped_over_devices"] = [
+          median(fit_times["sequential_train_fit_as_is"]) / median(split)]
   return {"members": sizes.members, "layer_sizes": layer_sizes,
+          "devices": devices,
           "epochs": epochs, "batch_size": batch,
           "num_train": int(data.x.shape[0]),
           "num_val": int(data.x_val.shape[0]),
@@ -736,6 +762,7 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
           "other_processes_cores": other, "waited_for_quiet_seconds": waited,
           "ratios": ratios,
           "median_ratios": {k: median(v) for k, v in ratios.items()},
+          # over the one-device and (if timed) the split call
           "max_abs_weight_diff_member0_vmapped_vs_sequential": diff}
 
 

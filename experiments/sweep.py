@@ -2,6 +2,10 @@ r"""A population of networks trained in one jitted, vmapped call.
 
   python -m experiments.sweep --learning_rates=0.01,0.03,0.1,0.3 --seeds=16
 
+With ``--devices=N`` the members are split over N devices (several GPUs, or
+the CPU's cores as devices:
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``).
+
 Every (learning rate, seed) pair is one member; all members share the data
 set, architecture and epochs, and train side by side through
 ``nn_jax.train.fit_population``. Writes results.json (one row per member:
@@ -36,6 +40,8 @@ flags.DEFINE_integer("seeds", 16, "Seeds per learning rate.")
 flags.DEFINE_integer("epochs", 20, "Epochs of every member.")
 flags.DEFINE_integer("batch_size", 32, "Mini-batch size (0: whole set).")
 flags.DEFINE_string("grad", "manual", "manual or autodiff.")
+flags.DEFINE_integer("devices", 1, "Split the members over this many "
+                     "devices; the number of members must be a multiple.")
 flags.DEFINE_string("workdir", "runs/sweep", "Where results are written.")
 
 FLAGS = flags.FLAGS
@@ -51,6 +57,7 @@ def main(argv):
   common.check(rates and all(r > 0 for r in rates), "learning_rates",
                "positive numbers")
   common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
+  common.check(FLAGS.devices >= 1, "devices", "must be >= 1")
   config = experiment.Config(dataset=FLAGS.dataset, hidden=hidden,
                              activation=FLAGS.activation, loss=FLAGS.loss,
                              optimizer=FLAGS.optimizer, epochs=FLAGS.epochs,
@@ -69,11 +76,13 @@ def main(argv):
   member_seeds = np.tile(np.arange(FLAGS.seeds), len(rates))
   keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(member_seeds))
   members = len(member_rates)
-  common.log("training %d members of %s in one vmapped call", members, sizes)
+  common.log("training %d members of %s in one vmapped call on %d "
+             "device(s)", members, sizes, FLAGS.devices)
   result = train.fit_population(
       keys, sizes, model, data, learning_rates=member_rates,
       optimizer=config.optimizer, momentum=config.momentum,
-      epochs=config.epochs, batch_size=config.batch_size, grad=config.grad)
+      epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
+      devices=FLAGS.devices)
   train_seconds = timer.seconds
   x_test, y_test = jnp.asarray(splits.test.x), encode(splits.test)
   test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(

@@ -480,17 +480,21 @@ def init_state(params: mlp.Params, model: mlp.Model,
                     jnp.asarray(jnp.inf, jnp.float32), zero, zero)
 
 
-def make_mesh(devices: int) -> Optional[jax.sharding.Mesh]:
-  """A one-axis ``"data"`` mesh over the first ``devices`` devices (None
-  for 1). For several hosts, call ``jax.distributed.initialize()`` first;
-  ``jax.devices()`` then lists every host's devices."""
+def make_mesh(devices: int, axis: str = "data"
+              ) -> Optional[jax.sharding.Mesh]:
+  """A one-axis mesh (named ``axis``) over the first ``devices`` devices
+  (None for 1). For several hosts, call ``jax.distributed.initialize()``
+  first; ``jax.devices()`` then lists every host's devices."""
   available = jax.device_count()
   if not 1 <= devices <= available:
+    platform = jax.devices()[0].platform
+    hint = ("; XLA_FLAGS=--xla_force_host_platform_device_count=N makes the "
+            "CPU N devices" if platform == "cpu" else "")
     raise ValueError(f"devices must be between 1 and the {available} "
-                     f"available ({jax.devices()[0].platform}); got {devices}")
+                     f"available ({platform}); got {devices}{hint}")
   if devices == 1:
     return None
-  return jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("data",))
+  return jax.sharding.Mesh(np.array(jax.devices()[:devices]), (axis,))
 
 
 @functools.lru_cache(maxsize=16)
@@ -640,8 +644,8 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                    learning_rates, optimizer: str = "sgd",
                    momentum: float = 0.9, init: str = "glorot", epochs: int,
                    batch_size: int = 0, grad: str = "manual",
-                   shuffle: bool = True, train_metrics: str = "full"
-                   ) -> PopulationResult:
+                   shuffle: bool = True, train_metrics: str = "full",
+                   devices: int = 1) -> PopulationResult:
   """Trains a population of networks in one jitted, vmapped call.
 
   Member ``i`` starts from ``mlp.init(split(keys[i])[0], sizes, ...)`` and
@@ -663,9 +667,17 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
     grad: ``"manual"`` or ``"autodiff"``.
     shuffle: reshuffle every epoch.
     train_metrics: as in :func:`fit`.
+    devices: split the members over this many devices (a ``Mesh`` with one
+      ``"members"`` axis; the data are replicated), e.g. the cores of a CPU
+      run with ``XLA_FLAGS=--xla_force_host_platform_device_count=N``, or
+      several GPUs. ``members`` must be a multiple of it.
   """
   keys = jnp.asarray(keys)
   members = keys.shape[0]
+  mesh = make_mesh(devices, "members")
+  if members % devices:
+    raise ValueError(f"the {members} members must be a multiple of the "
+                     f"{devices} devices")
   rates = jnp.broadcast_to(jnp.asarray(learning_rates, jnp.float32),
                            (members,))
   if epochs < 1:
@@ -678,6 +690,11 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                                          shuffle=shuffle,
                                          train_metrics=train_metrics),
                            data.x.shape[0])
+  if mesh is not None:
+    spec = lambda *axes: jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(*axes))
+    keys, rates = jax.device_put((keys, rates), spec("members"))
+    data = jax.device_put(data, spec())
   params, stats, metrics = run(keys, rates, data)
   metrics = np.asarray(metrics)          # (members, epochs, metrics)
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}

@@ -53,8 +53,8 @@ def test_targets_and_table(results):
   targets = run.check_targets(results, (1,) if torch else ())
   assert len(targets) == len(run.TARGETS)
   assert [t["met"] is None for t in targets] == [
-      False, not torch, not torch, False, False, not torch, False, False,
-      False]
+      False, not torch, not torch, False, False, not torch, False, True,
+      False, False]
   table = run.markdown(results, targets, (1,))
   for row in ("nn_jax, manual backprop", "batch metrics", "scikit-learn",
               "fit_population",
@@ -69,6 +69,27 @@ def test_torch_trains_the_same_weights_in_the_same_order(results):
       "torch_1_threads"] < 1e-5
   assert results["online"]["max_abs_weight_diff_vs_nn_jax"] < 1e-5
   assert results["epoch"]["median_ratios"]["torch_1_threads_over_manual"] > 0
+
+
+def test_command_splits_the_population_over_cpu_devices(tmp_path):
+  import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  out = tmp_path / "results.json"
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.run", "--benchmarks=population",
+       "--members=4", "--population_epochs=1", "--cpu_devices=2",
+       "--repetitions=1", "--fit_loop_repetitions=0", "--max_wait_s=0",
+       f"--out={out}"], env=env, cwd=root, capture_output=True, text=True,
+      timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  report = json.loads(out.read_text())
+  population = report["results"]["population"]
+  assert population["devices"] == 2
+  assert report["machine"]["jax_device_count"] == 2
+  assert population["median_seconds"]["vmapped_over_2_devices"] > 0
+  assert population["max_abs_weight_diff_member0_vmapped_vs_sequential"] < 1e-5
+  assert "members over 2 CPU devices" in report["markdown_table"]
 
 
 def test_flops_count_what_runs():

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from nn_jax import experiment
@@ -12,9 +13,10 @@ from nn_jax import experiment
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(module, *args):
+def run(module, *args, env=None):
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=300,
+                        env=None if env is None else {**os.environ, **env})
 
 
 def test_train_writes_results(tmp_path):
@@ -134,3 +136,14 @@ def test_sweep_one_row_per_member(tmp_path):
   assert sorted({r["learning_rate"] for r in rows}) == [0.01, 0.1]
   assert len({(r["learning_rate"], r["seed"]) for r in rows}) == 6
   assert len((tmp_path / "members.csv").read_text().splitlines()) == 7
+  # The same members split over two (CPU) devices.
+  two = tmp_path / "two_devices"
+  proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
+             "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
+             "--devices=2", f"--workdir={two}",
+             env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+  assert proc.returncode == 0, proc.stderr
+  split = json.loads((two / "results.json").read_text())["members"]
+  for a, b in zip(rows, split):
+    assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
+    np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)

@@ -175,14 +175,27 @@ data = train.Data(x, y, x[:8], y[:8])
 fit = lambda devices: train.fit(params, model, optax.sgd(0.2), data,
                                 key=jax.random.PRNGKey(2), epochs=4,
                                 batch_size=32, devices=devices)
+diff = lambda a, b: max(float(jnp.max(jnp.abs(u - v))) for u, v in
+                        zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 one, eight = fit(1), fit(8)
 assert eight.params[0]["w"].sharding.mesh.size == 8
-print(max(float(jnp.max(jnp.abs(a - b))) for a, b in
-          zip(jax.tree.leaves(one.params), jax.tree.leaves(eight.params))))
+keys = jax.random.split(jax.random.PRNGKey(3), 8)
+pop = lambda devices, keys=keys: train.fit_population(
+    keys, [6, 16, 3], model, data, learning_rates=0.2, epochs=3,
+    batch_size=16, devices=devices)
+pop_one, pop_eight = pop(1), pop(8)
+assert pop_eight.params[0]["w"].sharding.spec[0] == "members"
+assert pop_eight.params[0]["w"].sharding.mesh.size == 8
+try:
+  pop(8, keys[:6])
+  raise AssertionError("6 members over 8 devices did not fail")
+except ValueError as e:
+  assert "multiple of the 8 devices" in str(e), e
+print(diff(one.params, eight.params), diff(pop_one.params, pop_eight.params))
 """
 
 
-def test_data_parallel_matches_one_device():
+def test_data_parallel_and_population_over_8_devices_match_one_device():
   import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   env = {**os.environ,
          "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -191,7 +204,9 @@ def test_data_parallel_matches_one_device():
   proc = subprocess.run([sys.executable, "-c", _DATA_PARALLEL], env=env,
                         cwd=root, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr
-  assert float(proc.stdout.strip().splitlines()[-1]) <= 1e-5
+  data_parallel, population = proc.stdout.strip().splitlines()[-1].split()
+  assert float(data_parallel) <= 1e-5
+  assert float(population) <= 1e-5
 
 
 def test_more_devices_than_available():
