@@ -61,6 +61,8 @@ flags.DEFINE_float("learning_rate", _D.learning_rate, "Learning rate eta.")
 flags.DEFINE_float("momentum", _D.momentum, "Momentum mu (momentum, nesterov).")
 flags.DEFINE_integer("batch_size", _D.batch_size,
                      "1: online SGD; 0: whole set (batch GD); else mini-batch.")
+flags.DEFINE_boolean("shuffle", _D.shuffle, "Reshuffle the training set "
+                     "every epoch; --noshuffle visits it in a fixed order.")
 flags.DEFINE_integer("epochs", _D.epochs, "Most epochs to run.")
 flags.DEFINE_float("cost_threshold", _D.cost_threshold,
                    "Stop when the training cost falls below this (0: never).")

@@ -48,6 +48,7 @@ class Config(NamedTuple):
   learning_rate: float = 0.005
   momentum: float = 0.9
   batch_size: int = 32
+  shuffle: bool = True      # False: the training examples in a fixed order
   epochs: int = 80
   cost_threshold: float = 0.0
   seed: int = 0
@@ -258,7 +259,7 @@ def _perceptron_run(config: Config, splits: Splits, key) -> dict:
   x = jnp.asarray(splits.train.x)
   result = perceptron.train(x, jnp.asarray(splits.train.y), key=key,
                             learning_rate=config.learning_rate,
-                            max_epochs=config.epochs, shuffle=True)
+                            max_epochs=config.epochs, shuffle=config.shuffle)
   epochs = int(result.epochs)
   mistakes = np.asarray(result.mistakes[:epochs], np.float64)
   accuracy = lambda s: (float(np.mean(np.asarray(perceptron.predict(
@@ -369,6 +370,7 @@ def train_and_evaluate(config: Config,
   result = train_lib.fit(
       params, model, make_optimizer(), data, key=train_key,
       epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
+      shuffle=config.shuffle,
       cost_threshold=config.cost_threshold, max_norm=config.max_norm,
       early_stopping_patience=config.early_stopping_patience,
       noise_std=config.noise_std if "noise" in config.augment else 0.0,

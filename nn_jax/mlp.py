@@ -27,7 +27,8 @@ from nn_jax import regularization as reg
 
 Params = list  # [{"w": ..., "b": ..., ["alpha": ...]}, ...]
 
-INIT_SCHEMES = ("small_uniform", "normal", "scaled_normal", "glorot", "he")
+INIT_SCHEMES = ("small_uniform", "normal", "scaled_normal", "glorot", "he",
+                "uniform_fan_in")
 
 
 class Model(NamedTuple):
@@ -94,8 +95,10 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
     scheme: ``"small_uniform"`` (U(-0.05, 0.05), the lecture's small random
       weights), ``"normal"`` (weights and biases N(0, 1), as in Nielsen's
       ch. 1), ``"scaled_normal"`` (weights N(0, 1/n_in), biases N(0, 1), his
-      ch. 3), ``"glorot"`` (uniform, sqrt(6 / (n_in + n_out))) or ``"he"``
-      (N(0, 2 / n_in)). Biases are zero unless said otherwise.
+      ch. 3), ``"glorot"`` (uniform, sqrt(6 / (n_in + n_out))), ``"he"``
+      (N(0, 2 / n_in)) or ``"uniform_fan_in"`` (weights and biases
+      U(-1/sqrt(n_in), 1/sqrt(n_in)), PyTorch's default for ``nn.Linear``).
+      Biases are zero unless said otherwise.
     dtype: parameter dtype.
 
   Returns:
@@ -145,8 +148,12 @@ def _draw(key, sizes, scheme, dtype):
     elif scheme == "glorot":
       limit = (6.0 / (n_in + n_out)) ** 0.5
       w = jax.random.uniform(kw, shape, dtype, -limit, limit)
-    else:  # he
+    elif scheme == "he":
       w = jax.random.normal(kw, shape, dtype) * (2.0 / n_in) ** 0.5
+    else:  # uniform_fan_in
+      limit = n_in ** -0.5
+      w = jax.random.uniform(kw, shape, dtype, -limit, limit)
+      b = jax.random.uniform(kb, (n_out,), dtype, -limit, limit)
     layers.append((w, b))
   return layers
 

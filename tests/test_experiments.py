@@ -61,6 +61,16 @@ def test_train_metrics_of_the_batches():
   assert out["final_train_loss"] != full["final_train_loss"]
 
 
+def test_noshuffle_reaches_the_training_loop():
+  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
+                             batch_size=8, train_metrics="batches")
+  fixed = experiment.train_and_evaluate(config._replace(shuffle=False))
+  shuffled = experiment.train_and_evaluate(config)
+  # Same data and initial weights; only the order of the examples differs.
+  assert fixed["final_train_loss"] != shuffled["final_train_loss"]
+  assert fixed["config"]["shuffle"] is False
+
+
 def test_default_run_reaches_97_percent_on_digits():
   manual = experiment.train_and_evaluate(experiment.Config())
   assert manual["test_accuracy"] >= 0.97

@@ -35,6 +35,10 @@ def test_init_schemes_scale():
   assert float(jnp.std(normal[0]["b"])) == pytest.approx(1.0, rel=0.3)
   scaled = mlp.init(key, [200, 300, 2], model, "scaled_normal")[0]["w"]
   assert float(jnp.std(scaled)) == pytest.approx(200 ** -0.5, rel=0.05)
+  fan_in = mlp.init(key, [200, 300, 2], model, "uniform_fan_in")[0]
+  for a in fan_in.values():   # U(-1/sqrt(200), 1/sqrt(200)): std bound/sqrt(3)
+    assert float(jnp.max(jnp.abs(a))) <= 200 ** -0.5
+    assert float(jnp.std(a)) == pytest.approx((600 ** -0.5), rel=0.15)
 
 
 def test_prelu_adds_slopes_to_hidden_layers_only():
