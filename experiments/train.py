@@ -72,6 +72,10 @@ flags.DEFINE_string("grad", _D.grad, "Gradients: manual (hand-written "
 flags.DEFINE_float("test_fraction", _D.test_fraction, "Held-out test share.")
 flags.DEFINE_float("validation_fraction", _D.validation_fraction,
                    "Validation share, monitored every epoch.")
+flags.DEFINE_string("split_order", _D.split_order, "Held-out examples: "
+                    "random, or file (the last ones in the file's order: "
+                    "the test part last, validation before it; a CSV "
+                    "file's test rows are drawn at random either way).")
 flags.DEFINE_string("input_encoding", _D.input_encoding,
                     f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
                     "(fitted on the training split).")

@@ -117,24 +117,31 @@ def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
   return order.astype(jnp.int32)
 
 
-def split(ds: Dataset, key: chex.PRNGKey, fractions: tuple[float, ...]
-          ) -> list[Dataset]:
-  """Splits ``ds`` at random into parts of the given fractions plus the rest.
+def split(ds: Dataset, key: Optional[chex.PRNGKey],
+          fractions: tuple[float, ...]) -> list[Dataset]:
+  """Splits ``ds`` into parts of the given fractions plus the rest.
 
   ``split(ds, key, (0.2, 0.1))`` returns ``[part_20%, part_10%, rest_70%]``.
-  Each part gets ``round(fraction * n)`` examples.
+  Each part gets ``round(fraction * n)`` examples, drawn at random with a
+  key. With ``key=None`` the parts are the last examples in file order: the
+  first part is the last 20%, the second the 10% before it, the rest the
+  first 70% (so a validation part is the end of a training file, as in the
+  MNIST split of Nielsen's book).
   """
   if any(f < 0 for f in fractions) or sum(fractions) >= 1:
     raise ValueError(f"split fractions must be >= 0 and sum to less than 1; "
                      f"got {fractions}")
+  sizes = [int(round(f * ds.size)) for f in fractions]
+  if key is None:
+    ends = ds.size - np.cumsum([0, *sizes])
+    return ([ds.take(np.arange(end - size, end))
+             for size, end in zip(sizes, ends)]
+            + [ds.take(np.arange(ends[-1]))])
   order = np.asarray(permutation(key, ds.size))
-  parts, start = [], 0
-  for f in fractions:
-    size = int(round(f * ds.size))
-    parts.append(ds.take(order[start:start + size]))
-    start += size
-  parts.append(ds.take(order[start:]))
-  return parts
+  starts = np.cumsum([0, *sizes])
+  return ([ds.take(order[start:start + size])
+           for size, start in zip(sizes, starts)]
+          + [ds.take(order[starts[-1]:])])
 
 
 def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:

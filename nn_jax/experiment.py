@@ -20,6 +20,7 @@ from nn_jax import pretrain as pretrain_lib
 from nn_jax import train as train_lib
 
 INPUT_ENCODINGS = ("standardize", "scale", "none")
+SPLIT_ORDERS = ("random", "file")
 AUGMENTATIONS = ("noise", "shift")
 
 
@@ -55,6 +56,7 @@ class Config(NamedTuple):
   grad: str = "manual"
   test_fraction: float = 0.2
   validation_fraction: float = 0.1
+  split_order: str = "random"   # "file": held-out parts from the file's end
   input_encoding: str = "standardize"
   train_size: int = 0
   devices: int = 1
@@ -99,6 +101,7 @@ def validate(config: Config) -> None:
   _allowed("optimizer", config.optimizer, train_lib.OPTIMIZERS)
   _allowed("grad", config.grad, ("manual", "autodiff"))
   _allowed("input_encoding", config.input_encoding, INPUT_ENCODINGS)
+  _allowed("split_order", config.split_order, SPLIT_ORDERS)
   _allowed("train_metrics", config.train_metrics, train_lib.TRAIN_METRICS)
   if any(h < 1 for h in config.hidden):
     raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
@@ -168,9 +171,14 @@ def prepare(config: Config, key) -> Splits:
   are training and test data. MNIST, MNIST-1D and CSV files keep their own
   test set (a CSV file is split by ``test_fraction`` and encoded by
   :mod:`nn_jax.tabular`, fitted on its training rows). ``train_size > 0`` keeps only that many
-  training examples (the first of the shuffled split).
+  training examples (the first of the shuffled split). With ``split_order
+  = "file"`` the held-out parts are the last examples in file order
+  (validation the end of MNIST's training file, as in Nielsen's book), not
+  drawn at random.
   """
   fractions = (config.test_fraction, config.validation_fraction)
+  if config.split_order == "file":
+    key = None
   if config.dataset in ("mnist", "mnist1d", "csv"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":

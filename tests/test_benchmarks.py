@@ -113,3 +113,4 @@ def test_nielsen_flagfile_config():
   assert (config.batch_size, config.epochs) == (10, 30)
   assert config.input_encoding == "none"
   assert round(60000 * config.validation_fraction) == 10000
+  assert config.split_order == "file"

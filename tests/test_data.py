@@ -1,4 +1,5 @@
-"""``data.permutation``: every random order of the library comes from it."""
+"""``data.permutation`` (every random order of the library comes from it)
+and ``data.split``."""
 
 import itertools
 
@@ -61,3 +62,33 @@ def test_every_position_equally_likely_for_large_n():
 def test_negative_size():
   with pytest.raises(ValueError, match="n must be >= 0"):
     data.permutation(jax.random.PRNGKey(0), -1)
+
+
+def _numbered(n):
+  return data.Dataset("numbered", np.arange(n, dtype=np.float32)[:, None],
+                      np.arange(n) % 2, data.CLASSIFICATION, 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 300), a=st.floats(0, 0.45), b=st.floats(0, 0.45),
+       seed=st.integers(0, 2**31 - 1))
+def test_split_parts_partition_the_data(n, a, b, seed):
+  ds = _numbered(n)
+  for key in (jax.random.PRNGKey(seed), None):
+    first, second, rest = data.split(ds, key, (a, b))
+    assert (first.size, second.size) == (round(a * n), round(b * n))
+    ids = np.concatenate([first.x[:, 0], second.x[:, 0], rest.x[:, 0]])
+    np.testing.assert_array_equal(np.sort(ids), np.arange(n))
+    np.testing.assert_array_equal(rest.y, rest.x[:, 0] % 2)
+
+
+def test_split_in_file_order_takes_the_parts_from_the_end():
+  first, second, rest = data.split(_numbered(10), None, (0.2, 0.1))
+  np.testing.assert_array_equal(first.x[:, 0], [8, 9])
+  np.testing.assert_array_equal(second.x[:, 0], [7])
+  np.testing.assert_array_equal(rest.x[:, 0], np.arange(7))
+
+
+def test_split_fractions_checked():
+  with pytest.raises(ValueError, match="sum to less than 1"):
+    data.split(_numbered(4), None, (0.5, 0.5))

@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
+from nn_jax import data
 from nn_jax import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +43,7 @@ def test_train_writes_results(tmp_path):
     ("--hidden=0", "hidden"),
     ("--dataset=iris --loss=linear_squared", "softmax_cross_entropy"),
     ("--train_metrics=epoch", "train_metrics"),
+    ("--split_order=sorted", "split_order"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
@@ -59,6 +62,20 @@ def test_train_metrics_of_the_batches():
   # mean is taken before each update, the full pass after the epoch.
   assert out["test_accuracy"] == full["test_accuracy"]
   assert out["final_train_loss"] != full["final_train_loss"]
+
+
+def test_split_in_file_order_holds_out_the_last_examples():
+  config = experiment.Config(dataset="digits", split_order="file",
+                             input_encoding="none")
+  splits = experiment.prepare(config, jax.random.PRNGKey(0))
+  again = experiment.prepare(config, jax.random.PRNGKey(1))
+  digits = data.load("digits")
+  n_test = round(0.2 * digits.size)
+  n_val = round(0.1 * digits.size)
+  np.testing.assert_array_equal(splits.test.x, digits.x[-n_test:])
+  np.testing.assert_array_equal(splits.val.x,
+                                digits.x[-n_test - n_val:-n_test])
+  np.testing.assert_array_equal(splits.train.x, again.train.x)
 
 
 def test_noshuffle_reaches_the_training_loop():
