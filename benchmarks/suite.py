@@ -726,16 +726,15 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   seq_params = chunked(keys[0]).params
   member0 = lambda params: [jax.tree.map(lambda a: a[0], p) for p in params]
   diff = max_abs_diff(member0(pop_params), seq_params)
-  vm = np.asarray(times["vmapped"])
-  ratios = {f"{k}_over_vmapped": (np.asarray(v) / vm).tolist()
-            for k, v in times.items() if k.startswith("sequential")}
+  # Each slower run over each vmapped call, per repetition.
+  calls = {"vmapped": np.asarray(times["vmapped"])}
   if devices > 1:
     diff = max(diff, max_abs_diff(member0(population(devices)), seq_params))
-    split = np.asarray(times[f"vmapped_over_{devices}_devices"])
-    ratios.update({f"{k}_over_vmapped_over_devices":
-                   (np.asarray(v) / split).tolist()
-                   for k, v in times.items() if k.startswith("sequential")})
-    ratios["vmapped_over_vmapped_over_devices"] = (vm / split).tolist()
+    calls["vmapped_over_devices"] = np.asarray(
+        times[f"vmapped_over_{devices}_devices"])
+  ratios = {f"{k}_over_{c}": (np.asarray(v) / t).tolist()
+            for c, t in calls.items() for k, v in times.items()
+            if k.startswith("sequential") or (k == "vmapped" and c != k)}
   if sizes.fit_loop_repetitions:
     fit_member(keys[0])    # warm-up
     fit_times, fit_other, fit_waited = interleaved(
@@ -745,12 +744,10 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
     times.update(fit_times)
     other.update(fit_other)
     waited += fit_waited
-    # Fewer repetitions than the vmapped call: a ratio of medians.
-    ratios["sequential_train_fit_as_is_over_vmapped"] = [
-        median(fit_times["sequential_train_fit_as_is"]) / median(vm)]
-    if devices > 1:
-      ratios["sequential_train_fit_as_is_over_vmapped_over_devices"] = [
-          median(fit_times["sequential_train_fit_as_is"]) / median(split)]
+    # Fewer repetitions than the vmapped calls: a ratio of medians.
+    for c, t in calls.items():
+      ratios[f"sequential_train_fit_as_is_over_{c}"] = [
+          median(fit_times["sequential_train_fit_as_is"]) / median(t)]
   return {"members": sizes.members, "layer_sizes": layer_sizes,
           "devices": devices,
           "epochs": epochs, "batch_size": batch,

@@ -132,16 +132,15 @@ def split(ds: Dataset, key: Optional[chex.PRNGKey],
     raise ValueError(f"split fractions must be >= 0 and sum to less than 1; "
                      f"got {fractions}")
   sizes = [int(round(f * ds.size)) for f in fractions]
-  if key is None:
-    ends = ds.size - np.cumsum([0, *sizes])
-    return ([ds.take(np.arange(end - size, end))
-             for size, end in zip(sizes, ends)]
-            + [ds.take(np.arange(ends[-1]))])
-  order = np.asarray(permutation(key, ds.size))
   starts = np.cumsum([0, *sizes])
-  return ([ds.take(order[start:start + size])
-           for size, start in zip(sizes, starts)]
-          + [ds.take(order[starts[-1]:])])
+  if key is None:   # the parts from the end, each in file order, then the rest
+    ends = ds.size - starts
+    order = np.concatenate([np.arange(end - size, end)
+                            for size, end in zip(sizes, ends)]
+                           + [np.arange(ends[-1])])
+  else:
+    order = np.asarray(permutation(key, ds.size))
+  return [ds.take(order[a:b]) for a, b in zip(starts, [*starts[1:], ds.size])]
 
 
 def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:

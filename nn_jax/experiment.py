@@ -177,8 +177,7 @@ def prepare(config: Config, key) -> Splits:
   drawn at random.
   """
   fractions = (config.test_fraction, config.validation_fraction)
-  if config.split_order == "file":
-    key = None
+  split_key = None if config.split_order == "file" else key
   if config.dataset in ("mnist", "mnist1d", "csv"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":
@@ -194,13 +193,14 @@ def prepare(config: Config, key) -> Splits:
           tabular.parse_nominal(config.nominal),
           tabular.parse_ordinal(config.ordinal), config.test_fraction,
           config.seed)
-    val, train = data_lib.split(full, key, (config.validation_fraction,))
+    val, train = data_lib.split(full, split_key,
+                               (config.validation_fraction,))
   else:
     ds = data_lib.load(config.dataset, seed=config.seed)
     if ds.size < 10:
       train, val, test = ds, ds.take(np.arange(0)), ds
     else:
-      test, val, train = data_lib.split(ds, key, fractions)
+      test, val, train = data_lib.split(ds, split_key, fractions)
   if config.train_size:
     if config.train_size > train.size:
       raise ValueError(f"train_size={config.train_size} exceeds the "

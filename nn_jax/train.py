@@ -291,9 +291,7 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     # Each device computes its slice of the batch; XLA sums the gradients.
     if o.mesh is None:
       return a
-    spec = jax.sharding.PartitionSpec("data", *([None] * (a.ndim - 1)))
-    return jax.lax.with_sharding_constraint(
-        a, jax.sharding.NamedSharding(o.mesh, spec))
+    return jax.lax.with_sharding_constraint(a, sharding(o.mesh, "data"))
 
   # Online plain SGD may delay the first layer's updates (same steps, other
   # rounding); not with what changes a step beyond the gradient update.
@@ -497,6 +495,14 @@ def make_mesh(devices: int, axis: str = "data"
   return jax.sharding.Mesh(np.array(jax.devices()[:devices]), (axis,))
 
 
+def sharding(mesh: jax.sharding.Mesh, axis: Optional[str] = None
+             ) -> jax.sharding.NamedSharding:
+  """Arrays split along their first dimension over ``mesh``'s ``axis``
+  (replicated on every device without one)."""
+  return jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(*([axis] if axis else [])))
+
+
 @functools.lru_cache(maxsize=16)
 def _fit_runner(model, optimizer, n, options, chunk):
   """``chunk`` epochs in one jitted scan, cached: fits with the same model,
@@ -576,8 +582,7 @@ def fit(params: mlp.Params, model: mlp.Model,
                     tuple(image_shape) if image_shape else None, mesh,
                     train_metrics)
   if mesh is not None:
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    params, data, key = jax.device_put((params, data, key), replicated)
+    params, data, key = jax.device_put((params, data, key), sharding(mesh))
   if checkpoint_every < 0 or (checkpoint_every and checkpointer is None):
     raise ValueError("checkpoint_every needs a checkpointer and must be >= 0")
   chunk = checkpoint_every or epochs_per_call or max(1, -(-epochs // 20))
@@ -691,10 +696,8 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                                          train_metrics=train_metrics),
                            data.x.shape[0])
   if mesh is not None:
-    spec = lambda *axes: jax.sharding.NamedSharding(
-        mesh, jax.sharding.PartitionSpec(*axes))
-    keys, rates = jax.device_put((keys, rates), spec("members"))
-    data = jax.device_put(data, spec())
+    keys, rates = jax.device_put((keys, rates), sharding(mesh, "members"))
+    data = jax.device_put(data, sharding(mesh))
   params, stats, metrics = run(keys, rates, data)
   metrics = np.asarray(metrics)          # (members, epochs, metrics)
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
