@@ -639,10 +639,11 @@ def digits_data(seed: int):
 
 
 def _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
-                            epochs_per_call):
+                            epochs_per_call, shared_key=None):
   """``train.fit``'s loop for every member, with the jitted chunk of epochs
   built once: per member ``init``, ``init_state``, then ``epochs /
-  epochs_per_call`` jitted calls with ``fit``'s host reads between them."""
+  epochs_per_call`` jitted calls with ``fit``'s host reads between them.
+  Member ``i`` trains with ``split(keys[i])[1]``, or with ``shared_key``."""
   optimizer = train.make_optimizer("sgd", sizes.learning_rate)
   options = train.Options(sizes.population_epochs,
                           sizes.population_batch_size, "manual")
@@ -653,7 +654,8 @@ def _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
   def member(key):
     k_init, k_train = jax.random.split(key)
     params = mlp.init(k_init, layer_sizes, model, "glorot")
-    state = train.init_state(params, model, optimizer, k_train)
+    state = train.init_state(params, model, optimizer,
+                             k_train if shared_key is None else shared_key)
     while True:
       state, metrics = run(state, data)
       np.asarray(metrics)   # fit reads the metrics after every call
@@ -671,7 +673,10 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
 
   With ``population_devices > 1`` (and as many devices), the call is also
   timed with the members split over that many devices (on the CPU, devices
-  that share its cores).
+  that share its cores). Both are also timed with one training key shared
+  by the members (``shared_key``: the same batch order for all, so that the
+  first layer's products of all members are one matmul), against the
+  sequential runs with that key.
 
   Sequential variants: ``train.fit`` called per member as it is (one
   warm-up call first; ``fit`` builds a new ``jax.jit`` each call, so every
@@ -685,11 +690,14 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   keys = jax.random.split(jax.random.PRNGKey(sizes.seed), sizes.members)
   epochs, batch = sizes.population_epochs, sizes.population_batch_size
 
-  def population(devices=1):
+  shared_key = jax.random.PRNGKey(sizes.seed + 1)
+
+  def population(devices=1, shared=False):
     return train.fit_population(
         keys, layer_sizes, model, data, learning_rates=sizes.learning_rate,
         optimizer="sgd", init="glorot", epochs=epochs,
-        batch_size=batch, devices=devices).params
+        batch_size=batch, devices=devices,
+        shared_key=shared_key if shared else None).params
 
   devices = sizes.population_devices
   if devices > jax.device_count() or sizes.members % devices:
@@ -705,36 +713,49 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
                      key=k_train, epochs=epochs, batch_size=batch)
 
   compile_s = block_time(population)
+  block_time(lambda: population(shared=True))   # compile
   if devices > 1:
-    block_time(lambda: population(devices))   # compile
+    block_time(lambda: population(devices))
+    block_time(lambda: population(devices, shared=True))
   fit_chunk = max(1, -(-epochs // 20))    # fit's default epochs_per_call
   chunked = _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
                                     fit_chunk)
+  chunked_shared = _fit_loop_compiled_once(keys, layer_sizes, model, data,
+                                           sizes, fit_chunk, shared_key)
   whole = chunked if fit_chunk == epochs else _fit_loop_compiled_once(
       keys, layer_sizes, model, data, sizes, epochs)
-  runs = {"vmapped": population,
-          **({f"vmapped_over_{devices}_devices": lambda: population(devices)}
-             if devices > 1 else {}),
+  calls = {"vmapped": population,
+           "vmapped_shared_key": lambda: population(shared=True)}
+  if devices > 1:
+    calls.update({
+        f"vmapped_over_{devices}_devices": lambda: population(devices),
+        f"vmapped_shared_key_over_{devices}_devices":
+            lambda: population(devices, shared=True)})
+  runs = {**calls,
           "sequential_compiled_once_fit_chunks": lambda: [
               chunked(k).params for k in keys],
           "sequential_compiled_once_one_call": lambda: [
-              whole(k).params for k in keys]}
+              whole(k).params for k in keys],
+          "sequential_compiled_once_fit_chunks_shared_key": lambda: [
+              chunked_shared(k).params for k in keys]}
   times, other, waited = interleaved(
       {k: functools.partial(block_time, f) for k, f in runs.items()},
       sizes.repetitions, sizes.max_wait_s, log, "population")
-  pop_params = population()
-  seq_params = chunked(keys[0]).params
   member0 = lambda params: [jax.tree.map(lambda a: a[0], p) for p in params]
-  diff = max_abs_diff(member0(pop_params), seq_params)
-  # Each slower run over each vmapped call, per repetition.
-  calls = {"vmapped": np.asarray(times["vmapped"])}
-  if devices > 1:
-    diff = max(diff, max_abs_diff(member0(population(devices)), seq_params))
-    calls["vmapped_over_devices"] = np.asarray(
-        times[f"vmapped_over_{devices}_devices"])
+  diff = max(
+      max_abs_diff(member0(f()), (chunked_shared if "shared" in c
+                                  else chunked)(keys[0]).params)
+      for c, f in calls.items())
+  # Each sequential run over each vmapped call with the same keys, and the
+  # call on one device over the call split over the devices, per repetition.
+  calls = {c.replace(f"_{devices}_devices", "_devices"): np.asarray(times[c])
+           for c in calls}
   ratios = {f"{k}_over_{c}": (np.asarray(v) / t).tolist()
             for c, t in calls.items() for k, v in times.items()
-            if k.startswith("sequential") or (k == "vmapped" and c != k)}
+            if (k.startswith("sequential")
+                and ("shared_key" in k) == ("shared_key" in c))
+            or (c.endswith("over_devices")
+                and k == c.replace("_over_devices", ""))}
   if sizes.fit_loop_repetitions:
     fit_member(keys[0])    # warm-up
     fit_times, fit_other, fit_waited = interleaved(
@@ -746,8 +767,9 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
     waited += fit_waited
     # Fewer repetitions than the vmapped calls: a ratio of medians.
     for c, t in calls.items():
-      ratios[f"sequential_train_fit_as_is_over_{c}"] = [
-          median(fit_times["sequential_train_fit_as_is"]) / median(t)]
+      if "shared_key" not in c:
+        ratios[f"sequential_train_fit_as_is_over_{c}"] = [
+            median(fit_times["sequential_train_fit_as_is"]) / median(t)]
   return {"members": sizes.members, "layer_sizes": layer_sizes,
           "devices": devices,
           "epochs": epochs, "batch_size": batch,
@@ -759,7 +781,7 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
           "other_processes_cores": other, "waited_for_quiet_seconds": waited,
           "ratios": ratios,
           "median_ratios": {k: median(v) for k, v in ratios.items()},
-          # over the one-device and (if timed) the split call
+          # over every vmapped call against its sequential run
           "max_abs_weight_diff_member0_vmapped_vs_sequential": diff}
 
 

@@ -8,7 +8,10 @@ the CPU's cores as devices:
 
 Every (learning rate, seed) pair is one member; all members share the data
 set, architecture and epochs, and train side by side through
-``nn_jax.train.fit_population``. Writes results.json (one row per member:
+``nn_jax.train.fit_population``. The seed draws a member's initial weights
+and its batch order; with ``--shared_order`` every member takes the batches
+in seed 0's order (and its dropout masks), so that members differ only in
+initial weights and learning rate; this is also faster. Writes results.json (one row per member:
 learning rate, seed, final train / validation / test cost and accuracy),
 members.csv (the same rows) and sweep.png (test accuracy against learning
 rate).
@@ -42,6 +45,10 @@ flags.DEFINE_integer("batch_size", 32, "Mini-batch size (0: whole set).")
 flags.DEFINE_string("grad", "manual", "manual or autodiff.")
 flags.DEFINE_integer("devices", 1, "Split the members over this many "
                      "devices; the number of members must be a multiple.")
+flags.DEFINE_boolean("shared_order", False, "Every member takes the "
+                     "batches in seed 0's order (and its dropout masks): "
+                     "members differ only in initial weights and learning "
+                     "rate. Faster.")
 flags.DEFINE_string("workdir", "runs/sweep", "Where results are written.")
 
 FLAGS = flags.FLAGS
@@ -76,13 +83,17 @@ def main(argv):
   member_seeds = np.tile(np.arange(FLAGS.seeds), len(rates))
   keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(member_seeds))
   members = len(member_rates)
+  # Seed 0's training key (fit_population splits each member's key into
+  # initial weights and training).
+  shared_key = (jax.random.split(jax.random.PRNGKey(0))[1]
+                if FLAGS.shared_order else None)
   common.log("training %d members of %s in one vmapped call on %d "
              "device(s)", members, sizes, FLAGS.devices)
   result = train.fit_population(
       keys, sizes, model, data, learning_rates=member_rates,
       optimizer=config.optimizer, momentum=config.momentum,
       epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
-      devices=FLAGS.devices)
+      devices=FLAGS.devices, shared_key=shared_key)
   train_seconds = timer.seconds
   x_test, y_test = jnp.asarray(splits.test.x), encode(splits.test)
   test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(
@@ -100,6 +111,7 @@ def main(argv):
     writer.writerows(rows)
   common.write_json(os.path.join(workdir, "results.json"), {
       "members": rows, "sizes": sizes, "config": config._asdict(),
+      "shared_order": FLAGS.shared_order,
       "train_seconds": train_seconds, "seconds": timer.seconds,
       "provenance": common.provenance()})
   fig, ax = plt.subplots(figsize=(6, 4))

@@ -213,8 +213,15 @@ def forward(params: Params, x: jax.Array, model: Model, *,
            "batch_stats": []}
   for l, layer in enumerate(params[:-1]):
     # z_j = sum_k w_jk a_k, written so that XLA reads w as stored: with
-    # `a @ w.T` it copies w transposed on every step of a small batch.
-    z = jnp.einsum("jk,bk->bj", layer["w"], a)
+    # `a @ w.T` it copies w transposed on every step of a small batch. The
+    # first layer computes z^T = w x^T and transposes it: when a vmapped
+    # population shares its input batch (fit_population's shared_key), the
+    # members' weights are then one stacked (members * out, in) matrix,
+    # multiplied as stored, rather than copied transposed on every step.
+    if l == 0:
+      z = jnp.einsum("jk,bk->jb", layer["w"], a).T
+    else:
+      z = jnp.einsum("jk,bk->bj", layer["w"], a)
     if model.batchnorm:
       if train:
         z_hat, inv_std, mean, var = reg.batchnorm_train(z)

@@ -37,6 +37,9 @@ def test_every_benchmark_reports(results):
   assert epoch["flops"]["steps"] == 96 // 32
   # Hand-written backprop and jax.grad train the same weights.
   assert epoch["max_abs_weight_diff_manual_vs_autodiff"] < 1e-5
+  assert {"vmapped", "vmapped_shared_key",
+          "sequential_compiled_once_fit_chunks_shared_key"} <= set(
+              results["population"]["median_seconds"])
   assert results["population"][
       "max_abs_weight_diff_member0_vmapped_vs_sequential"] < 1e-5
   assert results["matmul"]["best_square_gflops"] > 0
@@ -54,10 +57,10 @@ def test_targets_and_table(results):
   assert len(targets) == len(run.TARGETS)
   assert [t["met"] is None for t in targets] == [
       False, not torch, not torch, False, False, not torch, False, True,
-      False, False]
+      False, True, False, False]
   table = run.markdown(results, targets, (1,))
   for row in ("nn_jax, manual backprop", "batch metrics", "scikit-learn",
-              "fit_population",
+              "fit_population", "one training key shared",
               "Nielsen ch. 1", "best square"):
     assert row in table
 
@@ -88,6 +91,11 @@ def test_command_splits_the_population_over_cpu_devices(tmp_path):
   assert population["devices"] == 2
   assert report["machine"]["jax_device_count"] == 2
   assert population["median_seconds"]["vmapped_over_2_devices"] > 0
+  assert population["median_seconds"][
+      "vmapped_shared_key_over_2_devices"] > 0
+  assert population["median_ratios"][
+      "sequential_compiled_once_fit_chunks_shared_key_over_vmapped_shared_"
+      "key_over_devices"] > 0
   assert population["max_abs_weight_diff_member0_vmapped_vs_sequential"] < 1e-5
   assert "members over 2 CPU devices" in report["markdown_table"]
 

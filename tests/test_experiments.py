@@ -174,3 +174,16 @@ def test_sweep_one_row_per_member(tmp_path):
   for a, b in zip(rows, split):
     assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
     np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=1e-5)
+  # One batch order for all: seed 0's members train as before, the others
+  # differ from their runs in their own order.
+  shared = tmp_path / "shared_order"
+  proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
+             "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
+             "--shared_order", f"--workdir={shared}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((shared / "results.json").read_text())
+  assert results["shared_order"]
+  for a, b in zip(rows, results["members"]):
+    assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
+    same = np.isclose(a["test_loss"], b["test_loss"], rtol=1e-5)
+    assert same == (a["seed"] == 0), (a, b)
