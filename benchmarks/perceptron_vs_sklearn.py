@@ -133,4 +133,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  common.run(main)
+  common.run(main, compilation_cache=False)   # timings include compiling

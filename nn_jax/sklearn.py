@@ -24,12 +24,14 @@ itself skips its pandas and array-API checks when pandas is not installed or
 Randomness comes only from ``random_state``, an int seed (``None`` means 0):
 two fits with the same seed and data give the same model.
 
-Compilation: :func:`nn_jax.train.fit` jits its loop afresh on every call, so
-each ``fit`` or ``partial_fit`` compiles one XLA program (about a second on
-a CPU, whatever the number of epochs). Running many epochs per call costs
-little; running many short calls costs a compile each. With JAX's persistent
-compilation cache (``jax_compilation_cache_dir``) a call whose shapes and
-hyperparameters were seen before loads its program instead.
+Compilation: :func:`nn_jax.train.fit` keeps its compiled loop for equal
+settings (model, optimizer and its hyperparameters, array shapes, and the
+training options such as epochs and batch size), so within one process only
+the first ``fit`` or ``partial_fit`` of each setting compiles (about a
+second on a CPU, whatever the number of epochs); the next ones, with other
+data or seeds, reuse it. With JAX's persistent compilation cache
+(``jax_compilation_cache_dir``) a setting seen by an earlier process loads
+its program instead of compiling it.
 
 Example::
 

@@ -153,6 +153,35 @@ def test_perceptron_needs_a_binary_problem(tmp_path):
   assert "positive_class" in proc.stderr.strip().splitlines()[-1]
 
 
+def test_compilation_cache(tmp_path):
+  # With a cache folder a second run loads the compiled programs and gives
+  # the same results; without one (the default) nothing is kept.
+  cache = tmp_path / "xla"
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("NN_JAX_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+  args = ("experiments.train", "--dataset=iris", "--hidden=4", "--epochs=3")
+  results = []
+  for name, flag, extra_env in (   # the folder from the environment or a flag
+      ("first", [], {"NN_JAX_COMPILATION_CACHE": str(cache)}),
+      ("second", [f"--compilation_cache_dir={cache}"], {})):
+    proc = subprocess.run(
+        [sys.executable, "-m", *args, f"--workdir={tmp_path / name}", *flag],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**env, **extra_env})
+    assert proc.returncode == 0, proc.stderr
+    results.append(json.loads((tmp_path / name / "results.json").read_text()))
+    assert any(e.startswith("jit_") for e in os.listdir(cache))
+  for key in ("test_accuracy", "test_loss", "final_train_loss"):
+    assert results[0][key] == results[1][key]
+  home = tmp_path / "home"
+  proc = subprocess.run(
+      [sys.executable, "-m", *args, f"--workdir={tmp_path / 'off'}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env={**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
+  assert proc.returncode == 0, proc.stderr
+  assert not (home / ".cache" / "nn_jax").exists()
+
+
 def test_sweep_one_row_per_member(tmp_path):
   proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
              "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",

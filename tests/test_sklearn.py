@@ -20,9 +20,9 @@ from nn_jax import sklearn as nn_sklearn
 def _fast_compiles(tmp_path_factory):
   """Compiles less, and faster, for this module's many small fits.
 
-  ``train.fit`` jits its loop afresh on every call, so each fit compiles one
-  XLA program (about a second on a CPU), and sklearn's checks fit the same
-  small data sets many times. Two settings, for this module only: a
+  ``train.fit`` compiles its loop once per setting (about a second on a
+  CPU), and sklearn's checks fit many settings and shapes of small data
+  sets, some of them more than once. Two settings, for this module only: a
   persistent compilation cache in a temporary folder, so that a fit of
   shapes and hyperparameters seen before loads its program; and
   ``jax_disable_most_optimizations``, which cuts XLA's compile time by about
