@@ -510,10 +510,12 @@ def sharding(mesh: jax.sharding.Mesh, axis: Optional[str] = None
 @functools.lru_cache(maxsize=16)
 def _fit_runner(model, optimizer, n, options, chunk):
   """``chunk`` epochs in one jitted scan, cached: fits with the same model,
-  optimizer object, data size and options trace and compile once."""
+  optimizer object, data size and options trace and compile once. The
+  state is donated: XLA writes the new state into its buffers."""
   epoch_fn = make_epoch(model, optimizer, n, options)
   return jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
-                                          None, length=chunk))
+                                          None, length=chunk),
+                 donate_argnums=0)
 
 
 def fit(params: mlp.Params, model: mlp.Model,
@@ -597,6 +599,9 @@ def fit(params: mlp.Params, model: mlp.Model,
       checkpointer.latest_epoch() is not None):
     state, done_rows, _ = checkpointer.restore(state)
     rows.append(done_rows)
+  # The runner donates the state: it gets buffers of its own, neither the
+  # caller's parameters nor one buffer in two places.
+  state = jax.tree.map(jnp.copy, state)
   epoch = int(state.epoch)
   while not (bool(state.done) or epoch >= epochs):
     state, metrics = run(state, data)
