@@ -351,17 +351,22 @@ def test_fits_of_one_setting_trace_once_and_keep_the_callers_arrays(
     train._fit_runner.cache_clear()  # pylint: disable=protected-access
 
 
-@pytest.mark.parametrize("sizes,activation,residual,n,metrics", [
-    ([5, 7, 3], "sigmoid", False, 70, "full"),
-    ([6, 6, 4, 3], "relu", True, 64, "batches"),
-    ([5, 6, 6, 3], "tanh", True, 130, "batches")])
-def test_online_sgd_with_delayed_first_layer_is_step_by_step_sgd(
-    sizes, activation, residual, n, metrics):
+@pytest.mark.parametrize("sizes,activation,residual,n,metrics,delayed", [
+    ([5, 7, 3], "sigmoid", False, 70, "full", 1),
+    ([6, 6, 4, 3], "relu", True, 64, "batches", 1),
+    ([5, 6, 6, 3], "tanh", True, 130, "batches", 1),
+    ([4, 300, 260, 3], "tanh", False, 70, "full", 2),
+    ([5, 256, 256, 256, 3], "relu", True, 130, "batches", 3)])
+def test_online_sgd_with_delayed_layers_is_step_by_step_sgd(
+    sizes, activation, residual, n, metrics, delayed):
   # make_optimizer's plain SGD lets online epochs update the first layer
-  # once per block (train.DELAY_BLOCK examples); optax.sgd itself is
-  # stepped one example at a time. Same steps, other rounding.
+  # and large hidden layers above it once per block (train.DELAY_BLOCK
+  # examples); optax.sgd itself is stepped one example at a time. Same
+  # steps, other rounding.
   model = mlp.make_model(activation, "softmax_cross_entropy",
                          residual=residual)
+  assert train._delayed_layers(  # pylint: disable=protected-access
+      mlp.init(jax.random.PRNGKey(0), sizes, model)) == delayed
   delayed, stepwise = train.make_optimizer("sgd", 0.05), optax.sgd(0.05)
   assert train._plain_sgd_rate(delayed) == 0.05
   assert train._plain_sgd_rate(stepwise) is None
