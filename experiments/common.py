@@ -36,9 +36,6 @@ flags.DEFINE_string(
     "on a CPU). Default: $NN_JAX_COMPILATION_CACHE; empty: no cache. JAX's "
     "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
-# The cache drops its least recently used programs beyond this size.
-COMPILATION_CACHE_BYTES = 512 * 2**20
-
 
 class UsageError(ValueError):
   """A user-caused error; its message names the flag to change."""
@@ -72,7 +69,6 @@ def enable_compilation_cache(folder: str) -> None:
   jax.config.update("jax_compilation_cache_dir", folder)
   # Our programs compile in well under JAX's default threshold of a second.
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
 
 
 def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
