@@ -742,16 +742,16 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
       {k: functools.partial(block_time, f) for k, f in runs.items()},
       sizes.repetitions, sizes.max_wait_s, log, "population")
   member0 = lambda params: [jax.tree.map(lambda a: a[0], p) for p in params]
-  diff = max(
-      max_abs_diff(member0(f()), (chunked_shared if "shared" in c
-                                  else chunked)(keys[0]).params)
-      for c, f in calls.items())
+  sequential0 = {False: chunked(keys[0]).params,
+                 True: chunked_shared(keys[0]).params}
+  diff = max(max_abs_diff(member0(f()), sequential0["shared" in c])
+             for c, f in calls.items())
   # Each sequential run over each vmapped call with the same keys, and the
   # call on one device over the call split over the devices, per repetition.
-  calls = {c.replace(f"_{devices}_devices", "_devices"): np.asarray(times[c])
-           for c in calls}
+  call_times = {c.replace(f"_{devices}_devices", "_devices"):
+                np.asarray(times[c]) for c in calls}
   ratios = {f"{k}_over_{c}": (np.asarray(v) / t).tolist()
-            for c, t in calls.items() for k, v in times.items()
+            for c, t in call_times.items() for k, v in times.items()
             if (k.startswith("sequential")
                 and ("shared_key" in k) == ("shared_key" in c))
             or (c.endswith("over_devices")
@@ -766,7 +766,7 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
     other.update(fit_other)
     waited += fit_waited
     # Fewer repetitions than the vmapped calls: a ratio of medians.
-    for c, t in calls.items():
+    for c, t in call_times.items():
       if "shared_key" not in c:
         ratios[f"sequential_train_fit_as_is_over_{c}"] = [
             median(fit_times["sequential_train_fit_as_is"]) / median(t)]

@@ -11,10 +11,10 @@ set, architecture and epochs, and train side by side through
 ``nn_jax.train.fit_population``. The seed draws a member's initial weights
 and its batch order; with ``--shared_order`` every member takes the batches
 in seed 0's order (and its dropout masks), so that members differ only in
-initial weights and learning rate; this is also faster. Writes results.json (one row per member:
-learning rate, seed, final train / validation / test cost and accuracy),
-members.csv (the same rows) and sweep.png (test accuracy against learning
-rate).
+initial weights and learning rate; this is also faster. Writes
+results.json (one row per member: learning rate, seed, final train /
+validation / test cost and accuracy), members.csv (the same rows) and
+sweep.png (test accuracy against learning rate).
 """
 
 import csv

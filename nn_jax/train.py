@@ -673,13 +673,13 @@ def fit(params: mlp.Params, model: mlp.Model,
 
 
 @functools.lru_cache(maxsize=16)
-def _population_runner(sizes, model, optimizer, momentum, init, options, n,
-                       shared):
-  """The jitted, vmapped training of a population (cached per setting)."""
+def _population_runner(sizes, model, optimizer, momentum, init, options, n):
+  """The jitted, vmapped training of a population (cached per setting); a
+  ``shared_key`` of None traces the members' own training keys."""
 
   def member(key, rate, shared_key, data):
     k_init, k_train = jax.random.split(key)
-    if shared:
+    if shared_key is not None:
       k_train = shared_key
     params = mlp.init(k_init, sizes, model, init)
     opt = make_optimizer(optimizer, rate, momentum)
@@ -758,9 +758,7 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                            init, Options(epochs, batch_size, grad,
                                          shuffle=shuffle,
                                          train_metrics=train_metrics),
-                           data.x.shape[0], shared_key is not None)
-  if shared_key is None:
-    shared_key = jax.random.PRNGKey(0)    # unused
+                           data.x.shape[0])
   if mesh is not None:
     keys, rates = jax.device_put((keys, rates), sharding(mesh, "members"))
     data, shared_key = jax.device_put((data, shared_key), sharding(mesh))

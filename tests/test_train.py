@@ -243,10 +243,10 @@ def test_population_shuffles_once_per_epoch_with_a_shared_key(shared):
   # per member: every sort in the program sorts a single order.
   data = _data(n=16)
   run = train._population_runner(  # pylint: disable=protected-access
-      (3, 4, 2), MODEL, "sgd", 0.9, "glorot", train.Options(2, 4), 16, shared)
+      (3, 4, 2), MODEL, "sgd", 0.9, "glorot", train.Options(2, 4), 16)
   keys = jax.random.split(jax.random.PRNGKey(5), 3)
   jaxpr = jax.make_jaxpr(run)(keys, jnp.full((3,), 0.1),
-                              jax.random.PRNGKey(9), data)
+                              jax.random.PRNGKey(9) if shared else None, data)
 
   def sorts(jaxpr):
     for eqn in jaxpr.eqns:
