@@ -88,6 +88,9 @@ flags.DEFINE_string("train_metrics", _D.train_metrics, "Training cost and "
                     "training set after the epoch) or batches (the mean over "
                     "the epoch's batches, each before its update; no second "
                     "pass).")
+flags.DEFINE_string("dtype", _D.dtype, "Parameters and data: float32, or "
+                    "float64 (64-bit JAX for this run, as NumPy computes; "
+                    "slower).")
 flags.DEFINE_integer("checkpoint_every", 0, "Save the full training state "
                      "to <workdir>/checkpoints every this many epochs.")
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "

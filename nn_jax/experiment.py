@@ -26,6 +26,7 @@ AUGMENTATIONS = ("noise", "shift")
 
 DATASETS = data_lib.NAMES + ("mnist", "mnist1d", "csv")
 MODELS = ("mlp", "perceptron")
+DTYPES = ("float32", "float64")
 
 
 class Config(NamedTuple):
@@ -63,6 +64,7 @@ class Config(NamedTuple):
   epochs_per_call: int = 0
   checkpoint_every: int = 0
   train_metrics: str = "full"   # "batches": the mean of the batch costs
+  dtype: str = "float32"        # "float64": parameters and data in 64 bits
   # Regularization and training techniques (all off by default).
   l2: float = 0.0
   l2_alpha: bool = False
@@ -103,6 +105,7 @@ def validate(config: Config) -> None:
   _allowed("input_encoding", config.input_encoding, INPUT_ENCODINGS)
   _allowed("split_order", config.split_order, SPLIT_ORDERS)
   _allowed("train_metrics", config.train_metrics, train_lib.TRAIN_METRICS)
+  _allowed("dtype", config.dtype, DTYPES)
   if any(h < 1 for h in config.hidden):
     raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
                      f"no hidden layer); got {list(config.hidden)}")
@@ -225,7 +228,7 @@ def prepare(config: Config, key) -> Splits:
 
 def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
   """Class labels: the largest output, or a single sigmoid unit > 0.5."""
-  o = mlp.predict(params, jnp.asarray(x, jnp.float32), model, stats)
+  o = mlp.predict(params, jnp.asarray(x, params[0]["w"].dtype), model, stats)
   if o.shape[1] == 1:
     return np.asarray(o[:, 0] > 0.5, np.int32)
   return np.asarray(jnp.argmax(o, -1))
@@ -327,8 +330,17 @@ def train_and_evaluate(config: Config,
     ``epochs_run``, ``reached_threshold``, ``seconds``, ``grad``, ``config``
     (the fields as a dict), ``history`` (per-epoch metric arrays) and the
     trained ``params`` and ``model``.
+
+  With ``config.dtype="float64"`` the run computes in 64 bits (as NumPy
+  does by default) inside ``jax.enable_x64``; the returned parameters are
+  float64 arrays.
   """
   validate(config)
+  with jax.enable_x64(config.dtype == "float64"):
+    return _train_and_evaluate(config, on_progress, checkpoint_dir, resume)
+
+
+def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
   start = time.perf_counter()
   model = model_of(config)
   split_key, init_key, train_key, pretrain_key = run_keys(config)
@@ -348,7 +360,8 @@ def train_and_evaluate(config: Config,
                      f"{config.dataset!r} is not one (use augment=noise)")
   sizes = ([splits.train.x.shape[1], *config.hidden]
            + [data_lib.num_outputs(model.loss, splits.train)])
-  params = mlp.init(init_key, sizes, model, config.init)
+  dtype = jnp.dtype(config.dtype)
+  params = mlp.init(init_key, sizes, model, config.init, dtype)
   batch = train_lib.resolve_batch_size(config.batch_size, splits.train.size)
   schedule = train_lib.make_schedule(
       config.schedule, config.learning_rate,
@@ -356,7 +369,7 @@ def train_and_evaluate(config: Config,
       decay_rate=config.decay_rate, decay_epochs=config.decay_epochs)
   make_optimizer = lambda: train_lib.make_optimizer(
       config.optimizer, schedule, config.momentum)
-  x_train = jnp.asarray(splits.train.x)
+  x_train = jnp.asarray(splits.train.x, dtype)
   pretrain_costs = []
   checkpointer = None
   if checkpoint_dir and (config.checkpoint_every or resume):
@@ -371,9 +384,9 @@ def train_and_evaluate(config: Config,
         pretrain_key, params, model, x_train, epochs=config.pretrain_epochs,
         batch_size=config.batch_size, make_optimizer=make_optimizer,
         grad=config.grad)
-  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s))
+  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s), dtype)
   data = train_lib.Data(x_train, encode(splits.train),
-                        jnp.asarray(splits.val.x.reshape(-1, sizes[0])),
+                        jnp.asarray(splits.val.x.reshape(-1, sizes[0]), dtype),
                         encode(splits.val).reshape(-1, sizes[-1]))
   result = train_lib.fit(
       params, model, make_optimizer(), data, key=train_key,
@@ -391,8 +404,8 @@ def train_and_evaluate(config: Config,
   if checkpointer is not None:
     checkpointer.close()
   test_loss, test_acc = train_lib.evaluate(
-      result.params, jnp.asarray(splits.test.x), encode(splits.test), model,
-      result.stats)
+      result.params, jnp.asarray(splits.test.x, dtype), encode(splits.test),
+      model, result.stats)
   confusion = None
   if splits.test.task == data_lib.CLASSIFICATION and splits.test.size:
     predicted = predict_labels(result.params, result.stats, splits.test.x,

@@ -44,6 +44,7 @@ def test_train_writes_results(tmp_path):
     ("--dataset=iris --loss=linear_squared", "softmax_cross_entropy"),
     ("--train_metrics=epoch", "train_metrics"),
     ("--split_order=sorted", "split_order"),
+    ("--dtype=float16", "float64"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
@@ -62,6 +63,21 @@ def test_train_metrics_of_the_batches():
   # mean is taken before each update, the full pass after the epoch.
   assert out["test_accuracy"] == full["test_accuracy"]
   assert out["final_train_loss"] != full["final_train_loss"]
+
+
+def test_float64_run_keeps_64_bits_inside_the_run():
+  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
+                             batch_size=8, dtype="float64")
+  out = experiment.train_and_evaluate(config)
+  assert {l["w"].dtype for l in out["params"]} == {np.dtype("float64")}
+  assert jax.numpy.zeros(1).dtype == np.float32   # x64 is off again
+  with jax.enable_x64(True):
+    test = out["splits"].test
+    predicted = experiment.predict_labels(out["params"], out["stats"], test.x,
+                                          out["model"])
+  assert out["test_accuracy"] == pytest.approx(np.mean(predicted == test.y))
+  single = experiment.train_and_evaluate(config._replace(dtype="float32"))
+  assert {l["w"].dtype for l in single["params"]} == {np.dtype("float32")}
 
 
 def test_split_in_file_order_holds_out_the_last_examples():
