@@ -3,6 +3,7 @@ fit the network or were damaged."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,5 +123,26 @@ def test_damaged_checkpoint_is_refused(tmp_path, damage, request):
         blob[i] ^= 0x5A
     with open(target, "wb") as f:
       f.write(bytes(blob))
-  with pytest.raises(ValueError, match="checkpoint"):
+  with pytest.raises(ValueError, match="truncated or corrupted"):
     ckpt.restore(_state())
+
+
+def test_arrays_other_than_the_saved_ones_are_refused(tmp_path, request):
+  # Readable arrays of the right shapes, but not those the hashes in the
+  # metadata were taken of: only the hash comparison can tell.
+  saved = checkpoint.Checkpointer(str(tmp_path / "saved"))
+  request.addfinalizer(saved.close)
+  other = checkpoint.Checkpointer(str(tmp_path / "other"))
+  request.addfinalizer(other.close)
+  state = _state()
+  rows = np.zeros((1, 4), np.float32)
+  saved.save(1, state, rows)
+  changed = state._replace(params=jax.tree.map(lambda a: a + 1, state.params))
+  other.save(1, changed, rows)
+  shutil.rmtree(tmp_path / "saved" / "1" / "state")
+  shutil.copytree(tmp_path / "other" / "1" / "state",
+                  tmp_path / "saved" / "1" / "state")
+  with pytest.raises(ValueError, match="does not match the hash"):
+    saved.restore(_state())
+  restored, _, _ = other.restore(_state())    # the arrays themselves are fine
+  jax.tree.map(np.testing.assert_array_equal, restored.params, changed.params)

@@ -102,4 +102,4 @@ def test_no_pickle_in_library_or_experiments():
   proc = subprocess.run(["grep", "-rn", r"pickle\|allow_pickle=True",
                          "nn_jax", "experiments", "--include=*.py"],
                         cwd=ROOT, capture_output=True, text=True)
-  assert proc.stdout == ""
+  assert proc.returncode == 1 and proc.stdout == "", proc.stdout + proc.stderr

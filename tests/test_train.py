@@ -121,10 +121,16 @@ def test_every_optimizer_lowers_the_cost(name):
 
 def test_any_optax_transformation():
   data, params = _data(), _params()
-  opt = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(0.1))
+  # One full-batch step through a chain that clips the gradient's norm.
+  opt = optax.chain(optax.clip_by_global_norm(1e-3), optax.sgd(0.1))
   result = train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0),
-                     epochs=3)
-  assert result.epochs_run == 3
+                     epochs=1, batch_size=0)
+  _, grads = backprop.gradients(params, data.x, data.y, MODEL)
+  norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads)))
+  assert norm > 1e-3
+  expected = jax.tree.map(lambda p, g: p - 0.1 * g * (1e-3 / norm), params,
+                          grads)
+  chex.assert_trees_all_close(result.params, expected, atol=1e-7)
 
 
 def test_manual_and_autodiff_train_alike():
