@@ -132,6 +132,9 @@ def split(ds: Dataset, key: Optional[chex.PRNGKey],
     raise ValueError(f"split fractions must be >= 0 and sum to less than 1; "
                      f"got {fractions}")
   sizes = [int(round(f * ds.size)) for f in fractions]
+  if sum(sizes) > ds.size:
+    raise ValueError(f"split fractions {fractions} of {ds.size} examples "
+                     f"round to parts of {sizes}, more than there are")
   starts = np.cumsum([0, *sizes])
   if key is None:   # the parts from the end, each in file order, then the rest
     ends = ds.size - starts
@@ -146,13 +149,17 @@ def split(ds: Dataset, key: Optional[chex.PRNGKey],
 def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:
   """Raises ValueError (naming the losses that fit) if ``loss`` can't fit ``ds``.
 
-  Classification takes softmax or sigmoid outputs (a single sigmoid unit for
-  two classes, one per class otherwise); regression takes linear outputs.
+  Classification needs at least two classes and takes softmax or sigmoid
+  outputs (a single sigmoid unit for two classes, one per class otherwise);
+  regression takes linear outputs.
   """
   if ds.task == REGRESSION:
     ok_tasks = (losses_lib.REGRESSION,)
   else:
     ok_tasks = (losses_lib.MULTICLASS, losses_lib.BINARY)
+    if ds.num_classes < 2:
+      raise ValueError(f"classification needs at least 2 classes; data set "
+                       f"{ds.name!r} has {ds.num_classes}")
   if loss.task not in ok_tasks:
     fits = [n for n in losses_lib.NAMES
             if losses_lib.get(n).task in ok_tasks]

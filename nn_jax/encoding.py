@@ -25,6 +25,12 @@ def _check_2d(x, what):
   return x
 
 
+def _check_fit_rows(x):
+  if x.shape[0] == 0:
+    raise ValueError("cannot fit an encoding on 0 rows")
+  return x
+
+
 def _check_columns(stat, x):
   if x.shape[1] != stat.shape[0]:
     raise ValueError(f"the encoding was fitted on {stat.shape[0]} columns "
@@ -38,7 +44,7 @@ class Standardize(NamedTuple):
 
   @classmethod
   def fit(cls, x) -> "Standardize":
-    x = _check_2d(x, "features")
+    x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
     return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
 
@@ -58,7 +64,7 @@ class ScaleRange(NamedTuple):
 
   @classmethod
   def fit(cls, x) -> "ScaleRange":
-    x = _check_2d(x, "features")
+    x = _check_fit_rows(_check_2d(x, "features"))
     return cls(x.min(axis=0), x.max(axis=0))
 
   def apply(self, x) -> np.ndarray:
@@ -79,6 +85,8 @@ def one_hot(values: Sequence, categories: Sequence) -> np.ndarray:
     ValueError: naming the first value that is not a known category.
   """
   index = {c: i for i, c in enumerate(categories)}
+  if len(index) != len(categories):
+    raise ValueError(f"categories must be distinct; got {list(categories)}")
   out = np.zeros((len(values), len(categories)), np.float32)
   for row, v in enumerate(values):
     if v not in index:
@@ -95,6 +103,8 @@ def thermometer(values: Sequence, levels: Sequence) -> np.ndarray:
   ``low < mid < high``, low -> [0, 0], mid -> [1, 0], high -> [1, 1].
   """
   index = {c: i for i, c in enumerate(levels)}
+  if len(index) != len(levels):
+    raise ValueError(f"levels must be distinct; got {list(levels)}")
   out = np.zeros((len(values), max(len(levels) - 1, 0)), np.float32)
   for row, v in enumerate(values):
     if v not in index:

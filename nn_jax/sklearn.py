@@ -229,9 +229,8 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
   largest weighted input. Training of a unit stops after its first epoch
   without a mistake or after ``epochs``.
 
-  ``partial_fit`` runs one epoch of the same rule from the current weights
-  (:func:`perceptron.train` has no argument for initial weights); the first
-  call needs ``classes`` and starts from ``init``.
+  ``partial_fit`` runs one epoch of the same rule from the current weights;
+  the first call needs ``classes`` and starts from ``init``.
 
   The threshold unit gives no probabilities, so there is no
   ``predict_proba`` (as in ``sklearn.linear_model.Perceptron``);

@@ -231,11 +231,22 @@ def _number(cell: str):
   return v if np.isfinite(v) else None
 
 
+def _numeric_class(cell: str) -> str:
+  """A number's class name: ``1``, ``1.0`` and ``01`` are all ``"1"``."""
+  v = _number(cell)
+  return str(int(v)) if v.is_integer() else repr(v)
+
+
+def _all_numbers(values) -> bool:
+  return all(_number(v) is not None for v in values)
+
+
 def _sorted_classes(values) -> tuple:
-  """Distinct values, numerically sorted if they are all numbers."""
+  """Distinct values, as numbers (equal numbers one class) and numerically
+  sorted if they are all numbers."""
   distinct = set(values)
-  if all(_number(v) is not None for v in distinct):
-    return tuple(sorted(distinct, key=lambda v: (float(v), v)))
+  if _all_numbers(distinct):
+    return tuple(sorted({_numeric_class(v) for v in distinct}, key=float))
   return tuple(sorted(distinct))
 
 
@@ -321,7 +332,8 @@ class TabularEncoder(NamedTuple):
          else np.zeros((table.size, 0), np.float32)).astype(np.float32)
     if self.task == data_lib.CLASSIFICATION:
       values = _known_cells(table, self.target, self.classes, "class",
-                            "was not in the training rows")
+                            "was not in the training rows",
+                            numbers=_all_numbers(self.classes))
       index = {c: i for i, c in enumerate(self.classes)}
       y = np.asarray([index[v] for v in values], np.int32)
       return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
@@ -352,15 +364,20 @@ def _cells(table: Table, column: str) -> list:
   return values
 
 
-def _known_cells(table, column, known, what, why) -> list:
+def _known_cells(table, column, known, what, why, numbers=False) -> list:
+  """The column's cells, each one of ``known`` (with ``numbers``: equal as
+  a number to one, and named as it is there)."""
   values = _cells(table, column)
   allowed = set(known)
+  named = []
   for i, v in enumerate(values):
-    if v not in allowed:
+    name = _numeric_class(v) if numbers and _number(v) is not None else v
+    if name not in allowed:
       raise ValueError(
           f"{_where(table, i, column)}: {what} {v!r} {why} (known: "
           f"{', '.join(known)})")
-  return values
+    named.append(name)
+  return named
 
 
 def _numeric_column(table: Table, column: str,

@@ -23,6 +23,7 @@ updated from each batch.
 """
 
 import functools
+import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import chex
@@ -33,6 +34,7 @@ import optax
 
 from nn_jax import backprop
 from nn_jax import data as data_lib
+from nn_jax import losses as losses_lib
 from nn_jax import mlp
 from nn_jax import regularization as reg
 
@@ -199,7 +201,8 @@ def resolve_batch_size(batch_size: int, n: int) -> int:
 def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   """Raises ValueError naming what is wrong with ``data`` for this network:
   shapes, feature and output counts, NaN or Inf, targets outside [0, 1] for
-  sigmoid and softmax outputs."""
+  sigmoid and softmax outputs, softmax targets whose rows do not sum to 1
+  (the output delta ``softmax(z) - y`` of cross-entropy assumes they do)."""
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
   for name in Data._fields:
     shape = np.shape(getattr(data, name))
@@ -220,7 +223,7 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
                **{k: _summary(np, np.asarray(getattr(data, k)))
                   for k in Data._fields if k not in on_device}}
   for name in Data._fields:
-    finite, lo, hi = (float(s) for s in summaries[name])
+    finite, lo, hi, off_one = (float(s) for s in summaries[name])
     if not finite:
       bad = np.argwhere(~np.isfinite(np.asarray(getattr(data, name))))[0]
       raise ValueError(f"{name} contains NaN or Inf (first at row {bad[0]}, "
@@ -230,6 +233,13 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
         raise ValueError(f"{name} must hold targets in [0, 1] for "
                          f"{model.loss.name} (one-hot rows or 0/1 labels); "
                          f"found values in [{lo}, {hi}]")
+    if name.startswith("y") and model.loss.task == losses_lib.MULTICLASS:
+      if off_one > 1e-3:
+        sums = np.sum(np.asarray(getattr(data, name), np.float64), axis=1)
+        row = int(np.argmax(np.abs(sums - 1)))
+        raise ValueError(f"{name} rows must sum to 1 for {model.loss.name} "
+                         f"(one-hot or class probabilities); row {row} sums "
+                         f"to {sums[row]:g}")
   if data.x.shape[0] == 0:
     raise ValueError("the training set is empty")
   for x, y in (("x", "y"), ("x_val", "y_val")):
@@ -239,11 +249,13 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
 
 
 def _summary(xp, a):
-  """``(all finite, min, max)`` of ``a`` with ``xp`` (numpy or jax.numpy)."""
+  """``(all finite, min, max, largest |row sum - 1|)`` of the 2-D ``a`` with
+  ``xp`` (numpy or jax.numpy)."""
   if not xp.issubdtype(a.dtype, xp.floating):
     a = a.astype(xp.float32)
   return (xp.all(xp.isfinite(a)), xp.min(a, initial=np.inf),
-          xp.max(a, initial=-np.inf))
+          xp.max(a, initial=-np.inf),
+          xp.max(xp.abs(xp.sum(a, axis=1) - 1), initial=0))
 
 
 @jax.jit
@@ -284,6 +296,9 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     raise ValueError("random shifts need image data (an image_shape)")
   batch = resolve_batch_size(o.batch_size, n)
   num_batches = n // batch
+  if model.batchnorm and batch == 1:
+    raise ValueError("batch norm needs batches of at least 2 examples: the "
+                     "statistics of one example normalize it to 0")
   if o.mesh is not None and batch % o.mesh.size:
     raise ValueError(f"the batch size {batch} must be a multiple of the "
                      f"{o.mesh.size} devices")
@@ -581,11 +596,15 @@ def fit(params: mlp.Params, model: mlp.Model,
     data: training and validation arrays.
     key: PRNG key for shuffles, dropout masks and augmentation.
     epochs: the most epochs to run (>= 1).
-    batch_size: 1 online SGD, 0 the whole set, else mini-batches.
+    batch_size: 1 online SGD, 0 the whole set, else mini-batches. An epoch
+      is ``n // batch_size`` full batches: the ``n % batch_size`` examples
+      left over are not trained on in that epoch (with ``shuffle``, other
+      ones each epoch; without, always the last ones).
     grad: ``"manual"`` (hand-written backprop) or ``"autodiff"``.
     cost_threshold: stop after the first epoch whose training cost is below
       this (0 never stops early).
-    shuffle: reshuffle the training set every epoch.
+    shuffle: reshuffle the training set every epoch (else the examples are
+      taken in their order every epoch).
     max_norm: project each unit's incoming weights to norm <= this after
       every step (0: off).
     early_stopping_patience: stop when the validation cost has not improved
@@ -607,7 +626,8 @@ def fit(params: mlp.Params, model: mlp.Model,
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
     checkpointer: a :class:`nn_jax.checkpoint.Checkpointer`; with
       ``checkpoint_every = K > 0`` the full state is saved every K epochs
-      (and at the end), and each jitted call runs K epochs.
+      (and at the end); each jitted call then runs the greatest common
+      divisor of K and ``epochs_per_call`` (or its default) epochs.
     checkpoint_every: epochs between checkpoints (0: none).
     resume: continue from the checkpointer's latest checkpoint, if any. With
       the same arguments the result is bitwise the same as a run that was
@@ -633,7 +653,11 @@ def fit(params: mlp.Params, model: mlp.Model,
     params, data, key = jax.device_put((params, data, key), sharding(mesh))
   if checkpoint_every < 0 or (checkpoint_every and checkpointer is None):
     raise ValueError("checkpoint_every needs a checkpointer and must be >= 0")
-  chunk = checkpoint_every or epochs_per_call or max(1, -(-epochs // 20))
+  if epochs_per_call is not None and epochs_per_call < 1:
+    raise ValueError(f"epochs_per_call must be >= 1; got {epochs_per_call}")
+  chunk = epochs_per_call or max(1, -(-epochs // 20))
+  if checkpoint_every:   # calls that end on every checkpoint's epoch
+    chunk = math.gcd(chunk, checkpoint_every)
   run = _fit_runner(model, optimizer, n, options, chunk)
   state = init_state(params, model, optimizer, key)
   rows = []

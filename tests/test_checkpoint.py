@@ -10,6 +10,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -146,3 +147,21 @@ def test_arrays_other_than_the_saved_ones_are_refused(tmp_path, request):
     saved.restore(_state())
   restored, _, _ = other.restore(_state())    # the arrays themselves are fine
   jax.tree.map(np.testing.assert_array_equal, restored.params, changed.params)
+
+
+def test_checkpoints_keep_the_progress_of_epochs_per_call(tmp_path, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], MODEL)
+  x = jax.random.normal(jax.random.PRNGKey(1), (8, 3))
+  y = jax.nn.one_hot(jnp.arange(8) % 2, 2)
+  seen = []
+  result = train.fit(params, MODEL, optax.sgd(0.1), train.Data(x, y, x, y),
+                     key=jax.random.PRNGKey(2), epochs=12, batch_size=4,
+                     epochs_per_call=4, checkpointer=ckpt,
+                     checkpoint_every=6,
+                     on_progress=lambda epoch, m: seen.append(epoch))
+  # Calls of gcd(4, 6) = 2 epochs: progress every 2, a checkpoint every 6.
+  assert seen == [2, 4, 6, 8, 10, 12]
+  assert sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit()) == [6, 12]
+  assert result.epochs_run == 12

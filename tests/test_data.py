@@ -1,5 +1,5 @@
-"""``data.permutation`` (every random order of the library comes from it)
-and ``data.split``."""
+"""``data.permutation`` (every random order of the library comes from it),
+``data.split`` and the checks of a data set against a loss."""
 
 import itertools
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import pytest
 
 from nn_jax import data
+from nn_jax import losses
 
 
 @settings(max_examples=25, deadline=None)
@@ -92,3 +93,13 @@ def test_split_in_file_order_takes_the_parts_from_the_end():
 def test_split_fractions_checked():
   with pytest.raises(ValueError, match="sum to less than 1"):
     data.split(_numbered(4), None, (0.5, 0.5))
+  # Each part rounds up: 2 + 2 + 2 of 5 examples would overlap.
+  for key in (None, jax.random.PRNGKey(0)):
+    with pytest.raises(ValueError, match=r"round to parts of \[2, 2, 2\]"):
+      data.split(_numbered(5), key, (0.3, 0.3, 0.3))
+
+
+def test_one_class_is_no_classification():
+  one = data.classification("one", np.zeros((6, 2)), np.full(6, 7))
+  with pytest.raises(ValueError, match="at least 2 classes; .* has 1"):
+    data.check_loss_fits(losses.softmax_cross_entropy, one)

@@ -99,6 +99,15 @@ def test_dropout_keeps_the_expectation():
   assert float(jnp.mean(masks == 0)) == pytest.approx(0.3, abs=0.01)
 
 
+def test_batchnorm_refuses_batches_of_one():
+  model = mlp.make_model("relu", "softmax_cross_entropy", batchnorm=True)
+  params = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], model)
+  for n, batch_size in ((8, 1), (1, 0)):
+    with pytest.raises(ValueError, match="at least 2 examples"):
+      train.fit(params, model, optax.sgd(0.1), _data(n),
+                key=jax.random.PRNGKey(1), epochs=1, batch_size=batch_size)
+
+
 def test_batchnorm_normalizes_each_unit_in_training():
   model = mlp.make_model("relu", "softmax_cross_entropy", batchnorm=True)
   params = mlp.init(jax.random.PRNGKey(0), [3, 5, 4, 2], model)

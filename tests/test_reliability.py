@@ -111,6 +111,11 @@ def _fit(d, **kw):
     (lambda d: d._replace(x=d.x[:5]), "x has 5 rows but y has 8"),
     (lambda d: d._replace(x=d.x[:, 0]), "2-D array"),
     (lambda d: d._replace(y=d.y * 3), r"targets in \[0, 1\]"),
+    (lambda d: d._replace(y=np.ones((8, 2), np.float32)),
+     "y rows must sum to 1 for softmax_cross_entropy .* row 0 sums to 2"),
+    (lambda d: d._replace(y=np.concatenate([d.y[:7], np.zeros((1, 2),
+                                                             np.float32)])),
+     "row 7 sums to 0"),
 ])
 def test_fit_rejects_bad_data(bad, match):
   with pytest.raises(ValueError, match=match):
@@ -120,6 +125,11 @@ def test_fit_rejects_bad_data(bad, match):
 def test_batch_larger_than_data():
   with pytest.raises(ValueError, match="batch_size must be 0"):
     _fit(_data(), batch_size=9)
+
+
+def test_epochs_per_call_at_least_one():
+  with pytest.raises(ValueError, match="epochs_per_call must be >= 1; got 0"):
+    _fit(_data(), epochs_per_call=0)
 
 
 def test_labels_outside_the_classes():

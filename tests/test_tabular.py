@@ -246,6 +246,22 @@ def test_unknown_class_in_test_rows(tmp_path):
     enc.transform(table)
 
 
+def test_numeric_classes_are_equal_as_numbers(tmp_path):
+  path = write_csv(tmp_path / "n.csv", ["x", "y"],
+                   [["1", "1"], ["2", "0"], ["3", "1.0"], ["4", "2"],
+                    ["5", "01"], ["6", "3"]])
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take([0, 1, 2, 3]), "y")
+  assert enc.classes == ("0", "1", "2")
+  ds = enc.transform(table.take([0, 1, 2, 3, 4]))
+  np.testing.assert_array_equal(ds.y, [1, 0, 1, 2, 1])
+  with pytest.raises(ValueError, match=r"class '3' was not in the training"):
+    enc.transform(table)
+  with pytest.raises(ValueError, match="only one class"):
+    tabular.fit_encoder(table.take([0, 2, 4]), "y",
+                        task="classification")
+
+
 def test_blank_lines_are_not_rows_but_lines_are_counted(tmp_path):
   path = tmp_path / "b.csv"
   path.write_text("x,y\n1,a\n\n2,b\n\nzz,a\n")

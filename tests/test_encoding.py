@@ -1,0 +1,77 @@
+"""The input encodings: codes, round trips and the statistics of the
+training rows."""
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+import numpy as np
+import pytest
+
+from nn_jax import encoding
+
+LEVELS = ("low", "mid", "high")
+ROWS = hnp.arrays(np.float64, st.tuples(st.integers(2, 8), st.integers(1, 4)),
+                  elements=st.floats(-1e3, 1e3))
+
+
+def test_one_hot_and_back():
+  codes = encoding.one_hot(["b", "a", "c", "b"], ["a", "b", "c"])
+  np.testing.assert_array_equal(codes, [[0, 1, 0], [1, 0, 0], [0, 0, 1],
+                                        [0, 1, 0]])
+  assert encoding.decode_one_hot(codes, ["a", "b", "c"]) == ["b", "a", "c",
+                                                             "b"]
+
+
+def test_thermometer_and_back():
+  codes = encoding.thermometer(["mid", "low", "high"], LEVELS)
+  np.testing.assert_array_equal(codes, [[1, 0], [0, 0], [1, 1]])
+  assert encoding.decode_thermometer(codes, LEVELS) == ["mid", "low", "high"]
+
+
+@pytest.mark.parametrize("code", [encoding.one_hot, encoding.thermometer])
+def test_codes_refuse_unknown_and_repeated_names(code):
+  with pytest.raises(ValueError, match="row 1: unknown .* 'huge'"):
+    code(["low", "huge"], LEVELS)
+  with pytest.raises(ValueError, match="must be distinct"):
+    code(["low"], ["low", "mid", "low"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=ROWS)
+def test_standardize_fits_mean_0_std_1_and_inverts(x):
+  scaler = encoding.Standardize.fit(x)
+  z = scaler.apply(x)
+  varies = np.ptp(x, axis=0) > 1e-6 * np.maximum(1, np.abs(x).max(0))
+  np.testing.assert_allclose(z.mean(0), 0, atol=1e-4)
+  np.testing.assert_allclose(z.std(0)[varies], 1, rtol=1e-4)
+  np.testing.assert_allclose(z[:, np.ptp(x, axis=0) == 0], 0, atol=1e-9)
+  np.testing.assert_allclose(scaler.invert(z), x, rtol=1e-5, atol=1e-3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(x=ROWS)
+def test_scale_range_maps_onto_minus_1_1_and_inverts(x):
+  scaler = encoding.ScaleRange.fit(x)
+  z = scaler.apply(x)
+  assert np.all(z >= -1 - 1e-6) and np.all(z <= 1 + 1e-6)
+  varies = np.ptp(x, axis=0) > 0
+  np.testing.assert_allclose(z.min(0)[varies], -1, atol=1e-6)
+  np.testing.assert_allclose(z.max(0)[varies], 1, atol=1e-6)
+  np.testing.assert_allclose(scaler.invert(z), x, rtol=1e-5, atol=1e-3)
+
+
+def test_statistics_come_from_the_training_rows():
+  train = np.array([[0.0, 10.0], [2.0, 30.0]])
+  test = np.array([[4.0, 20.0]])
+  np.testing.assert_allclose(encoding.Standardize.fit(train).apply(test),
+                             [[3.0, 0.0]])
+  np.testing.assert_allclose(encoding.ScaleRange.fit(train).apply(test),
+                             [[3.0, 0.0]])
+
+
+@pytest.mark.parametrize("scaler", [encoding.Standardize,
+                                    encoding.ScaleRange])
+def test_no_fit_on_zero_rows(scaler):
+  with pytest.raises(ValueError, match="0 rows"):
+    scaler.fit(np.zeros((0, 3)))
