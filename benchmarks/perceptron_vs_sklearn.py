@@ -17,6 +17,7 @@ table and writes ``--out`` (JSON). Timings are medians of ``--repeats``.
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
@@ -97,7 +98,7 @@ def main(argv):
   jax_compiled = statistics.median(compiled)
   jax_with_compile = statistics.median(with_compile)
   out = {
-      "command": COMMAND,
+      "command": " ".join([COMMAND, *sys.argv[1:]]),
       "num_functions": num,
       "max_epochs": epochs,
       "sample": FLAGS.sample,

@@ -145,10 +145,21 @@ def torch_module(wanted: bool):
   return torch_ref
 
 
+def int_list(name: str) -> tuple:
+  """The integers of the list flag ``--name``; a one-line error otherwise."""
+  try:
+    values = tuple(int(v) for v in FLAGS[name].value)
+  except ValueError:
+    common.fail(f"--{name}={','.join(FLAGS[name].value)}: comma-separated "
+                "positive integers")
+  common.check(all(v >= 1 for v in values), name, "positive integers")
+  return values
+
+
 def thread_counts(requested) -> tuple:
   cores = os.cpu_count() or 1
   if requested:
-    return tuple(int(t) for t in requested)
+    return requested
   return tuple(dict.fromkeys((cores, 1)))
 
 
@@ -384,7 +395,7 @@ def main(argv):
       os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}"
   from benchmarks import suite  # imports JAX
   sizes = suite.Sizes(
-      n_train=FLAGS.n_train, hidden=tuple(int(h) for h in FLAGS.hidden),
+      n_train=FLAGS.n_train, hidden=int_list("hidden"),
       batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
       n_online=FLAGS.n_online,
       online_learning_rate=FLAGS.online_learning_rate, members=FLAGS.members,
@@ -394,11 +405,11 @@ def main(argv):
       nielsen_epochs=FLAGS.nielsen_epochs,
       nielsen_train_size=FLAGS.nielsen_train_size,
       nielsen_repetitions=FLAGS.nielsen_repetitions,
-      squares=tuple(int(s) for s in FLAGS.squares),
+      squares=int_list("squares"),
       matmul_calls=FLAGS.matmul_calls, repetitions=FLAGS.repetitions,
       max_wait_s=FLAGS.max_wait_s, seed=FLAGS.seed)
   torch_ref = torch_module(FLAGS.torch)
-  threads = thread_counts(FLAGS.torch_threads) if torch_ref else ()
+  threads = thread_counts(int_list("torch_threads")) if torch_ref else ()
   start = time.perf_counter()
   results = run_suite(suite, sizes, which, FLAGS.data_dir, torch_ref,
                       threads, FLAGS.sklearn, log=common.log)

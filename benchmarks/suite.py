@@ -630,12 +630,9 @@ def bench_online(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
 def digits_data(seed: int):
   """The digits split and encoded as ``experiments.train`` does by default."""
   config = experiment.Config(dataset="digits", seed=seed)
-  split_key = jax.random.split(jax.random.PRNGKey(seed), 4)[0]
-  splits = experiment.prepare(config, split_key)
+  splits = experiment.prepare(config, experiment.run_keys(config)[0])
   loss = mlp.make_model("relu", "softmax_cross_entropy").loss
-  enc = lambda s: jnp.asarray(data_lib.targets(loss, s))
-  return train.Data(jnp.asarray(splits.train.x), enc(splits.train),
-                    jnp.asarray(splits.val.x), enc(splits.val))
+  return experiment.training_data(splits, loss)
 
 
 def _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,

@@ -6,12 +6,13 @@ Trains a perceptron (zero weights, eta = 1, fixed order) on each of the
 2^(2^n) Boolean functions of n inputs in one vmapped, jitted call, and decides
 each function's linear separability exactly with
 ``separability.separable_many`` (integer vertex enumeration of the LP). The
-scipy LP oracle ``separability.linearly_separable`` re-checks every function
-for n <= 3 and a sample of ``--lp_sample`` functions (half separable, half
-not) for n = 4, where 65536 LPs would take over a minute. ``agree`` is true
-iff on every function the perceptron converged exactly when the exact oracle
-says separable, every converged weight vector classifies its truth table
-correctly, and every LP verdict matches. Writes ``results.json`` (and for
+scipy LP oracle ``separability.linearly_separable`` re-checks a sample of
+``--lp_sample`` functions (half separable, half not; all of them where
+there are fewer: n <= 2, or n = 3 with ``--lp_sample=256``); 65536 LPs for
+n = 4 would take over a minute. ``agree`` is true iff on every function the
+perceptron converged exactly when the exact oracle says separable, every
+converged weight vector classifies its truth table correctly, and every LP
+verdict matches. Writes ``results.json`` (and for
 n = 2 ``boolean_functions_n2.png``) to ``--workdir``.
 """
 

@@ -92,9 +92,10 @@ def check(condition: bool, flag: str, allowed: str) -> None:
     fail(f"--{flag}={value}: {allowed}")
 
 
-def flag_dict(module_name: str | None = None) -> dict:
-  """The values of the flags defined by the running script (or ``module_name``)."""
-  module_name = module_name or sys.argv[0]
+def flag_dict(module_name: str) -> dict:
+  """The values of the flags defined by a script: pass its ``__file__`` (or
+  its module's name), which names it under ``python -m`` and the installed
+  command alike."""
   key = None
   for name in FLAGS.flags_by_module_dict():
     if name.endswith(module_name) or module_name.endswith(
@@ -106,7 +107,10 @@ def flag_dict(module_name: str | None = None) -> dict:
 
 def make_workdir(path: str) -> str:
   """Creates the workdir (and its parents) and returns its path."""
-  os.makedirs(path, exist_ok=True)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    fail(f"--workdir={path}: {e.strerror or e}")
   return path
 
 

@@ -181,7 +181,7 @@ def main(argv):
       "final_train_loss": float(result.history["train_loss"][-1]),
       "epochs_run": result.epochs_run, "classes": list(names),
       "num_train": train_ds.size, "num_test": test_ds.size,
-      "sizes": [2, *hidden, k], "flags": common.flag_dict(),
+      "sizes": [2, *hidden, k], "flags": common.flag_dict(__file__),
       "seconds": timer.seconds})
   print(f"train accuracy {train_acc:.3f}, test accuracy "
         f"{'n/a' if test_acc is None else f'{test_acc:.3f}'} ({png})")

@@ -160,7 +160,7 @@ def main(argv):
       "batch": method(batch_path, batch_cost),
       "online": method(online_path, online_cost),
       "start": start, "minimum": {"w": w_min, "cost": float(surface.min())},
-      "flags": common.flag_dict(), "seconds": timer.seconds})
+      "flags": common.flag_dict(__file__), "seconds": timer.seconds})
   print(f"batch GD: w = {np.round(batch_path[-1], 3)}, E = "
         f"{batch_cost[-1]:.4f};"
         f" online SGD: w = {np.round(online_path[-1], 3)}, E = "

@@ -84,21 +84,24 @@ def main(argv):
   workdir = common.make_workdir(FLAGS.workdir)
   timer = common.Timer()
   rows = []
+  todo = list(cases(FLAGS.activations, FLAGS.losses, FLAGS.cases))
   with jax.enable_x64(True):
     key = jax.random.PRNGKey(FLAGS.seed)
-    for i, (case, act, loss, depth, batch) in enumerate(
-        cases(FLAGS.activations, FLAGS.losses, FLAGS.cases)):
+    for i, (case, act, loss, depth, batch) in enumerate(todo):
       error = check(case, act, loss, depth, batch, jax.random.fold_in(key, i))
       rows.append({"case": case, "activation": act, "loss": loss,
                    "depth": depth, "batch": batch, "error": error,
                    "passed": error <= FLAGS.tolerance})
+      if i + 1 == len(todo) or todo[i + 1][:2] != (case, act):
+        common.log("%s, %s: checked (%d of %d cases, %.1f s)", case, act,
+                   i + 1, len(todo), timer.seconds)
   worst = {}
   for r in rows:
     k = (r["case"], r["activation"], r["loss"])
     worst[k] = max(worst.get(k, 0.0), r["error"])
   width = max(len(l) for l in losses.NAMES)
   print(f"{'case':10s} {'activation':17s} {'loss':{width}s}  max rel. error "
-        f"(depths {DEPTHS[0]}-{DEPTHS[-1]}, batch {BATCH_SIZES})")
+        f"(over the case's depths and batch sizes)")
   for (case, act, loss), err in worst.items():
     flag = "" if err <= FLAGS.tolerance else "  FAIL"
     print(f"{case:10s} {act:17s} {loss:{width}s}  {err:.2e}{flag}")

@@ -90,7 +90,9 @@ def main(argv):
   table = "\n".join(lines)
   command = ("python -m experiments.regularization "
              f"--seeds={FLAGS.seeds} --train_size={FLAGS.train_size} "
-             f"--epochs={FLAGS.epochs}")
+             f"--epochs={FLAGS.epochs}"
+             + (f" --techniques={','.join(FLAGS.techniques)}"
+                if FLAGS.techniques else ""))
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write(f"Mean over {FLAGS.seeds} seeds, {FLAGS.train_size} training "
             f"examples of digits, 64-512-512-10 ReLU.\n\n`{command}`\n\n"
@@ -106,7 +108,7 @@ def main(argv):
     ax.plot(np.arange(1, len(acc) + 1), acc, label=name,
             lw=2.5 if name == "baseline" else 1.2)
   ax.set(xlabel="epoch", ylabel="validation accuracy (seed 0)",
-         title="Regularization on 300 digits")
+         title=f"Regularization on {FLAGS.train_size} digits")
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()

@@ -33,7 +33,9 @@ from nn_jax import mlp
 from nn_jax import train
 
 flags.DEFINE_string("dataset", "digits", "Data set (as experiments.train).")
-flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated.")
+flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated "
+                    "(smaller than experiments.train's default, as are the "
+                    "epochs: the population benchmark's members).")
 flags.DEFINE_string("activation", "relu", "Hidden activation.")
 flags.DEFINE_string("loss", "softmax_cross_entropy", "Output layer and cost.")
 flags.DEFINE_string("optimizer", "momentum", "sgd, momentum, nesterov, adam.")
@@ -73,11 +75,10 @@ def main(argv):
   workdir = common.make_workdir(FLAGS.workdir)
   timer = common.Timer()
   model = mlp.make_model(config.activation, config.loss)
-  splits = experiment.prepare(config, jax.random.PRNGKey(0))
+  # The split of experiments.train --seed=0.
+  splits = experiment.prepare(config, experiment.run_keys(config)[0])
   data_lib.check_loss_fits(model.loss, splits.train)
-  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s))
-  data = train.Data(jnp.asarray(splits.train.x), encode(splits.train),
-                    jnp.asarray(splits.val.x), encode(splits.val))
+  data = experiment.training_data(splits, model.loss)
   sizes = [data.x.shape[1], *hidden, data.y.shape[1]]
   member_rates = np.repeat(rates, FLAGS.seeds)
   member_seeds = np.tile(np.arange(FLAGS.seeds), len(rates))
@@ -95,7 +96,8 @@ def main(argv):
       epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
       devices=FLAGS.devices, shared_key=shared_key)
   train_seconds = timer.seconds
-  x_test, y_test = jnp.asarray(splits.test.x), encode(splits.test)
+  x_test = jnp.asarray(splits.test.x)
+  y_test = jnp.asarray(data_lib.targets(model.loss, splits.test))
   test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(
       result.params)
   rows = []
@@ -110,7 +112,11 @@ def main(argv):
     writer.writeheader()
     writer.writerows(rows)
   common.write_json(os.path.join(workdir, "results.json"), {
-      "members": rows, "sizes": sizes, "config": config._asdict(),
+      "members": rows, "sizes": sizes,
+      # The members' own rates and seeds are in their rows.
+      "config": {k: v for k, v in config._asdict().items()
+                 if k not in ("learning_rate", "seed")},
+      "learning_rates": rates, "seeds": FLAGS.seeds,
       "shared_order": FLAGS.shared_order,
       "train_seconds": train_seconds, "seconds": timer.seconds,
       "provenance": common.provenance()})

@@ -5,7 +5,9 @@ r"""Trains a multilayer network from flags; the main experiment.
   python -m experiments.train --grad=autodiff       # jax.grad instead of backprop
 
 Writes to --workdir: results.json, metrics.jsonl (one line per epoch),
-learning_curves.png and params.npz (the trained parameters). A run whose cost
+learning_curves.png, params.npz (the trained parameters), tensorboard/,
+confusion_matrix.png (classification), decision_regions.png (2-D inputs)
+and, with --checkpoint_every, checkpoints/. A run whose cost
 becomes NaN or Inf stops there, keeps the last finite parameters and exits
 with code 3.
 """
@@ -96,7 +98,9 @@ flags.DEFINE_integer("checkpoint_every", 0, "Save the full training state "
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
                      "in <workdir>/checkpoints.")
 flags.DEFINE_integer("epochs_per_call", 0, "Epochs per jitted call between "
-                     "progress lines (0: about 20 lines in all).")
+                     "progress lines (0: about 20 lines in all; with "
+                     "--checkpoint_every, the greatest common divisor of "
+                     "the two).")
 # Regularization and training techniques.
 flags.DEFINE_float("l2", _D.l2, "L2 penalty (l2/2) sum ||w||^2 on weights "
                    "(not biases); Nielsen's lambda/n.")

@@ -226,6 +226,17 @@ def prepare(config: Config, key) -> Splits:
   return Splits(train, val, test)
 
 
+def training_data(splits: Splits, loss: losses.Loss,
+                  dtype=jnp.float32) -> train_lib.Data:
+  """The training and validation arrays of ``splits``, targets encoded for
+  ``loss``'s outputs (the validation arrays shaped so also when empty)."""
+  encode = lambda s: jnp.asarray(data_lib.targets(loss, s), dtype)
+  n_in, y = splits.train.x.shape[1], encode(splits.train)
+  return train_lib.Data(jnp.asarray(splits.train.x, dtype), y,
+                        jnp.asarray(splits.val.x.reshape(-1, n_in), dtype),
+                        encode(splits.val).reshape(-1, y.shape[1]))
+
+
 def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
   """Class labels: the largest output, or a single sigmoid unit > 0.5."""
   o = mlp.predict(params, jnp.asarray(x, params[0]["w"].dtype), model, stats)
@@ -277,10 +288,10 @@ def _perceptron_run(config: Config, splits: Splits, key) -> dict:
       result.w, jnp.asarray(s.x))) == s.y)) if s.size else float("nan"))
   predicted = np.asarray(perceptron.predict(result.w,
                                             jnp.asarray(splits.test.x)))
-  nan = np.full(epochs, np.nan)
   history = {"train_loss": mistakes / splits.train.size,
              "train_accuracy": 1 - mistakes / splits.train.size,
-             "val_loss": nan, "val_accuracy": nan}
+             "val_loss": np.full(epochs, np.nan),
+             "val_accuracy": np.full(epochs, np.nan)}
   history["val_accuracy"][-1] = accuracy(splits.val)
   return {"params": {"w": result.w}, "history": history,
           "test_accuracy": accuracy(splits.test), "test_loss": float("nan"),
@@ -369,7 +380,7 @@ def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
       decay_rate=config.decay_rate, decay_epochs=config.decay_epochs)
   make_optimizer = lambda: train_lib.make_optimizer(
       config.optimizer, schedule, config.momentum)
-  x_train = jnp.asarray(splits.train.x, dtype)
+  data = training_data(splits, model.loss, dtype)
   pretrain_costs = []
   checkpointer = None
   if checkpoint_dir and (config.checkpoint_every or resume):
@@ -381,13 +392,9 @@ def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
   if config.pretrain and not (resume and checkpointer and
                               checkpointer.latest_epoch() is not None):
     params, pretrain_costs = pretrain_lib.pretrain(
-        pretrain_key, params, model, x_train, epochs=config.pretrain_epochs,
+        pretrain_key, params, model, data.x, epochs=config.pretrain_epochs,
         batch_size=config.batch_size, make_optimizer=make_optimizer,
         grad=config.grad)
-  encode = lambda s: jnp.asarray(data_lib.targets(model.loss, s), dtype)
-  data = train_lib.Data(x_train, encode(splits.train),
-                        jnp.asarray(splits.val.x.reshape(-1, sizes[0]), dtype),
-                        encode(splits.val).reshape(-1, sizes[-1]))
   result = train_lib.fit(
       params, model, make_optimizer(), data, key=train_key,
       epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
@@ -404,8 +411,9 @@ def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
   if checkpointer is not None:
     checkpointer.close()
   test_loss, test_acc = train_lib.evaluate(
-      result.params, jnp.asarray(splits.test.x, dtype), encode(splits.test),
-      model, result.stats)
+      result.params, jnp.asarray(splits.test.x, dtype),
+      jnp.asarray(data_lib.targets(model.loss, splits.test), dtype), model,
+      result.stats)
   confusion = None
   if splits.test.task == data_lib.CLASSIFICATION and splits.test.size:
     predicted = predict_labels(result.params, result.stats, splits.test.x,

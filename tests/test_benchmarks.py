@@ -2,11 +2,16 @@
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from benchmarks import run
 from benchmarks import suite
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY = suite.Sizes(n_train=96, hidden=(), batch_size=32, n_online=8,
                    members=2, population_hidden=4, population_epochs=1,
@@ -110,6 +115,28 @@ def test_flops_count_what_runs():
   assert flops["eval_matmul"] == 2 * 60000 * (784 * 256 + 256 * 256
                                               + 256 * 10)
   assert flops["train_other"] < 0.01 * flops["train_matmul"]
+
+
+def test_flagfiles_read_as_experiments_train_reads_them():
+  # The suite cannot import experiments.train (their flags would clash), so
+  # it reads flagfiles itself; every preset must come out the same.
+  folder = os.path.join(ROOT, "experiments", "flags")
+  paths = sorted(os.path.join(folder, f) for f in os.listdir(folder))
+  code = ("import json, sys\n"
+          "from absl import flags\n"
+          "from experiments import train\n"
+          "for path in sys.argv[1:]:\n"
+          "  flags.FLAGS.unparse_flags()\n"
+          "  flags.FLAGS(['train', '--flagfile=' + path])\n"
+          "  print(json.dumps(train.config_from_flags()._asdict()))\n")
+  proc = subprocess.run([sys.executable, "-c", code, *paths], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  expected = [json.loads(line) for line in proc.stdout.splitlines()]
+  assert len(expected) == len(paths) >= 8
+  for path, want in zip(paths, expected):
+    got = json.loads(json.dumps(suite.config_from_flagfile(path)._asdict()))
+    assert got == want, path
 
 
 def test_nielsen_flagfile_config():

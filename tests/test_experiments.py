@@ -54,6 +54,15 @@ def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   assert names in lines[0] and "Traceback" not in proc.stderr
 
 
+def test_workdir_that_cannot_be_made_fails_in_one_line(tmp_path):
+  afile = tmp_path / "afile"
+  afile.write_text("")
+  proc = run("experiments.xor", f"--workdir={afile}")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f"error: --workdir={afile}: File exists"]
+
+
 def test_train_metrics_of_the_batches():
   config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
                              batch_size=8, train_metrics="batches")
@@ -129,6 +138,7 @@ def test_gradcheck_table_and_exit_code(tmp_path):
   assert results["num_cases"] == 2 * 2 * 4 * 2 and results["passed"]
   assert results["max_error"] <= 1e-10
   assert "prelu" in proc.stdout and "32 passed" in proc.stdout
+  assert "mlp, prelu: checked (32 of 32 cases" in proc.stderr
   # An impossible tolerance must fail the run.
   strict = run("experiments.gradcheck", "--cases=mlp", "--activations=tanh",
                "--losses=softmax_cross_entropy", "--tolerance=1e-30",
@@ -158,8 +168,12 @@ def test_perceptron_in_the_main_experiment(tmp_path, flags):
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["test_accuracy"] >= 0.9
   assert results["config"]["model"] == "perceptron"
-  rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
+  rows = [json.loads(r) for r in
+          (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert len(rows) == results["epochs_run"]
+  # Validation accuracy only at the end; a perceptron has no cost there.
+  assert rows[-1]["val_accuracy"] >= 0.5
+  assert rows[-1]["val_loss"] is None or np.isnan(rows[-1]["val_loss"])
   assert (tmp_path / "learning_curves.png").exists()
 
 
