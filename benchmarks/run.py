@@ -150,9 +150,10 @@ def int_list(name: str) -> tuple:
   try:
     values = tuple(int(v) for v in FLAGS[name].value)
   except ValueError:
+    values = ()
+  if not all(v >= 1 for v in values) or len(values) != len(FLAGS[name].value):
     common.fail(f"--{name}={','.join(FLAGS[name].value)}: comma-separated "
                 "positive integers")
-  common.check(all(v >= 1 for v in values), name, "positive integers")
   return values
 
 

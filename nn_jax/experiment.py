@@ -106,6 +106,9 @@ def validate(config: Config) -> None:
   _allowed("split_order", config.split_order, SPLIT_ORDERS)
   _allowed("train_metrics", config.train_metrics, train_lib.TRAIN_METRICS)
   _allowed("dtype", config.dtype, DTYPES)
+  if config.dtype != "float32" and config.model != "mlp":
+    raise ValueError(f"dtype={config.dtype} is for model=mlp; the perceptron "
+                     "trains in float32")
   if any(h < 1 for h in config.hidden):
     raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
                      f"no hidden layer); got {list(config.hidden)}")
@@ -238,11 +241,14 @@ def training_data(splits: Splits, loss: losses.Loss,
 
 
 def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
-  """Class labels: the largest output, or a single sigmoid unit > 0.5."""
-  o = mlp.predict(params, jnp.asarray(x, params[0]["w"].dtype), model, stats)
-  if o.shape[1] == 1:
-    return np.asarray(o[:, 0] > 0.5, np.int32)
-  return np.asarray(jnp.argmax(o, -1))
+  """Class labels: the largest output, or a single sigmoid unit > 0.5
+  (computed in the parameters' precision, float64 ones in 64 bits)."""
+  dtype = params[0]["w"].dtype
+  with jax.enable_x64(dtype == np.float64):
+    o = mlp.predict(params, jnp.asarray(x, dtype), model, stats)
+    if o.shape[1] == 1:
+      return np.asarray(o[:, 0] > 0.5, np.int32)
+    return np.asarray(jnp.argmax(o, -1))
 
 
 def confusion_matrix(y, predicted, k: int) -> list:

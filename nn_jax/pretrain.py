@@ -46,7 +46,8 @@ def pretrain(key: chex.PRNGKey, params: mlp.Params, model: mlp.Model,
   for l in range(len(params) - 1):
     k_init, k_fit = jax.random.split(keys[l])
     n_hidden, n_in = params[l]["w"].shape
-    ae = mlp.init(k_init, [n_in, n_hidden, n_in], ae_model)
+    ae = mlp.init(k_init, [n_in, n_hidden, n_in], ae_model,
+                  dtype=params[l]["w"].dtype)
     ae[0]["w"] = params[l]["w"]
     if "b" in params[l]:
       ae[0]["b"] = params[l]["b"]

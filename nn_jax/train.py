@@ -201,8 +201,8 @@ def resolve_batch_size(batch_size: int, n: int) -> int:
 def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   """Raises ValueError naming what is wrong with ``data`` for this network:
   shapes, feature and output counts, NaN or Inf, targets outside [0, 1] for
-  sigmoid and softmax outputs, softmax targets whose rows do not sum to 1
-  (the output delta ``softmax(z) - y`` of cross-entropy assumes they do)."""
+  sigmoid and softmax outputs, softmax cross-entropy targets whose rows do
+  not sum to 1 (its output delta ``softmax(z) - y`` assumes they do)."""
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
   for name in Data._fields:
     shape = np.shape(getattr(data, name))
@@ -233,13 +233,13 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
         raise ValueError(f"{name} must hold targets in [0, 1] for "
                          f"{model.loss.name} (one-hot rows or 0/1 labels); "
                          f"found values in [{lo}, {hi}]")
-    if name.startswith("y") and model.loss.task == losses_lib.MULTICLASS:
-      if off_one > 1e-3:
-        sums = np.sum(np.asarray(getattr(data, name), np.float64), axis=1)
-        row = int(np.argmax(np.abs(sums - 1)))
-        raise ValueError(f"{name} rows must sum to 1 for {model.loss.name} "
-                         f"(one-hot or class probabilities); row {row} sums "
-                         f"to {sums[row]:g}")
+    if (name.startswith("y") and off_one > 1e-3
+        and model.loss.name == losses_lib.softmax_cross_entropy.name):
+      sums = np.sum(np.asarray(getattr(data, name), np.float64), axis=1)
+      row = int(np.argmax(np.abs(sums - 1)))
+      raise ValueError(f"{name} rows must sum to 1 for {model.loss.name} "
+                       f"(one-hot or class probabilities); row {row} sums "
+                       f"to {sums[row]:g}")
   if data.x.shape[0] == 0:
     raise ValueError("the training set is empty")
   for x, y in (("x", "y"), ("x_val", "y_val")):

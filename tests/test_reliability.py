@@ -122,6 +122,15 @@ def test_fit_rejects_bad_data(bad, match):
     _fit(bad(_data()))
 
 
+def test_only_cross_entropy_needs_targets_summing_to_1():
+  # Squared error's softmax backward is exact for any targets in [0, 1].
+  d = _data()._replace(y=np.ones((8, 2), np.float32))
+  model = mlp.make_model("tanh", "softmax_squared")
+  result = train.fit(PARAMS, model, optax.sgd(0.1), d,
+                     key=jax.random.PRNGKey(1), epochs=1)
+  assert result.epochs_run == 1
+
+
 def test_batch_larger_than_data():
   with pytest.raises(ValueError, match="batch_size must be 0"):
     _fit(_data(), batch_size=9)
