@@ -220,7 +220,7 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   on_device = {k: getattr(data, k) for k in Data._fields
                if isinstance(getattr(data, k), jax.Array)}
   summaries = {**(_summaries(on_device) if on_device else {}),
-               **{k: _summary(np, np.asarray(getattr(data, k)))
+               **{k: _summary(np, np.asarray(getattr(data, k)), k)
                   for k in Data._fields if k not in on_device}}
   for name in Data._fields:
     finite, lo, hi, off_one = (float(s) for s in summaries[name])
@@ -248,19 +248,20 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
                        f"has {getattr(data, y).shape[0]}")
 
 
-def _summary(xp, a):
+def _summary(xp, a, name):
   """``(all finite, min, max, largest |row sum - 1|)`` of the 2-D ``a`` with
-  ``xp`` (numpy or jax.numpy)."""
+  ``xp`` (numpy or jax.numpy); the row sums only for targets (``y...``)."""
   if not xp.issubdtype(a.dtype, xp.floating):
     a = a.astype(xp.float32)
+  off_one = (xp.max(xp.abs(xp.sum(a, axis=1) - 1), initial=0)
+             if name.startswith("y") else 0.0)
   return (xp.all(xp.isfinite(a)), xp.min(a, initial=np.inf),
-          xp.max(a, initial=-np.inf),
-          xp.max(xp.abs(xp.sum(a, axis=1) - 1), initial=0))
+          xp.max(a, initial=-np.inf), off_one)
 
 
 @jax.jit
 def _summaries(arrays: dict) -> dict:
-  return {k: _summary(jnp, a) for k, a in arrays.items()}
+  return {k: _summary(jnp, a, k) for k, a in arrays.items()}
 
 
 def _all_finite(tree) -> jax.Array:
