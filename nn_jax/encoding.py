@@ -37,8 +37,15 @@ def _check_columns(stat, x):
                      f"but is applied to {x.shape[1]}")
 
 
+def _constant(x) -> np.ndarray:
+  """Columns whose training values are all equal (their computed standard
+  deviation may be a rounding error such as 1e-17 instead of 0)."""
+  return np.ptp(x, axis=0) == 0
+
+
 class Standardize(NamedTuple):
-  """x -> (x - mean) / std per column; constant columns keep std 1."""
+  """x -> (x - mean) / std per column; a column constant in the training
+  data gets mean = its value and std 1 (it maps to 0 there)."""
   mean: np.ndarray  # (n_features,)
   std: np.ndarray   # (n_features,)
 
@@ -46,7 +53,9 @@ class Standardize(NamedTuple):
   def fit(cls, x) -> "Standardize":
     x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
-    return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+    constant = _constant(x) | (std == 0)    # or spread below the floats
+    return cls(np.where(constant, x[0], x.mean(axis=0)),
+               np.where(constant, 1.0, std))
 
   def apply(self, x) -> np.ndarray:
     x = _check_2d(x, "features")
@@ -54,11 +63,15 @@ class Standardize(NamedTuple):
     return ((x - self.mean) / self.std).astype(np.float32)
 
   def invert(self, z) -> np.ndarray:
-    return np.asarray(z, np.float64) * self.std + self.mean
+    z = _check_2d(z, "codes")
+    _check_columns(self.mean, z)
+    return z * self.std + self.mean
 
 
 class ScaleRange(NamedTuple):
-  """x -> 2 (x - min) / (max - min) - 1 per column, so training data spans [-1, 1]."""
+  """x -> 2 (x - min) / (max - min) - 1 per column, so training data spans
+  [-1, 1]; a column constant in the training data maps to x - min (0
+  there)."""
   low: np.ndarray   # (n_features,)
   high: np.ndarray  # (n_features,)
 
@@ -70,12 +83,17 @@ class ScaleRange(NamedTuple):
   def apply(self, x) -> np.ndarray:
     x = _check_2d(x, "features")
     _check_columns(self.low, x)
-    span = np.where(self.high > self.low, self.high - self.low, 1.0)
-    return (2 * (x - self.low) / span - 1).astype(np.float32)
+    spread = self.high > self.low
+    span = np.where(spread, self.high - self.low, 1.0)
+    return np.where(spread, 2 * (x - self.low) / span - 1,
+                    x - self.low).astype(np.float32)
 
   def invert(self, z) -> np.ndarray:
-    span = np.where(self.high > self.low, self.high - self.low, 1.0)
-    return (np.asarray(z, np.float64) + 1) / 2 * span + self.low
+    z = _check_2d(z, "codes")
+    _check_columns(self.low, z)
+    spread = self.high > self.low
+    span = np.where(spread, self.high - self.low, 1.0)
+    return np.where(spread, (z + 1) / 2 * span, z) + self.low
 
 
 def one_hot(values: Sequence, categories: Sequence) -> np.ndarray:
