@@ -24,6 +24,7 @@ updated from each batch.
 
 import functools
 import math
+import numbers
 from typing import Any, Callable, NamedTuple, Optional
 
 import chex
@@ -148,7 +149,7 @@ class TrainState(NamedTuple):
   diverged: jax.Array     # () bool, the cost or a parameter went non-finite
   best_params: mlp.Params  # parameters of the best validation epoch
   best_stats: list
-  best_val_loss: jax.Array  # () float32
+  best_val_loss: jax.Array  # () in the parameters' float dtype
   best_epoch: jax.Array     # () int32, 0 before any validation
   bad_epochs: jax.Array     # () int32, epochs since the best
 
@@ -242,6 +243,13 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
                        f"to {sums[row]:g}")
   if data.x.shape[0] == 0:
     raise ValueError("the training set is empty")
+  # Without 64-bit JAX a float64 array is float32 once on the device.
+  w_dtype = params[0]["w"].dtype
+  for name in ("x", "x_val"):
+    dtype = jax.dtypes.canonicalize_dtype(getattr(data, name).dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and dtype != w_dtype:
+      raise ValueError(f"{name} is {dtype} but the network's weights are "
+                       f"{w_dtype}; cast one to the other")
   for x, y in (("x", "y"), ("x_val", "y_val")):
     if getattr(data, x).shape[0] != getattr(data, y).shape[0]:
       raise ValueError(f"{x} has {getattr(data, x).shape[0]} rows but {y} "
@@ -364,6 +372,9 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
       train_loss, train_acc = evaluate(params, data.x, data.y, model, stats)
     val_loss, val_acc = evaluate(params, data.x_val, data.y_val, model, stats)
     epoch = state.epoch + 1
+    # Metrics in the parameters' precision: a float64 run's small
+    # improvements of the validation cost count as improvements.
+    metric_dtype = state.best_val_loss.dtype
     diverged = ~(jnp.isfinite(train_loss) & _all_finite(params))
     improved = val_loss < state.best_val_loss   # False without validation
     bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
@@ -382,15 +393,16 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
         best_params=best(params, state.best_params),
         best_stats=best(stats, state.best_stats),
         best_val_loss=jnp.where(improved, val_loss,
-                                state.best_val_loss).astype(jnp.float32),
+                                state.best_val_loss).astype(metric_dtype),
         best_epoch=jnp.where(improved, epoch, state.best_epoch),
         bad_epochs=bad_epochs)
     metrics = jnp.stack([train_loss, train_acc, val_loss, val_acc])
-    return new, metrics.astype(jnp.float32)
+    return new, metrics.astype(metric_dtype)
 
   def skip(state: TrainState, data: Data):
     del data
-    return state, jnp.full((len(METRICS),), jnp.nan, jnp.float32)
+    return state, jnp.full((len(METRICS),), jnp.nan,
+                           state.best_val_loss.dtype)
 
   def epoch(state: TrainState, data: Data):
     finished = state.done | (state.epoch >= o.epochs)
@@ -529,15 +541,25 @@ def _online_sgd_delayed(params, x, y, order, model: mlp.Model, rate: float,
                        for i in range(2))
 
 
+def _check_epochs(epochs) -> None:
+  if (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral)
+      or epochs < 1):
+    raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
+
+
 def init_state(params: mlp.Params, model: mlp.Model,
                optimizer: optax.GradientTransformation,
                key: chex.PRNGKey) -> TrainState:
-  """The state before the first epoch."""
+  """The state before the first epoch; the best validation cost (and the
+  metrics) are kept in the float dtype of the first layer's weights."""
   stats = mlp.init_stats(params, model)
   zero = jnp.zeros((), jnp.int32)
+  dtype = params[0]["w"].dtype
+  if not jnp.issubdtype(dtype, jnp.floating):
+    dtype = jnp.float32
   return TrainState(params, optimizer.init(params), stats, key, zero,
                     jnp.zeros((), bool), jnp.zeros((), bool), params, stats,
-                    jnp.asarray(jnp.inf, jnp.float32), zero, zero)
+                    jnp.asarray(jnp.inf, dtype), zero, zero)
 
 
 def make_mesh(devices: int, axis: str = "data"
@@ -637,14 +659,21 @@ def fit(params: mlp.Params, model: mlp.Model,
   Returns:
     A :class:`FitResult`; ``history[m]`` holds metric ``m`` per epoch run.
   """
-  if epochs < 1:
-    raise ValueError(f"epochs must be >= 1; got {epochs}")
+  _check_epochs(epochs)
   check_data(params, model, data)
   n = data.x.shape[0]
   if early_stopping_patience and data.x_val.shape[0] == 0:
     raise ValueError("early stopping needs validation data")
   if max_norm < 0 or noise_std < 0 or max_shift < 0:
     raise ValueError("max_norm, noise_std and max_shift must be >= 0")
+  if noise_std > 0 and not jnp.issubdtype(data.x.dtype, jnp.floating):
+    raise ValueError(f"Gaussian input noise needs floating-point inputs; x "
+                     f"is {data.x.dtype}")
+  if max_shift > 0 and image_shape and (
+      math.prod(image_shape) != data.x.shape[1]):
+    raise ValueError(f"image_shape {tuple(image_shape)} has "
+                     f"{math.prod(image_shape)} pixels but x has "
+                     f"{data.x.shape[1]} features")
   mesh = make_mesh(devices)
   options = Options(epochs, batch_size, grad, cost_threshold, shuffle,
                     max_norm, early_stopping_patience, noise_std, max_shift,
@@ -774,8 +803,7 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
                      f"{devices} devices")
   rates = jnp.broadcast_to(jnp.asarray(learning_rates, jnp.float32),
                            (members,))
-  if epochs < 1:
-    raise ValueError(f"epochs must be >= 1; got {epochs}")
+  _check_epochs(epochs)
   shapes = jax.eval_shape(
       lambda: mlp.init(jax.random.PRNGKey(0), sizes, model, init))
   check_data(shapes, model, data)

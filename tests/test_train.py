@@ -168,6 +168,42 @@ def test_bad_arguments():
               grad="numeric")
   with pytest.raises(ValueError, match="optimizer"):
     train.make_optimizer("rmsprop", 0.1)
+  with pytest.raises(ValueError, match="epochs must be an integer"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0),
+              epochs=2.5)
+  with pytest.raises(ValueError, match=r"image_shape \(2, 2\) has 4 pixels "
+                     "but x has 3 features"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
+              max_shift=1, image_shape=(2, 2))
+  ints = data._replace(x=jnp.ones((5, 3), jnp.int32))
+  with pytest.raises(ValueError, match="noise needs floating-point inputs"):
+    train.fit(params, MODEL, opt, ints, key=jax.random.PRNGKey(0), epochs=1,
+              noise_std=0.1)
+  with jax.enable_x64(True):
+    wide = data._replace(x=jnp.asarray(np.asarray(data.x), jnp.float64))
+    for batch_size in (1, 5):
+      with pytest.raises(ValueError, match="x is float64 but the network's "
+                         "weights are float32"):
+        train.fit(params, MODEL, opt, wide, key=jax.random.PRNGKey(0),
+                  epochs=1, batch_size=batch_size)
+
+
+def test_float64_runs_compare_validation_costs_in_float64():
+  # Improvements far below float32's resolution still count as improvements
+  # for early stopping, and the history keeps them.
+  model = mlp.make_model("tanh", "linear_squared")
+  with jax.enable_x64(True):
+    params = mlp.init(jax.random.PRNGKey(0), [3, 4, 1], model,
+                      dtype=jnp.float64)
+    x = jax.random.normal(jax.random.PRNGKey(1), (40, 3), jnp.float64)
+    data = train.Data(x[:30], 2 * x[:30, :1], x[30:], 2 * x[30:, :1])
+    result = train.fit(params, model, train.make_optimizer("sgd", 1e-9),
+                       data, key=jax.random.PRNGKey(0), epochs=12,
+                       early_stopping_patience=3)
+  assert result.history["val_loss"].dtype == np.float64
+  assert np.all(np.diff(result.history["val_loss"]) < 0)
+  assert result.epochs_run == 12 and result.best_epoch == 12
+  assert not result.early_stopped
 
 
 _DATA_PARALLEL = """
