@@ -373,8 +373,11 @@ class _Resume:
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
-def _predict(x, params, stats, model):
-  return mlp.predict(params, x, model, stats if model.batchnorm else None)
+def _network_logits(x, params, stats, model):
+  """The output layer's weighted inputs ``z_L`` in evaluation mode."""
+  _, cache = mlp.forward(params, x, model,
+                         stats=stats if model.batchnorm else None)
+  return cache["zs"][-1]
 
 
 class _BaseMLP(BaseEstimator):
@@ -539,14 +542,15 @@ class _BaseMLP(BaseEstimator):
       self.best_epoch_ = result.best_epoch
     return self
 
-  def _forward(self, X):
-    """The network's outputs for ``X`` (checked), float32 ``(n, n_out)``."""
+  def _logits(self, X):
+    """The output layer's weighted inputs for ``X`` (checked), float64
+    ``(n, n_out)`` (computed in float32); for linear outputs, the outputs."""
     check_is_fitted(self)
     X = validate_data(self, X, dtype=np.float32, reset=False)
     activation, loss, alpha, batchnorm = self._model_spec
     model = mlp.make_model(activation, loss, alpha, batchnorm=batchnorm)
-    return _in_chunks(functools.partial(_predict, model=model), X,
-                      self.params_, self.stats_)
+    return _in_chunks(functools.partial(_network_logits, model=model), X,
+                      self.params_, self.stats_).astype(np.float64)
 
   def __sklearn_tags__(self):
     tags = super().__sklearn_tags__()
@@ -724,10 +728,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     return self._train(X, labels, incremental=True)
 
   def predict_proba(self, X):
-    """Class probabilities, ``(n_samples, n_classes)`` float64."""
-    o = self._forward(X).astype(np.float64)
-    if o.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
-      o = np.concatenate([1 - o, o], axis=1)
+    """Class probabilities, ``(n_samples, n_classes)`` float64.
+
+    Softmax outputs as they are; one sigmoid unit as ``[1 - o, o]``;
+    sigmoid units, one per class, normalized to sum 1 (from their logs,
+    so that units which all round to 0 still give their ratios).
+    """
+    z = self._logits(X)
+    if z.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
+      log_o = -np.logaddexp(0, -np.concatenate([-z, z], axis=1))
+    elif self._model_spec[1].startswith("softmax"):
+      log_o = z
+    else:
+      log_o = -np.logaddexp(0, -z)        # log sigmoid(z)
+    o = np.exp(log_o - np.max(log_o, axis=1, keepdims=True))
     return o / np.sum(o, axis=1, keepdims=True)
 
   def predict_log_proba(self, X):
@@ -849,7 +863,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
   def predict(self, X):
     """Predicted targets, float64, shaped like the ``y`` of ``fit``."""
-    o = self._forward(X).astype(np.float64)
+    o = self._logits(X)      # linear outputs
     return o[:, 0] if self._y_1d else o
 
   def __sklearn_tags__(self):

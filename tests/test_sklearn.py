@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nn_jax import data
+from nn_jax import mlp
 from nn_jax import perceptron
 from nn_jax import sklearn as nn_sklearn
 
@@ -194,9 +195,26 @@ def test_sigmoid_outputs():
   proba = clf.predict_proba(x)
   np.testing.assert_array_equal(clf.classes_[np.argmax(proba, 1)],
                                 clf.predict(x))
-  clf.fit(*_blobs(k=3))  # one sigmoid unit per class
+  x, y = _blobs(k=3)
+  clf.fit(x, y)  # one sigmoid unit per class, normalized
   assert clf.params_[-1]["w"].shape == (3, 8)
-  assert clf.predict_proba(x).shape == (40, 3)
+  model = mlp.make_model(clf.activation, clf.loss)
+  o = np.asarray(mlp.predict(clf.params_, np.asarray(x, np.float32), model),
+                 np.float64)
+  np.testing.assert_allclose(clf.predict_proba(x),
+                             o / o.sum(1, keepdims=True), rtol=1e-5)
+  # Output biases of -200: every unit's output rounds to 0 in float32, the
+  # ratios remain.
+  clf.params_[-1]["b"] = clf.params_[-1]["b"] - 200
+  assert np.all(np.asarray(mlp.predict(clf.params_, x, model)) == 0)
+  proba = clf.predict_proba(x)
+  assert np.all(np.isfinite(proba))
+  np.testing.assert_allclose(proba.sum(1), 1)
+  _, cache = mlp.forward(clf.params_, x, model)
+  z = np.asarray(cache["zs"][-1], np.float64)
+  np.testing.assert_allclose(np.log(proba[:, 1:] / proba[:, :1]),
+                             z[:, 1:] - z[:, :1], rtol=1e-4)
+  np.testing.assert_array_equal(clf.predict(x), np.argmax(z, 1))
 
 
 @pytest.mark.parametrize("kwargs, match", [
