@@ -37,6 +37,38 @@ flags.DEFINE_string(
     "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
 
+# The flags that name the data set and where it comes from.
+DATA_FLAGS = ("dataset", "data_dir", "csv_path", "target", "nominal",
+              "ordinal", "task")
+
+
+def define_data_flags() -> None:
+  """Defines ``DATA_FLAGS`` with ``experiment.Config``'s defaults (for the
+  scripts that train on any of the data sets)."""
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  d = experiment.Config()
+  flags.DEFINE_string("dataset", d.dataset,
+                      f"Data set: {', '.join(experiment.DATASETS)}.")
+  flags.DEFINE_string("data_dir", d.data_dir, "MNIST: folder of the IDX "
+                      "files (default ~/.cache/nn_jax/mnist, downloaded if "
+                      "missing).")
+  flags.DEFINE_string("csv_path", d.csv_path, "CSV: the file to train on.")
+  flags.DEFINE_string("target", d.target, "CSV: the column to predict.")
+  flags.DEFINE_string("nominal", d.nominal, "CSV: nominal columns, a,b "
+                      "(1-of-k coded).")
+  flags.DEFINE_string("ordinal", d.ordinal, "CSV: ordinal columns with "
+                      "their levels, c:low<mid<high;d:s<m<l (thermometer "
+                      "coded).")
+  flags.DEFINE_string("task", d.task, "CSV: classification or regression; "
+                      "empty: classification when the target holds text or "
+                      "at most 10 distinct integers.")
+
+
+def data_flag_values() -> dict:
+  """``DATA_FLAGS`` as ``experiment.Config`` fields."""
+  return {name: FLAGS[name].value for name in DATA_FLAGS}
+
+
 class UsageError(ValueError):
   """A user-caused error; its message names the flag to change."""
 

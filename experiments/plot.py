@@ -2,9 +2,9 @@ r"""Redraws a finished run's figures from the files in its workdir.
 
   python -m experiments.plot --workdir=runs/train
 
-Reads metrics.jsonl and results.json (and params.npz for decision regions of
-2-D data sets) and writes learning_curves.png, confusion_matrix.png and, for
-2-D inputs, decision_regions.png.
+Reads metrics.jsonl and results.json (and params.npz for decision regions)
+and writes learning_curves.png, confusion_matrix.png (classification) and,
+for a network classifying 2-D inputs, decision_regions.png.
 """
 
 import json
@@ -35,7 +35,7 @@ def main(argv):
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []
   regions = None
-  if (config.model == "mlp" and sizes and sizes[0] == 2
+  if (sizes and experiment.has_decision_regions(config, sizes[0])
       and os.path.exists(params_path)):
     model = experiment.model_of(config)
     split_key, init_key, _, _ = experiment.run_keys(config)

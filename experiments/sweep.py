@@ -32,7 +32,7 @@ from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import train
 
-flags.DEFINE_string("dataset", "digits", "Data set (as experiments.train).")
+common.define_data_flags()
 flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated "
                     "(smaller than experiments.train's default, as are the "
                     "epochs: the population benchmark's members).")
@@ -67,7 +67,7 @@ def main(argv):
                "positive numbers")
   common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
   common.check(FLAGS.devices >= 1, "devices", "must be >= 1")
-  config = experiment.Config(dataset=FLAGS.dataset, hidden=hidden,
+  config = experiment.Config(**common.data_flag_values(), hidden=hidden,
                              activation=FLAGS.activation, loss=FLAGS.loss,
                              optimizer=FLAGS.optimizer, epochs=FLAGS.epochs,
                              batch_size=FLAGS.batch_size, grad=FLAGS.grad)

@@ -18,6 +18,7 @@ from absl import flags
 
 from experiments import common
 from nn_jax import activations
+from nn_jax import data as data_lib
 from nn_jax import experiment
 from nn_jax import losses
 from nn_jax import mlp
@@ -34,16 +35,7 @@ flags.DEFINE_string("classes", _D.classes, "Keep only these classes, e.g. "
                     "3,8 (relabelled 0, 1, ... in this order).")
 flags.DEFINE_integer("positive_class", _D.positive_class, "If >= 0: this "
                      "class vs. the rest (binary).")
-flags.DEFINE_string("dataset", _D.dataset,
-                    f"Data set: {', '.join(experiment.DATASETS)}.")
-flags.DEFINE_string("data_dir", _D.data_dir, "MNIST: folder of the IDX files "
-                    "(default ~/.cache/nn_jax/mnist, downloaded if missing).")
-flags.DEFINE_string("csv_path", _D.csv_path, "CSV: the file to train on.")
-flags.DEFINE_string("target", _D.target, "CSV: the column to predict.")
-flags.DEFINE_string("nominal", _D.nominal, "CSV: nominal columns, a,b "
-                    "(1-of-k coded).")
-flags.DEFINE_string("ordinal", _D.ordinal, "CSV: ordinal columns with their "
-                    "levels, c:low<mid<high;d:s<m<l (thermometer coded).")
+common.define_data_flags()
 flags.DEFINE_string("hidden", ",".join(map(str, _D.hidden)),
                     "Hidden layer sizes, comma-separated; empty for none.")
 flags.DEFINE_string("activation", _D.activation,
@@ -167,7 +159,7 @@ def main(argv):
       {k: out.get(k) for k in ("test_accuracy", "test_loss",
                                 "final_train_loss")})
   regions = None
-  if model is not None and splits.train.x.shape[1] == 2:
+  if experiment.has_decision_regions(config, splits.train.x.shape[1]):
     regions = (lambda pts: experiment.predict_labels(params, stats, pts,
                                                      model),
                splits.test.x, splits.test.y)
@@ -177,11 +169,13 @@ def main(argv):
                 f"the weights became NaN/Inf; lower --learning_rate (now "
                 f"{config.learning_rate}). The last finite parameters are in "
                 f"{os.path.join(workdir, 'params.npz')}", code=3)
-  cost = ("" if config.model == "perceptron"
-          else f"  test cost {out['test_loss']:.4f}")
-  print(f"test accuracy {out['test_accuracy']:.4f}{cost}  after "
-        f"{out['epochs_run']} epochs in {out['seconds']:.1f} s  (results in "
-        f"{workdir})")
+  scores = []
+  if splits.test.task != data_lib.REGRESSION:   # else no accuracy
+    scores.append(f"test accuracy {out['test_accuracy']:.4f}")
+  if config.model != "perceptron":
+    scores.append(f"test cost {out['test_loss']:.4f}")
+  print(f"{'  '.join(scores)}  after {out['epochs_run']} epochs in "
+        f"{out['seconds']:.1f} s  (results in {workdir})")
 
 
 def cli():

@@ -71,10 +71,14 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, epoch: int, state: Any, history: np.ndarray) -> None:
-    """Writes ``state`` and the metric rows ``history`` (epochs, metrics)."""
-    history = np.asarray(history, np.float32)
+    """Writes ``state`` and the metric rows ``history`` (epochs, metrics;
+    float32, or float64 from a float64 run)."""
+    history = np.asarray(history)
+    if history.dtype != np.float64:
+      history = history.astype(np.float32)
     meta = {"epoch": int(epoch), "config": self.config,
-            "history_shape": list(history.shape), "arrays": describe(state)}
+            "history_shape": list(history.shape),
+            "history_dtype": history.dtype.name, "arrays": describe(state)}
     self._manager.save(epoch, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         history=ocp.args.StandardSave({"rows": history}),
@@ -123,14 +127,15 @@ class Checkpointer:
       raise ValueError(f"checkpoint {where} has arrays the network lacks, "
                        f"first {extra[0]}: another architecture or optimizer")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-    rows = jax.ShapeDtypeStruct(tuple(meta["history_shape"]), np.float32)
+    rows = jax.ShapeDtypeStruct(tuple(meta["history_shape"]),
+                                np.dtype(meta.get("history_dtype", "float32")))
     try:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract),
           history=ocp.args.StandardRestore({"rows": rows})))
     except Exception as e:  # pylint: disable=broad-except
       raise ValueError(f"cannot read the checkpoint arrays in {where} "
-                       f"(truncated or corrupted?): {type(e).__name__}"
+                       f"(truncated or corrupted: {type(e).__name__})"
                        ) from None
     for path, info in describe(restored.state).items():
       if info["sha256"] != stored[path]["sha256"]:

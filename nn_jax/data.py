@@ -196,7 +196,11 @@ def targets(loss: losses_lib.Loss, ds: Dataset) -> np.ndarray:
 def select_classes(ds: Dataset, classes) -> Dataset:
   """Keeps the examples of ``classes`` (labels of ``ds``), relabelled 0, 1, ...
   in the order given: ``select_classes(digits, [3, 8])`` is 3 vs. 8."""
-  classes = [int(c) for c in classes]
+  try:
+    classes = [int(c) for c in classes]
+  except ValueError:
+    raise ValueError(f"classes must be integer labels; got "
+                     f"{','.join(map(str, classes))}") from None
   if len(set(classes)) < 2 or any(not 0 <= c < ds.num_classes
                                   for c in classes):
     raise ValueError(f"classes must be at least two distinct labels in 0.."

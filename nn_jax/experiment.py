@@ -40,6 +40,7 @@ class Config(NamedTuple):
   target: str = ""
   nominal: str = ""        # "a,b"
   ordinal: str = ""        # "c:low<mid<high;d:s<m<l"
+  task: str = ""           # csv: classification or regression ("": inferred)
   hidden: tuple = (256,)
   activation: str = "relu"
   alpha: Optional[float] = None
@@ -97,6 +98,12 @@ def validate(config: Config) -> None:
   if config.dataset == "csv" and not (config.csv_path and config.target):
     raise ValueError("dataset=csv needs csv_path and target (the column to "
                      "predict)")
+  if config.task:
+    _allowed("task", config.task, (data_lib.CLASSIFICATION,
+                                   data_lib.REGRESSION))
+    if config.dataset != "csv":
+      raise ValueError(f"task is for dataset=csv; {config.dataset!r} has "
+                       f"its own")
   _allowed("activation", config.activation, activations.DIFFERENTIABLE)
   _allowed("loss", config.loss, losses.NAMES)
   _allowed("init", config.init, mlp.INIT_SCHEMES)
@@ -131,6 +138,10 @@ def validate(config: Config) -> None:
   if config.train_size < 0:
     raise ValueError(f"train_size must be >= 0 (0: the whole training "
                      f"split); got {config.train_size}")
+  for name in ("checkpoint_every", "epochs_per_call"):
+    if getattr(config, name) < 0:
+      raise ValueError(f"{name} must be >= 0 (0: off, or the default); got "
+                       f"{getattr(config, name)}")
   if config.test_fraction + config.validation_fraction >= 1:
     raise ValueError("test_fraction + validation_fraction must be < 1")
   if config.alpha is not None and config.alpha < 0:
@@ -176,8 +187,9 @@ def prepare(config: Config, key) -> Splits:
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
   are training and test data. MNIST, MNIST-1D and CSV files keep their own
   test set (a CSV file is split by ``test_fraction`` and encoded by
-  :mod:`nn_jax.tabular`, fitted on its training rows). ``train_size > 0`` keeps only that many
-  training examples (the first of the shuffled split). With ``split_order
+  :mod:`nn_jax.tabular`, fitted on its training rows). ``train_size > 0``
+  keeps only that many training examples (the first of the shuffled split,
+  after ``classes`` or ``positive_class`` picked theirs). With ``split_order
   = "file"`` the held-out parts are the last examples in file order
   (validation the end of MNIST's training file, as in Nielsen's book), not
   drawn at random.
@@ -198,7 +210,7 @@ def prepare(config: Config, key) -> Splits:
           config.csv_path, config.target,
           tabular.parse_nominal(config.nominal),
           tabular.parse_ordinal(config.ordinal), config.test_fraction,
-          config.seed)
+          config.seed, task=config.task or None)
     val, train = data_lib.split(full, split_key,
                                (config.validation_fraction,))
   else:
@@ -207,11 +219,6 @@ def prepare(config: Config, key) -> Splits:
       train, val, test = ds, ds.take(np.arange(0)), ds
     else:
       test, val, train = data_lib.split(ds, split_key, fractions)
-  if config.train_size:
-    if config.train_size > train.size:
-      raise ValueError(f"train_size={config.train_size} exceeds the "
-                       f"{train.size} training examples")
-    train = train.take(np.arange(config.train_size))
   if config.classes or config.positive_class >= 0:
     if train.task != data_lib.CLASSIFICATION:
       raise ValueError("classes and positive_class need a classification "
@@ -221,6 +228,11 @@ def prepare(config: Config, key) -> Splits:
     else:
       pick = lambda d: data_lib.one_vs_rest(d, config.positive_class)
     train, val, test = (pick(s) for s in (train, val, test))
+  if config.train_size:   # of the selected classes' training examples
+    if config.train_size > train.size:
+      raise ValueError(f"train_size={config.train_size} exceeds the "
+                       f"{train.size} training examples")
+    train = train.take(np.arange(config.train_size))
   if config.input_encoding != "none" and config.dataset != "csv":
     enc = (encoding.Standardize if config.input_encoding == "standardize"
            else encoding.ScaleRange).fit(train.x)
@@ -327,6 +339,13 @@ def model_of(config: Config) -> mlp.Model:
                         residual=config.residual)
 
 
+def has_decision_regions(config: Config, n_in: int) -> bool:
+  """Whether a run's figures include its decision regions: a network that
+  classifies 2-D inputs."""
+  return (config.model == "mlp" and n_in == 2
+          and losses.get(config.loss).task != losses.REGRESSION)
+
+
 # Fields that may change between a run and its resumption.
 RESUMABLE_CHANGES = ("epochs", "epochs_per_call")
 
@@ -393,8 +412,15 @@ def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
     from nn_jax import checkpoint  # pylint: disable=g-import-not-at-top
     checkpointer = checkpoint.Checkpointer(
         checkpoint_dir, config=_jsonable_config(config))
-    if resume and checkpointer.latest_epoch() is not None:
+    latest = checkpointer.latest_epoch()
+    if resume and latest is not None:
       _check_resumable(checkpointer, config)
+    elif latest is not None:   # its epochs would not be saved over
+      checkpointer.close()
+      raise ValueError(f"checkpoint_every: {checkpoint_dir} holds the "
+                       f"checkpoints of an earlier run (the latest at epoch "
+                       f"{latest}); resume to continue that run, or choose "
+                       f"another folder")
   if config.pretrain and not (resume and checkpointer and
                               checkpointer.latest_epoch() is not None):
     params, pretrain_costs = pretrain_lib.pretrain(

@@ -340,7 +340,7 @@ class TabularEncoder(NamedTuple):
                               len(self.classes))
     y = _numeric_column(
         table, self.target, "a regression target must be a number (use "
-        "task='classification' for class labels)")[:, None].astype(np.float32)
+        "task=classification for class labels)")[:, None].astype(np.float32)
     return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
 
   def describe(self) -> dict:
@@ -432,7 +432,7 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
         raise ValueError(
             f"the target column {target!r} is also listed in {what}; the "
             f"target is not an input (its classes come from its values; set "
-            f"task='classification' to force class labels)")
+            f"task=classification to force class labels)")
   for name in set(nominal) & set(ordinal):
     raise ValueError(f"column {name!r} is listed in both nominal and ordinal; "
                      f"keep it in one of them")

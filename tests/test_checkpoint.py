@@ -16,6 +16,7 @@ import optax
 import pytest
 
 from nn_jax import checkpoint
+from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import train
 
@@ -86,6 +87,22 @@ def test_round_trip_and_history(tmp_path, request):
   jax.tree.map(np.testing.assert_array_equal, restored, state)
   np.testing.assert_array_equal(history, rows)
   assert meta["config"] == {"seed": 3} and ckpt.latest_epoch() == 2
+
+
+def test_float64_history_keeps_its_64_bits(tmp_path, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  with jax.enable_x64(True):
+    params = mlp.init(jax.random.PRNGKey(0), [3, 5, 2], MODEL,
+                      dtype=jnp.float64)
+    state = train.init_state(params, MODEL, optax.sgd(0.1),
+                             jax.random.PRNGKey(1))
+    rows = 1 + np.arange(8).reshape(2, 4) * 1e-12
+    ckpt.save(2, state, rows)
+    restored, history, _ = ckpt.restore(state)
+  assert history.dtype == np.float64 and restored.best_val_loss.dtype == (
+      np.float64)
+  np.testing.assert_array_equal(history, rows)
 
 
 def test_checkpoint_from_another_architecture_is_refused(tmp_path, request):
@@ -165,3 +182,19 @@ def test_checkpoints_keep_the_progress_of_epochs_per_call(tmp_path, request):
   assert seen == [2, 4, 6, 8, 10, 12]
   assert sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit()) == [6, 12]
   assert result.epochs_run == 12
+
+
+def test_a_new_run_does_not_write_into_an_earlier_runs_checkpoints(tmp_path):
+  # Its epochs would not be saved over the earlier run's later ones, and a
+  # resume would find the earlier run's.
+  config = experiment.Config(dataset="iris", hidden=(4,), epochs=4,
+                             checkpoint_every=2)
+  folder = str(tmp_path / "checkpoints")
+  experiment.train_and_evaluate(config, checkpoint_dir=folder)
+  with pytest.raises(ValueError, match="holds the checkpoints of an earlier "
+                     r"run \(the latest at epoch 4\); resume"):
+    experiment.train_and_evaluate(config._replace(epochs=2),
+                                  checkpoint_dir=folder)
+  again = experiment.train_and_evaluate(config._replace(epochs=6),
+                                        checkpoint_dir=folder, resume=True)
+  assert again["epochs_run"] == 6

@@ -47,6 +47,10 @@ def test_train_writes_results(tmp_path):
     ("--split_order=sorted", "split_order"),
     ("--dtype=float16", "float64"),
     ("--model=perceptron --dtype=float64", "model=mlp"),
+    ("--classes=a,b", "classes must be integer labels; got a,b"),
+    ("--task=ranking", "task='ranking' is not allowed"),
+    ("--checkpoint_every=-1", "checkpoint_every must be >= 0"),
+    ("--task=regression", "task is for dataset=csv"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
@@ -105,6 +109,21 @@ def test_split_in_file_order_holds_out_the_last_examples():
   np.testing.assert_array_equal(splits.val.x,
                                 digits.x[-n_test - n_val:-n_test])
   np.testing.assert_array_equal(splits.train.x, again.train.x)
+
+
+def test_train_size_counts_the_selected_classes_examples():
+  config = experiment.Config(dataset="digits", classes="3,8", train_size=100,
+                             input_encoding="none")
+  splits = experiment.prepare(config, jax.random.PRNGKey(0))
+  assert splits.train.size == 100
+  assert set(np.unique(splits.train.y)) == {0, 1}
+  everything = experiment.prepare(config._replace(train_size=0),
+                                  jax.random.PRNGKey(0))
+  np.testing.assert_array_equal(splits.train.x, everything.train.x[:100])
+  with pytest.raises(ValueError, match=f"train_size=1000 exceeds the "
+                     f"{everything.train.size} training examples"):
+    experiment.prepare(config._replace(train_size=1000),
+                       jax.random.PRNGKey(0))
 
 
 def test_noshuffle_reaches_the_training_loop():
@@ -214,6 +233,61 @@ def test_compilation_cache(tmp_path):
       env={**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
   assert proc.returncode == 0, proc.stderr
   assert not (home / ".cache" / "nn_jax").exists()
+
+
+def _write_mixed_csv(path, n=240, seed=0):
+  """numeric x, nominal color, ordinal size -> label yes/no by
+  ``x + [color == red] + [size >= M] > 1``."""
+  rng = np.random.default_rng(seed)
+  lines = ["x,color,size,label"]
+  for _ in range(n):
+    x = rng.normal()
+    color = rng.choice(["red", "green", "blue"])
+    size = rng.choice(["S", "M", "L"])
+    yes = x + (color == "red") + (size != "S") > 1
+    lines.append(f"{x:.3f},{color},{size},{'yes' if yes else 'no'}")
+  path.write_text("\n".join(lines) + "\n")
+  return path
+
+
+def test_train_and_sweep_on_a_csv_file(tmp_path):
+  path = _write_mixed_csv(tmp_path / "mixed.csv")
+  csv_flags = ("--dataset=csv", f"--csv_path={path}", "--target=label",
+               "--nominal=color", "--ordinal=size:S<M<L")
+  proc = run("experiments.train", *csv_flags, "--epochs=60", "--hidden=8",
+             "--learning_rate=0.05", f"--workdir={tmp_path / 'train'}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "train" / "results.json").read_text())
+  assert results["num_test"] == 48 and results["test_accuracy"] > 0.85
+  proc = run("experiments.train", *csv_flags, "--task=regression",
+             "--loss=linear_squared", f"--workdir={tmp_path / 'train'}")
+  assert proc.returncode == 2
+  assert "column 'label': 'yes' is not a finite number; a regression target " \
+      "must be a number (use task=classification for class labels)" in \
+      proc.stderr
+  proc = run("experiments.sweep", *csv_flags, "--learning_rates=0.1",
+             "--seeds=2", "--epochs=30", "--hidden=8",
+             f"--workdir={tmp_path / 'sweep'}")
+  assert proc.returncode == 0, proc.stderr
+  rows = json.loads((tmp_path / "sweep" / "results.json").read_text())[
+      "members"]
+  assert len(rows) == 2 and min(r["test_accuracy"] for r in rows) > 0.85
+
+
+def test_regression_on_two_csv_columns(tmp_path):
+  rng = np.random.default_rng(0)
+  rows = [f"{a:.3f},{b:.3f},{2 * a - b:.3f}" for a, b in rng.normal(
+      size=(40, 2))]
+  path = tmp_path / "plane.csv"
+  path.write_text("\n".join(["a,b,y", *rows]) + "\n")
+  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
+             "--target=y", "--loss=linear_squared", "--batch_size=4",
+             "--epochs=20", f"--workdir={tmp_path / 'run'}")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.startswith("test cost ") and "accuracy" not in proc.stdout
+  written = set(os.listdir(tmp_path / "run"))
+  assert "learning_curves.png" in written
+  assert not written & {"decision_regions.png", "confusion_matrix.png"}
 
 
 def test_sweep_one_row_per_member(tmp_path):
