@@ -214,15 +214,21 @@ class Progress:
       self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
 
   def __call__(self, epoch: int, m: dict) -> None:
+    # Accuracies only where there are any (not for regression).
+    shown = {k: v for k, v in m.items()
+             if not (k.endswith("accuracy") and np.isnan(v))}
     if self.bar is not None:
       self.bar.update(epoch - self.bar.n)
-      self.bar.set_postfix(loss=f"{m['train_loss']:.4f}",
-                           acc=f"{m['train_accuracy']:.4f}",
-                           val_acc=f"{m['val_accuracy']:.4f}")
+      names = {"train_loss": "loss", "train_accuracy": "acc",
+               "val_accuracy": "val_acc"}
+      self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
+                            if k in names})
     else:
-      log("epoch %d/%d  train cost %.4f acc %.4f  val cost %.4f acc %.4f",
-          epoch, self.total, m["train_loss"], m["train_accuracy"],
-          m["val_loss"], m["val_accuracy"])
+      parts = [f"{split} cost {m[split + '_loss']:.4f}"
+               + (f" acc {shown[split + '_accuracy']:.4f}"
+                  if split + "_accuracy" in shown else "")
+               for split in ("train", "val")]
+      log("epoch %d/%d  %s", epoch, self.total, "  ".join(parts))
 
   def close(self) -> None:
     if self.bar is not None:

@@ -14,7 +14,8 @@ in seed 0's order (and its dropout masks), so that members differ only in
 initial weights and learning rate; this is also faster. Writes
 results.json (one row per member: learning rate, seed, final train /
 validation / test cost and accuracy), members.csv (the same rows) and
-sweep.png (test accuracy against learning rate).
+sweep.png (test accuracy, or the test cost of a regression, against learning
+rate).
 """
 
 import csv
@@ -33,6 +34,8 @@ from nn_jax import mlp
 from nn_jax import train
 
 common.define_data_flags()
+for _name in common.DATA_FLAGS:   # listed by --help, not only --helpfull
+  flags.declare_key_flag(_name)
 flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated "
                     "(smaller than experiments.train's default, as are the "
                     "epochs: the population benchmark's members).")
@@ -120,12 +123,16 @@ def main(argv):
       "shared_order": FLAGS.shared_order,
       "train_seconds": train_seconds, "seconds": timer.seconds,
       "provenance": common.provenance()})
+  # Regression has no accuracy: its members are compared by test cost.
+  score, name = (("test_loss", "test cost")
+                 if splits.test.task == data_lib.REGRESSION
+                 else ("test_accuracy", "test accuracy"))
   fig, ax = plt.subplots(figsize=(6, 4))
-  acc = np.array([r["test_accuracy"] for r in rows])
-  ax.scatter(member_rates, acc, alpha=0.5)
-  means = [acc[member_rates == r].mean() for r in rates]
+  values = np.array([r[score] for r in rows])
+  ax.scatter(member_rates, values, alpha=0.5)
+  means = [values[member_rates == r].mean() for r in rates]
   ax.plot(rates, means, "k-o", label="mean over seeds")
-  ax.set(xscale="log", xlabel="learning rate", ylabel="test accuracy",
+  ax.set(xscale="log", xlabel="learning rate", ylabel=name,
          title=f"{members} networks {sizes}, {config.epochs} epochs")
   ax.grid(alpha=0.3)
   ax.legend()
@@ -133,8 +140,8 @@ def main(argv):
   fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
   plt.close(fig)
   for r, m in zip(rates, means):
-    print(f"learning rate {r:g}: mean test accuracy {m:.4f} over "
-          f"{FLAGS.seeds} seeds")
+    print(f"learning rate {r:g}: mean {name} {m:.4f} over {FLAGS.seeds} "
+          f"seeds")
   print(f"{members} members trained in {train_seconds:.1f} s "
         f"(results in {workdir})")
 

@@ -6,10 +6,10 @@ r"""Trains a multilayer network from flags; the main experiment.
 
 Writes to --workdir: results.json, metrics.jsonl (one line per epoch),
 learning_curves.png, params.npz (the trained parameters), tensorboard/,
-confusion_matrix.png (classification), decision_regions.png (2-D inputs)
-and, with --checkpoint_every, checkpoints/. A run whose cost
-becomes NaN or Inf stops there, keeps the last finite parameters and exits
-with code 3.
+confusion_matrix.png (classification), decision_regions.png (a network
+classifying 2-D inputs) and, with --checkpoint_every, checkpoints/. A run
+whose cost becomes NaN or Inf stops there, keeps the last finite parameters
+and exits with code 3.
 """
 
 import os
@@ -36,6 +36,8 @@ flags.DEFINE_string("classes", _D.classes, "Keep only these classes, e.g. "
 flags.DEFINE_integer("positive_class", _D.positive_class, "If >= 0: this "
                      "class vs. the rest (binary).")
 common.define_data_flags()
+for _name in common.DATA_FLAGS:   # listed by --help, not only --helpfull
+  flags.declare_key_flag(_name)
 flags.DEFINE_string("hidden", ",".join(map(str, _D.hidden)),
                     "Hidden layer sizes, comma-separated; empty for none.")
 flags.DEFINE_string("activation", _D.activation,
@@ -74,7 +76,8 @@ flags.DEFINE_string("input_encoding", _D.input_encoding,
                     f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
                     "(fitted on the training split).")
 flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
-                     "(0: the whole training split).")
+                     "(0: the whole training split), counted after "
+                     "--classes or --positive_class.")
 flags.DEFINE_integer("devices", 1, "Data-parallel over this many devices "
                      "(batch split, parameters replicated).")
 flags.DEFINE_string("train_metrics", _D.train_metrics, "Training cost and "

@@ -118,6 +118,11 @@ class Checkpointer:
       raise ValueError(f"checkpoint {where} has no array {missing[0]}: it "
                        f"was saved from another architecture or optimizer")
     for path, info in expected.items():
+      if stored[path]["dtype"] != info["dtype"]:
+        raise ValueError(f"checkpoint {where}: {path} was saved as "
+                         f"{stored[path]['dtype']}, this run's is "
+                         f"{info['dtype']} (another dtype, or a checkpoint "
+                         f"from an older nn_jax)")
       if stored[path]["shape"] != info["shape"]:
         raise ValueError(f"checkpoint {where}: {path} has shape "
                          f"{tuple(stored[path]['shape'])}, the network "

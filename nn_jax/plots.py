@@ -9,8 +9,13 @@ import numpy as np
 
 
 def learning_curves(history: dict, path: str, title: str = "") -> str:
-  """Plots cost and accuracy per epoch (train and validation) to ``path``."""
-  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+  """Plots cost and accuracy per epoch (train and validation) to ``path``;
+  the cost alone when no accuracy is finite (regression)."""
+  has_acc = any(np.isfinite(np.asarray(history.get(f"{s}_accuracy", []),
+                                       float)).any() for s in ("train", "val"))
+  fig, axes = plt.subplots(1, 2 if has_acc else 1,
+                           figsize=(10 if has_acc else 5, 4), squeeze=False)
+  ax_loss, ax_acc = axes[0, 0], axes[0, -1]
   epochs = np.arange(1, len(history["train_loss"]) + 1)
   for split, style in (("train", "-"), ("val", "--")):
     loss = np.asarray(history.get(f"{split}_loss", []), float)
@@ -18,15 +23,16 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
     label = "training" if split == "train" else "validation"
     if loss.size and np.isfinite(loss).any():
       ax_loss.plot(epochs, loss, style, label=label)
-    if acc.size and np.isfinite(acc).any():
+    if has_acc and acc.size and np.isfinite(acc).any():
       ax_acc.plot(epochs, acc, style, label=label)
   ax_loss.set(xlabel="epoch", ylabel="cost", title="cost")
   train_loss = np.asarray(history["train_loss"], float)
   finite = train_loss[np.isfinite(train_loss)]
   if finite.size and finite.min() > 0:
     ax_loss.set_yscale("log")
-  ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-  for ax in (ax_loss, ax_acc):
+  if has_acc:
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+  for ax in axes[0]:
     ax.grid(alpha=0.3)
     if ax.lines:
       ax.legend()

@@ -727,12 +727,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     labels = _partial_fit_labels(self, y, classes, first_call)
     return self._train(X, labels, incremental=True)
 
-  def predict_proba(self, X):
-    """Class probabilities, ``(n_samples, n_classes)`` float64.
+  def predict_log_proba(self, X):
+    """Log class probabilities, ``(n_samples, n_classes)`` float64.
 
     Softmax outputs as they are; one sigmoid unit as ``[1 - o, o]``;
-    sigmoid units, one per class, normalized to sum 1 (from their logs,
-    so that units which all round to 0 still give their ratios).
+    sigmoid units, one per class, normalized to sum 1. All from the
+    logits, so that outputs which round to 0 still give their ratios.
     """
     z = self._logits(X)
     if z.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
@@ -741,13 +741,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
       log_o = z
     else:
       log_o = -np.logaddexp(0, -z)        # log sigmoid(z)
-    o = np.exp(log_o - np.max(log_o, axis=1, keepdims=True))
-    return o / np.sum(o, axis=1, keepdims=True)
+    log_o = log_o - np.max(log_o, axis=1, keepdims=True)
+    return log_o - np.log(np.sum(np.exp(log_o), axis=1, keepdims=True))
 
-  def predict_log_proba(self, X):
-    """Log of :meth:`predict_proba`."""
-    with np.errstate(divide="ignore"):
-      return np.log(self.predict_proba(X))
+  def predict_proba(self, X):
+    """Class probabilities, ``(n_samples, n_classes)`` float64: the
+    exponential of :meth:`predict_log_proba`."""
+    return np.exp(self.predict_log_proba(X))
 
   def predict(self, X):
     """The most probable class of each sample."""

@@ -244,7 +244,7 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   if data.x.shape[0] == 0:
     raise ValueError("the training set is empty")
   # Without 64-bit JAX a float64 array is float32 once on the device.
-  w_dtype = params[0]["w"].dtype
+  w_dtype = jax.dtypes.canonicalize_dtype(params[0]["w"].dtype)
   for name in ("x", "x_val"):
     dtype = jax.dtypes.canonicalize_dtype(getattr(data, name).dtype)
     if jnp.issubdtype(dtype, jnp.floating) and dtype != w_dtype:
@@ -551,12 +551,11 @@ def init_state(params: mlp.Params, model: mlp.Model,
                optimizer: optax.GradientTransformation,
                key: chex.PRNGKey) -> TrainState:
   """The state before the first epoch; the best validation cost (and the
-  metrics) are kept in the float dtype of the first layer's weights."""
+  metrics) are kept in float32, or float64 when the weights are."""
   stats = mlp.init_stats(params, model)
   zero = jnp.zeros((), jnp.int32)
-  dtype = params[0]["w"].dtype
-  if not jnp.issubdtype(dtype, jnp.floating):
-    dtype = jnp.float32
+  dtype = jax.dtypes.canonicalize_dtype(
+      jnp.promote_types(params[0]["w"].dtype, jnp.float32))
   return TrainState(params, optimizer.init(params), stats, key, zero,
                     jnp.zeros((), bool), jnp.zeros((), bool), params, stats,
                     jnp.asarray(jnp.inf, dtype), zero, zero)

@@ -103,6 +103,12 @@ def test_float64_history_keeps_its_64_bits(tmp_path, request):
   assert history.dtype == np.float64 and restored.best_val_loss.dtype == (
       np.float64)
   np.testing.assert_array_equal(history, rows)
+  # A float64 checkpoint is not restored into a float32 run.
+  narrow = train.init_state(mlp.init(jax.random.PRNGKey(0), [3, 5, 2], MODEL),
+                            MODEL, optax.sgd(0.1), jax.random.PRNGKey(1))
+  with pytest.raises(ValueError, match="was saved as float64, this run's is "
+                     "float32"):
+    ckpt.restore(narrow)
 
 
 def test_checkpoint_from_another_architecture_is_refused(tmp_path, request):

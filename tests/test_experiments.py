@@ -280,14 +280,19 @@ def test_regression_on_two_csv_columns(tmp_path):
       size=(40, 2))]
   path = tmp_path / "plane.csv"
   path.write_text("\n".join(["a,b,y", *rows]) + "\n")
-  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
-             "--target=y", "--loss=linear_squared", "--batch_size=4",
-             "--epochs=20", f"--workdir={tmp_path / 'run'}")
+  csv_flags = ("--dataset=csv", f"--csv_path={path}", "--target=y",
+               "--loss=linear_squared", "--batch_size=4", "--epochs=20")
+  proc = run("experiments.train", *csv_flags, f"--workdir={tmp_path / 'run'}")
   assert proc.returncode == 0, proc.stderr
   assert proc.stdout.startswith("test cost ") and "accuracy" not in proc.stdout
+  assert "train cost" in proc.stderr and "acc" not in proc.stderr
   written = set(os.listdir(tmp_path / "run"))
   assert "learning_curves.png" in written
   assert not written & {"decision_regions.png", "confusion_matrix.png"}
+  proc = run("experiments.sweep", *csv_flags, "--learning_rates=0.01",
+             "--seeds=2", f"--workdir={tmp_path / 'sweep'}")
+  assert proc.returncode == 0, proc.stderr
+  assert "learning rate 0.01: mean test cost" in proc.stdout
 
 
 def test_sweep_one_row_per_member(tmp_path):

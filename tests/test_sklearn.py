@@ -215,6 +215,15 @@ def test_sigmoid_outputs():
   np.testing.assert_allclose(np.log(proba[:, 1:] / proba[:, :1]),
                              z[:, 1:] - z[:, :1], rtol=1e-4)
   np.testing.assert_array_equal(clf.predict(x), np.argmax(z, 1))
+  # Class 0 2,000 logits further down: its probability underflows even in
+  # float64, its log does not.
+  clf.params_[-1]["b"] = clf.params_[-1]["b"] - np.array([2000, 0, 0],
+                                                         np.float32)
+  log_proba = clf.predict_log_proba(x)
+  assert np.all(np.isfinite(log_proba)) and np.all(clf.predict_proba(x)[:, 0]
+                                                   == 0)
+  np.testing.assert_allclose(log_proba[:, 0] - np.max(log_proba[:, 1:], 1),
+                             -2000 + z[:, 0] - np.max(z[:, 1:], 1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -201,6 +201,15 @@ def test_float64_runs_compare_validation_costs_in_float64():
                        data, key=jax.random.PRNGKey(0), epochs=12,
                        early_stopping_patience=3)
   assert result.history["val_loss"].dtype == np.float64
+  # Narrower weights keep float32 metrics; NumPy float64 weights and data
+  # are float32 on the device without 64-bit JAX, and train as such.
+  half = jax.tree.map(lambda a: a.astype(jnp.bfloat16), _params())
+  assert train.init_state(half, MODEL, optax.sgd(0.1), jax.random.PRNGKey(0)
+                          ).best_val_loss.dtype == jnp.float32
+  wide = jax.tree.map(lambda a: np.asarray(a, np.float64), _params())
+  numpy64 = train.Data(*(np.asarray(a, np.float64) for a in _data(n_val=4)))
+  assert train.fit(wide, MODEL, optax.sgd(0.1), numpy64,
+                   key=jax.random.PRNGKey(0), epochs=2).epochs_run == 2
   assert np.all(np.diff(result.history["val_loss"]) < 0)
   assert result.epochs_run == 12 and result.best_epoch == 12
   assert not result.early_stopped
