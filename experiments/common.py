@@ -1,8 +1,9 @@
 """What every experiment script shares: flag errors, the workdir, result files.
 
 A script defines its absl flags and a ``main(argv)``, and ends with
-``common.run(main)``. Bad flag values and the library's ``ValueError`` end the
-run with one line on stderr naming what to change, and exit code 2.
+``common.run(main)``. Bad flag values, the library's ``ValueError`` and
+``OSError`` (a path that cannot be read or written) end the run with one line
+on stderr naming what to change, and exit code 2.
 """
 
 import json
@@ -114,6 +115,9 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
       return main(argv)
     except ValueError as e:
       fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except OSError as e:   # a path that cannot be read or written
+      fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror
+           else str(e))
   app.run(guarded, flags_parser=_parse_flags)
 
 

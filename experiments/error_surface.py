@@ -76,6 +76,23 @@ def descend(model, x, y, w0, batches, learning_rate):
   return jnp.concatenate([w0[None], path])
 
 
+def minimum(loss, w0, steps: int = 50):
+  """Newton's method on the convex E(w) (a quadratic bowl, or the logistic
+  cross-entropy). Returns ``None`` where it does not settle (separable 0/1
+  targets: E falls towards 0 without a finite minimum)."""
+  grad, hessian = jax.jit(jax.grad(loss)), jax.jit(jax.hessian(loss))
+  w = w0
+  for _ in range(steps):
+    step = jnp.linalg.solve(hessian(w), grad(w))
+    w = w - step
+    if not bool(jnp.all(jnp.isfinite(w))):
+      return None
+    if float(jnp.max(jnp.abs(step))) < 1e-6 * (1 + float(jnp.max(
+        jnp.abs(w)))):
+      return np.asarray(w)
+  return None
+
+
 def main(argv):
   del argv
   common.check(abs(FLAGS.correlation) < 1, "correlation", "must be in (-1, 1)")
@@ -84,14 +101,17 @@ def main(argv):
     start = [float(v) for v in FLAGS.start]
   except ValueError:
     start = []
-  common.check(len(start) == 2, "start", "two numbers w1,w2, e.g. -1.5,2.5")
+  common.check(len(start) == 2 and np.all(np.isfinite(start)), "start",
+               "two finite numbers w1,w2, e.g. -1.5,2.5")
   workdir = common.make_workdir(FLAGS.workdir)
   timer = common.Timer()
   model = mlp.make_model("identity", LOSSES[FLAGS.neuron])
   n, epochs = FLAGS.n_samples, FLAGS.epochs
   x, y = make_data(FLAGS.neuron, n, FLAGS.correlation, FLAGS.seed)
-  cost = jax.jit(jax.vmap(lambda w: backprop.loss(as_params(w), x, y, model)))
+  loss = lambda w: backprop.loss(as_params(w), x, y, model)
+  cost = jax.jit(jax.vmap(loss))
   w0 = jnp.asarray(start, jnp.float32)
+  w_min = minimum(loss, w0)
 
   batch_idx = jnp.tile(jnp.arange(n), (epochs, 1))                   # (E, n)
   shuffles = np.random.default_rng([FLAGS.seed, 1])  # apart from the data's
@@ -107,14 +127,21 @@ def main(argv):
   common.check(np.isfinite(online_cost).all() and np.isfinite(batch_cost).all(),
                "learning_rate", "too large: the weights diverged")
 
-  pts = np.concatenate([batch_path, online_path])
+  # The window holds both paths and the minimum (if E has a finite one).
+  pts = np.concatenate([batch_path, online_path,
+                        [] if w_min is None else w_min[None]])
   lo, hi = pts.min(0), pts.max(0)
   pad = 0.15 * (hi - lo).max() + 0.1
   g1, g2 = np.meshgrid(np.linspace(lo[0] - pad, hi[0] + pad, 201),
                        np.linspace(lo[1] - pad, hi[1] + pad, 201))
   grid = np.stack([g1.ravel(), g2.ravel()], 1)
   surface = np.asarray(cost(jnp.asarray(grid, jnp.float32))).reshape(g1.shape)
-  w_min = grid[np.argmin(surface)]
+  if w_min is None:
+    w_min, min_label = grid[np.argmin(surface)], "lowest E in the window"
+  else:
+    min_label = "minimum of E"
+  e_min = float(cost(jnp.asarray(w_min[None], jnp.float32))[0])
+  grad_norm = float(jnp.linalg.norm(jax.grad(loss)(jnp.asarray(w_min))))
 
   fig, (ax, ax_cost) = plt.subplots(
       1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1.2, 1]})
@@ -131,7 +158,7 @@ def main(argv):
   ax.plot(batch_path[:, 0], batch_path[:, 1], "o-", color="tab:red", ms=4,
           lw=1.5, label=f"batch GD: batch size {n} (1 step / epoch)")
   ax.plot(*w0, "k*", ms=14, label="start")
-  ax.plot(*w_min, "X", color="gold", mec="k", ms=11, label="minimum of E")
+  ax.plot(*w_min, "X", color="gold", mec="k", ms=11, label=min_label)
   ax.set(xlabel="$w_1$", ylabel="$w_2$", aspect="equal",
          title=f"E(w1, w2) of a {FLAGS.neuron} neuron, eta = "
          f"{FLAGS.learning_rate:g}, {epochs} epochs")
@@ -140,8 +167,8 @@ def main(argv):
                                   (online_cost, "tab:blue", "online SGD")):
     ax_cost.plot(np.arange(epochs + 1), path_cost, "o-", ms=3, color=color,
                  label=label)
-  ax_cost.axhline(surface.min(), color="0.5", ls=":", label="minimum of E")
-  spread = max(batch_cost.max(), online_cost.max()) / surface.min()
+  ax_cost.axhline(e_min, color="0.5", ls=":", label=min_label)
+  spread = max(batch_cost.max(), online_cost.max()) / e_min
   ax_cost.set(xlabel="epoch", ylabel="cost E",
               yscale="log" if spread > 10 else "linear",
               title="cost at the end of each epoch")
@@ -159,12 +186,14 @@ def main(argv):
   common.write_json(os.path.join(workdir, "results.json"), {
       "batch": method(batch_path, batch_cost),
       "online": method(online_path, online_cost),
-      "start": start, "minimum": {"w": w_min, "cost": float(surface.min())},
+      "start": start,
+      "minimum": {"w": w_min, "cost": e_min, "gradient_norm": grad_norm,
+                  "found": min_label == "minimum of E"},
       "flags": common.flag_dict(__file__), "seconds": timer.seconds})
   print(f"batch GD: w = {np.round(batch_path[-1], 3)}, E = "
         f"{batch_cost[-1]:.4f};"
         f" online SGD: w = {np.round(online_path[-1], 3)}, E = "
-        f"{online_cost[-1]:.4f}; minimum E = {surface.min():.4f} ({png})")
+        f"{online_cost[-1]:.4f}; {min_label} {e_min:.4f} ({png})")
 
 
 def cli():

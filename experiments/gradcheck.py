@@ -81,10 +81,12 @@ def main(argv):
                f"allowed: {', '.join(losses.NAMES)}")
   common.check(set(FLAGS.cases) <= set(CASES), "cases",
                f"allowed: {', '.join(CASES)}")
+  todo = list(cases(FLAGS.activations, FLAGS.losses, FLAGS.cases))
+  common.check(bool(todo), "cases", "with these --activations and --losses "
+               "there is nothing to check")
   workdir = common.make_workdir(FLAGS.workdir)
   timer = common.Timer()
   rows = []
-  todo = list(cases(FLAGS.activations, FLAGS.losses, FLAGS.cases))
   with jax.enable_x64(True):
     key = jax.random.PRNGKey(FLAGS.seed)
     for i, (case, act, loss, depth, batch) in enumerate(todo):

@@ -28,9 +28,18 @@ def main(argv):
   for name in ("metrics.jsonl", "results.json"):
     common.check(os.path.exists(os.path.join(workdir, name)), "workdir",
                  f"has no {name}: point it at a finished experiments.train run")
-  history = common.read_history(os.path.join(workdir, "metrics.jsonl"))
-  with open(os.path.join(workdir, "results.json")) as f:
-    results = json.load(f)
+  try:
+    history = common.read_history(os.path.join(workdir, "metrics.jsonl"))
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+  except json.JSONDecodeError as e:
+    common.fail(f"--workdir={workdir}: a file is not valid JSON ({e})")
+  common.check("train_loss" in history, "workdir",
+               "has no epoch in metrics.jsonl: the run ended before its "
+               "first epoch")
+  common.check(isinstance(results, dict) and "config" in results, "workdir",
+               "has a results.json without the run's config: not an "
+               "experiments.train run")
   config = experiment.config_from_dict(results["config"])
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []

@@ -25,6 +25,7 @@ locally with the ``mnist1d`` package.
 
 import gzip
 import hashlib
+import math
 import os
 import random
 import struct
@@ -98,16 +99,49 @@ def _open(path: str):
   return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
+_READ_CHUNK = 1 << 26   # bytes; a header's sizes are not trusted to allocate
+
+
 def _read_exactly(f, size: int, path: str, what: str) -> bytes:
+  parts, found = [], 0
   try:
-    buf = f.read(size)
+    while found < size:
+      part = f.read(min(_READ_CHUNK, size - found))
+      if not part:
+        break
+      parts.append(part)
+      found += len(part)
   except (OSError, EOFError, zlib.error) as e:
     raise ValueError(f"{path} is corrupt ({e}); delete it and download it "
                      f"again") from None
-  if len(buf) != size:
+  if found != size:
     raise ValueError(f"{path} is truncated: expected {size} bytes of {what}, "
-                     f"found {len(buf)}; delete it and download it again")
-  return buf
+                     f"found {found}; delete it and download it again")
+  return b"".join(parts)
+
+
+def _read_header(f, path: str, magic: Optional[int]):
+  """``(dtype, shape)`` from an open IDX file's header."""
+  head = _read_exactly(f, 4, path, "header")
+  zeros, code, ndim = struct.unpack(">HBB", head)
+  found = struct.unpack(">I", head)[0]
+  if zeros != 0 or code not in _DTYPES or ndim == 0:
+    raise ValueError(
+        f"{path} is not an IDX file: magic number {found} (0x{found:08x})"
+        f"{'' if magic is None else f', expected {magic} (0x{magic:08x})'}")
+  if magic is not None and found != magic:
+    raise ValueError(
+        f"{path} has magic number {found} (0x{found:08x}) but {magic} "
+        f"(0x{magic:08x}) was expected; is it the right file?")
+  shape = list(struct.unpack(f">{ndim}I",
+                             _read_exactly(f, 4 * ndim, path, "sizes")))
+  return np.dtype(_DTYPES[code]), shape
+
+
+def idx_shape(path: str, magic: Optional[int] = None) -> list[int]:
+  """The shape an IDX file's header announces (nothing else is read)."""
+  with _open(path) as f:
+    return _read_header(f, path, magic)[1]
 
 
 def read_idx(path: str, magic: Optional[int] = None,
@@ -129,23 +163,10 @@ def read_idx(path: str, magic: Optional[int] = None,
       corrupt file, or (without ``limit``) bytes after the data.
   """
   with _open(path) as f:
-    head = _read_exactly(f, 4, path, "header")
-    zeros, code, ndim = struct.unpack(">HBB", head)
-    found = struct.unpack(">I", head)[0]
-    if zeros != 0 or code not in _DTYPES or ndim == 0:
-      raise ValueError(
-          f"{path} is not an IDX file: magic number {found} (0x{found:08x})"
-          f"{'' if magic is None else f', expected {magic} (0x{magic:08x})'}")
-    if magic is not None and found != magic:
-      raise ValueError(
-          f"{path} has magic number {found} (0x{found:08x}) but {magic} "
-          f"(0x{magic:08x}) was expected; is it the right file?")
-    shape = list(struct.unpack(f">{ndim}I",
-                               _read_exactly(f, 4 * ndim, path, "sizes")))
+    dtype, shape = _read_header(f, path, magic)
     if limit is not None:
       shape[0] = min(shape[0], int(limit))
-    dtype = np.dtype(_DTYPES[code])
-    size = int(np.prod(shape)) * dtype.itemsize
+    size = math.prod(shape) * dtype.itemsize    # Python ints: no overflow
     buf = _read_exactly(f, size, path, "data")
     if limit is None and _has_more(f, path):
       raise ValueError(f"{path} has bytes after the {shape} values its header "
@@ -212,6 +233,7 @@ def download(name: str, data_dir: str, mirrors=MIRRORS) -> str:
     fd, tmp = tempfile.mkstemp(dir=data_dir, suffix=".part")
     with os.fdopen(fd, "wb") as f:
       f.write(blob)
+    os.chmod(tmp, 0o644)   # as a plain download (mkstemp makes it 0600)
     os.replace(tmp, path)
     return path
   raise DownloadError(
@@ -269,6 +291,9 @@ def load_mnist(data_dir: Optional[str] = None, *, limit: Optional[int] = None,
     raise ValueError(f"limit must be >= 1 (or None for all examples); got "
                      f"{limit}")
   data_dir = os.path.expanduser(data_dir or default_data_dir())
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ValueError(f"data_dir {data_dir} is a file; it must be the folder "
+                     f"of the MNIST files")
   paths = {}
   for key, name in FILES.items():
     path = find_file(data_dir, name)
@@ -284,6 +309,12 @@ def load_mnist(data_dir: Optional[str] = None, *, limit: Optional[int] = None,
   for split in ("train", "test"):
     images_path = paths[f"{split}_images"]
     labels_path = paths[f"{split}_labels"]
+    # The headers' counts, also when a limit reads fewer.
+    n_images = idx_shape(images_path, IMAGES_MAGIC)[0]
+    n_labels = idx_shape(labels_path, LABELS_MAGIC)[0]
+    if n_images != n_labels:
+      raise ValueError(f"{images_path} has {n_images} images but "
+                       f"{labels_path} has {n_labels} labels")
     splits.append(_mnist_split(read_idx(images_path, IMAGES_MAGIC, limit),
                                read_idx(labels_path, LABELS_MAGIC, limit),
                                images_path, labels_path))

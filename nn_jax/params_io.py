@@ -41,10 +41,18 @@ def load(path: str, **like: Any) -> dict:
       arrays do not match ``like`` (the message names the path and shapes).
   """
   try:
-    with np.load(path) as f:   # NumPy refuses object arrays by default
-      stored = {k: f[k] for k in f.files}
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    f = np.load(path)   # NumPy refuses object arrays by default
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
     raise ValueError(f"cannot read parameters file {path}: {e}") from None
+  if not isinstance(f, np.lib.npyio.NpzFile):
+    raise ValueError(f"{path} holds one array, not a parameters file (.npz)")
+  try:
+    with f:
+      stored = {k: f[k] for k in f.files}
+  except Exception as e:  # pylint: disable=broad-except
+    # A damaged member fails in zipfile, zlib or NumPy's header parser.
+    raise ValueError(f"cannot read parameters file {path}: "
+                     f"{type(e).__name__}: {e}") from None
   out = {}
   for name, tree in like.items():
     expected = _flatten(tree, name)

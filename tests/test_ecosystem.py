@@ -74,6 +74,19 @@ def test_plot_redraws_figures(moons_run):
 def test_plot_needs_a_run(tmp_path):
   proc = run("experiments.plot", f"--workdir={tmp_path}")
   assert proc.returncode == 2 and "metrics.jsonl" in proc.stderr
+  # A run that ended before its first epoch, a results.json of another
+  # script, a damaged file: one line each.
+  (tmp_path / "metrics.jsonl").write_text("")
+  (tmp_path / "results.json").write_text("{}")
+  for metrics, results, message in (
+      ("", "{}", "has no epoch in metrics.jsonl"),
+      ('{"epoch": 1, "train_loss": 1.0}', "{}", "without the run's config"),
+      ('{"epoch": 1, "train_loss": 1.0}', "{", "a file is not valid JSON")):
+    (tmp_path / "metrics.jsonl").write_text(metrics)
+    (tmp_path / "results.json").write_text(results)
+    proc = run("experiments.plot", f"--workdir={tmp_path}")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=os.path.basename)

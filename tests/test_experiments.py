@@ -50,6 +50,9 @@ def test_train_writes_results(tmp_path):
     ("--classes=a,b", "classes must be integer labels; got a,b"),
     ("--task=ranking", "task='ranking' is not allowed"),
     ("--checkpoint_every=-1", "checkpoint_every must be >= 0"),
+    ("--dataset=mnist --data_dir=README.md", "data_dir README.md is a file"),
+    ("--dataset=mnist --data_dir=README.md/mnist",
+     "README.md/mnist: Not a directory"),
     ("--task=regression", "task is for dataset=csv"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
@@ -168,6 +171,9 @@ def test_gradcheck_table_and_exit_code(tmp_path):
                f"--workdir={tmp_path}")
   assert strict.returncode == 1
   assert "FAIL" in strict.stdout
+  nothing = run("experiments.gradcheck", "--cases=", f"--workdir={tmp_path}")
+  assert nothing.returncode == 2
+  assert "there is nothing to check" in nothing.stderr
 
 
 def test_regularization_table(tmp_path):

@@ -115,3 +115,8 @@ def test_error_surface(runs):
   for method in (batch, online):
     assert method["final_cost"] < method["cost_per_epoch"][0]
     assert method["final_cost"] >= results["minimum"]["cost"] - 1e-4
+  # The minimum of E, not the lowest point of the plotted window (after 15
+  # epochs the paths have not reached it).
+  assert results["minimum"]["found"]
+  assert results["minimum"]["gradient_norm"] < 1e-4
+  assert batch["final_cost"] > results["minimum"]["cost"] + 1e-3

@@ -114,6 +114,19 @@ def test_truncated_file(tmp_path, compress):
     mnist.load_mnist(str(tmp_path))
 
 
+def test_header_announcing_more_than_memory_is_a_truncated_file(tmp_path):
+  # 2^31 images of 28 x 28: the sizes are not allocated before reading.
+  path = tmp_path / "huge"
+  path.write_bytes(struct.pack(">HBB3I", 0, 0x08, 3, 2**31, 28, 28) + b"\1")
+  with pytest.raises(ValueError, match=f"huge is truncated: expected "
+                     f"{2**31 * 28 * 28} bytes of data, found 1"):
+    mnist.read_idx(str(path))
+  # Sizes whose product overflows 64 bits.
+  path.write_bytes(struct.pack(">HBB2I", 0, 0x08, 2, 2**32 - 1, 2**32 - 1))
+  with pytest.raises(ValueError, match="huge is truncated"):
+    mnist.read_idx(str(path))
+
+
 def test_corrupt_gzip_and_trailing_bytes(tmp_path):
   arrays = tiny_mnist()
   write_files(tmp_path, arrays, compress=True)
@@ -134,6 +147,9 @@ def test_mismatched_counts_and_bad_labels(tmp_path):
   write_files(tmp_path, arrays, compress=False)
   with pytest.raises(ValueError, match="has 5 images but .* has 4 labels"):
     mnist.load_mnist(str(tmp_path))
+  # Also when a limit reads only the first examples of each file.
+  with pytest.raises(ValueError, match="has 5 images but .* has 4 labels"):
+    mnist.load_mnist(str(tmp_path), limit=2)
   arrays = tiny_mnist()
   arrays["test_labels"][1] = 12
   write_files(tmp_path, arrays, compress=False)

@@ -183,6 +183,21 @@ def test_truncated_and_corrupted_parameter_files(tmp_path):
   (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
   with pytest.raises(ValueError, match="cannot read parameters file"):
     params_io.load(str(tmp_path / "flipped.npz"), params=PARAMS)
+  # A flipped byte anywhere: the file loads unchanged (bytes that hold no
+  # data) or is refused with a ValueError, never another exception.
+  for at in range(0, len(blob), max(1, len(blob) // 40)):
+    flipped = bytearray(blob)
+    flipped[at] ^= 0xFF
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    try:
+      loaded = params_io.load(str(tmp_path / "flipped.npz"), params=PARAMS)
+    except ValueError:
+      continue
+    jax.tree.map(np.testing.assert_array_equal, loaded["params"], PARAMS)
+  np.save(tmp_path / "one.npy", np.zeros(3))
+  with pytest.raises(ValueError, match="holds one array, not a parameters "
+                     "file"):
+    params_io.load(str(tmp_path / "one.npy"), params=PARAMS)
 
 
 class _Payload:
