@@ -48,6 +48,8 @@ TECHNIQUES = {
 def main(argv):
   del argv
   common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
+  common.check(FLAGS.train_size >= 1, "train_size", "must be >= 1 (a small "
+               "training set, where regularization matters)")
   unknown = set(FLAGS.techniques) - set(TECHNIQUES)
   common.check(not unknown, "techniques",
                f"allowed: {', '.join(TECHNIQUES)}")

@@ -381,8 +381,9 @@ def _known_cells(table, column, known, what, why, numbers=False) -> list:
 
 
 def _numeric_column(table: Table, column: str,
-                    hint: str = "if the column is categorical, list it in "
-                    "--nominal or --ordinal") -> np.ndarray:
+                    hint: str = "a numeric column must hold numbers (a "
+                    "categorical one goes in nominal or ordinal)"
+                    ) -> np.ndarray:
   values = _cells(table, column)
   out = np.empty(len(values), np.float64)
   for i, v in enumerate(values):

@@ -175,7 +175,7 @@ def test_non_numeric_cell_names_row_and_column(tmp_path):
   path = write_csv(tmp_path / "n.csv", HEADER, rows)
   with pytest.raises(ValueError, match=r"data row 3 \(line 4\), column "
                      r"'x1': 'abc' is not "
-                     r"a finite number.*--nominal"):
+                     r"a finite number.*nominal or ordinal"):
     tabular.load_csv(path, "label", ["color"], ORDINAL)
 
 
