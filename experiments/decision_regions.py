@@ -147,12 +147,13 @@ def main(argv):
                float(np.max(train_ds.x.min(0) - x_all.min(0))),
                float(np.max(x_all.max(0) - train_ds.x.max(0))))
   plots.decision_regions(net, train_ds.x, train_ds.y, "", ax=ax,
-                         margin=margin, resolution=300)
-  colors = plt.get_cmap("tab10").colors
+                         margin=margin, resolution=300,
+                         num_classes=len(names))
+  colors = plots.class_colors(max(len(names), 2))   # as in the regions
   ax.scatter(test_ds.x[:, 0], test_ds.x[:, 1], marker="^", s=45,
-             edgecolors="k", color=[colors[c % 10] for c in test_ds.y])
+             edgecolors="k", color=[colors[c] for c in test_ds.y])
   handles = [plt.Line2D([], [], marker="o", linestyle="", markeredgecolor="k",
-                        color=colors[c % 10], label=name)
+                        color=colors[c], label=name)
              for c, name in enumerate(names)]
   ax.set(xlabel=axes[0], ylabel=axes[1])
   ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.8)

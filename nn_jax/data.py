@@ -7,6 +7,7 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 """
 
 import functools
+import numbers
 from typing import NamedTuple, Optional
 
 import chex
@@ -214,7 +215,11 @@ def select_classes(ds: Dataset, classes) -> Dataset:
 
 def one_vs_rest(ds: Dataset, positive: int) -> Dataset:
   """Relabels ``ds`` as a binary problem: class ``positive`` -> 1, others -> 0."""
-  if not 0 <= positive < ds.num_classes:
+  if ds.task != CLASSIFICATION:
+    raise ValueError(f"positive_class needs classes; {ds.name!r} is a "
+                     f"{ds.task} data set")
+  if (isinstance(positive, bool) or not isinstance(positive, numbers.Integral)
+      or not 0 <= positive < ds.num_classes):
     raise ValueError(f"positive_class must be a label in 0.."
                      f"{ds.num_classes - 1}; got {positive}")
   return ds._replace(y=(ds.y == positive).astype(np.int32), num_classes=2)

@@ -26,6 +26,7 @@ locally with the ``mnist1d`` package.
 import gzip
 import hashlib
 import math
+import numbers
 import os
 import random
 import struct
@@ -287,9 +288,10 @@ def load_mnist(data_dir: Optional[str] = None, *, limit: Optional[int] = None,
       off), or a corrupt, truncated or mismatched file.
     DownloadError: a missing file could not be downloaded (a ValueError too).
   """
-  if limit is not None and limit < 1:
-    raise ValueError(f"limit must be >= 1 (or None for all examples); got "
-                     f"{limit}")
+  if limit is not None and (isinstance(limit, bool) or not isinstance(
+      limit, numbers.Integral) or limit < 1):
+    raise ValueError(f"limit must be an integer >= 1 (or None for all "
+                     f"examples); got {limit!r}")
   data_dir = os.path.expanduser(data_dir or default_data_dir())
   if os.path.exists(data_dir) and not os.path.isdir(data_dir):
     raise ValueError(f"data_dir {data_dir} is a file; it must be the folder "

@@ -44,10 +44,21 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
   return path
 
 
+def class_colors(k: int) -> list:
+  """``k`` distinct colours for class labels 0..k-1 (matplotlib's tab10,
+  tab20, or evenly spaced hues beyond 20 classes)."""
+  if k <= 10:
+    return list(plt.get_cmap("tab10").colors[:max(k, 1)])
+  if k <= 20:
+    return list(plt.get_cmap("tab20").colors[:k])
+  return [plt.get_cmap("hsv")(i / k) for i in range(k)]
+
+
 def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
                      x: np.ndarray, y: np.ndarray, path: str,
                      title: str = "", ax: Optional[plt.Axes] = None,
-                     resolution: int = 200, margin: float = 0.5) -> str:
+                     resolution: int = 200, margin: float = 0.5,
+                     num_classes: Optional[int] = None) -> str:
   """Colours the plane by ``predict`` (points -> class labels) and draws ``x``.
 
   Args:
@@ -59,6 +70,8 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     ax: draw into these axes instead of a new figure.
     resolution: grid points per axis.
     margin: space around the data.
+    num_classes: colour as many classes (default: the largest label + 1),
+      as :func:`class_colors` does.
   """
   x = np.asarray(x, float)
   lo, hi = x.min(0) - margin, x.max(0) + margin
@@ -69,10 +82,8 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
   own = ax is None
   if own:
     fig, ax = plt.subplots(figsize=(5, 5))
-  k = int(max(labels.max(), np.max(y))) + 1
-  colors = plt.get_cmap("tab10").colors
-  cmap = matplotlib.colors.ListedColormap(
-      [colors[i % len(colors)] for i in range(max(k, 2))])
+  k = num_classes or int(max(labels.max(), np.max(y))) + 1
+  cmap = matplotlib.colors.ListedColormap(class_colors(max(k, 2)))
   ax.contourf(g0, g1, labels, levels=np.arange(-0.5, k), cmap=cmap, alpha=0.3)
   ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
              vmax=max(k, 2) - 0.5, edgecolors="k", s=40)

@@ -103,3 +103,17 @@ def test_one_class_is_no_classification():
   one = data.classification("one", np.zeros((6, 2)), np.full(6, 7))
   with pytest.raises(ValueError, match="at least 2 classes; .* has 1"):
     data.check_loss_fits(losses.softmax_cross_entropy, one)
+
+
+def test_one_vs_rest_needs_an_integer_class_of_a_classification_set():
+  iris = data.load("iris")
+  binary = data.one_vs_rest(iris, 2)
+  np.testing.assert_array_equal(binary.y, iris.y == 2)
+  for positive in (2.5, 3, -1, True):
+    with pytest.raises(ValueError, match="positive_class must be a label in "
+                       "0..2"):
+      data.one_vs_rest(iris, positive)
+  regression = data.Dataset("r", np.zeros((4, 1), np.float32),
+                            np.zeros((4, 1), np.float32), data.REGRESSION, 0)
+  with pytest.raises(ValueError, match="positive_class needs classes"):
+    data.one_vs_rest(regression, 0)

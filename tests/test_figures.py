@@ -14,6 +14,8 @@ from matplotlib import image
 import numpy as np
 import pytest
 
+from nn_jax import plots
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -120,3 +122,9 @@ def test_error_surface(runs):
   assert results["minimum"]["found"]
   assert results["minimum"]["gradient_norm"] < 1e-4
   assert batch["final_cost"] > results["minimum"]["cost"] + 1e-3
+
+
+@pytest.mark.parametrize("k", [2, 10, 12, 20, 25])
+def test_every_class_gets_its_own_colour(k):
+  colors = [tuple(np.round(c, 6)) for c in plots.class_colors(k)]
+  assert len(colors) == len(set(colors)) == k

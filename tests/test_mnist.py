@@ -70,8 +70,6 @@ def test_limit_keeps_the_first_examples(tmp_path):
   train, test = mnist.load_mnist(str(tmp_path), limit=2)
   assert train.size == 2 and test.size == 2
   np.testing.assert_array_equal(train.y, arrays["train_labels"][:2])
-  with pytest.raises(ValueError, match="limit must be >= 1"):
-    mnist.load_mnist(str(tmp_path), limit=0)
 
 
 def test_read_idx_other_types(tmp_path):
@@ -155,6 +153,12 @@ def test_mismatched_counts_and_bad_labels(tmp_path):
   write_files(tmp_path, arrays, compress=False)
   with pytest.raises(ValueError, match="has label 12; MNIST labels are 0-9"):
     mnist.load_mnist(str(tmp_path))
+
+
+@pytest.mark.parametrize("limit", [0, 2.7, "5", True])
+def test_limit_must_be_a_positive_integer(tmp_path, limit):
+  with pytest.raises(ValueError, match="limit must be an integer >= 1"):
+    mnist.load_mnist(str(tmp_path), limit=limit)
 
 
 def test_missing_files_without_download(tmp_path):
