@@ -50,15 +50,19 @@ def train_all(x: np.ndarray, labels: np.ndarray,
 
 
 def lp_sample_indices(separable: np.ndarray, size: int, seed: int) -> np.ndarray:
-  """All functions if ``size`` covers them, else half separable, half not."""
+  """``size`` functions (all if it covers them): half separable, half not
+  (the odd one not separable), the other group filling in where one has
+  too few."""
   if size >= len(separable):
     return np.arange(len(separable))
   # One random order of all functions; take the first of each group in it.
   order = np.argsort(np.asarray(
       jax.random.uniform(jax.random.PRNGKey(seed), (len(separable),))))
-  picks = [order[separable[order] == group][:size // 2]
-           for group in (True, False)]
-  return np.sort(np.concatenate(picks))
+  yes, no = order[separable[order]], order[~separable[order]]
+  n_yes = min(len(yes), size // 2)
+  n_no = min(len(no), size - n_yes)
+  n_yes = size - n_no
+  return np.sort(np.concatenate([yes[:n_yes], no[:n_no]]))
 
 
 def plot_n2(result: perceptron.PerceptronResult, labels: np.ndarray,

@@ -66,8 +66,8 @@ def main(argv):
     hidden = tuple(int(h) for h in FLAGS.hidden.split(",") if h.strip())
   except ValueError:
     common.fail("--learning_rates and --hidden take comma-separated numbers")
-  common.check(rates and all(r > 0 for r in rates), "learning_rates",
-               "positive numbers")
+  common.check(rates and all(0 < r < np.inf for r in rates),
+               "learning_rates", "finite positive numbers")
   common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
   common.check(FLAGS.devices >= 1, "devices", "must be >= 1")
   config = experiment.Config(**common.data_flag_values(), hidden=hidden,

@@ -38,7 +38,8 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   common.check(FLAGS.hidden >= 1, "hidden", "must be >= 1")
-  common.check(FLAGS.learning_rate > 0, "learning_rate", "must be > 0")
+  common.check(0 < FLAGS.learning_rate < np.inf, "learning_rate",
+               "must be a finite number > 0")
   common.check(FLAGS.epochs >= 1, "epochs", "must be >= 1")
   common.check(FLAGS.perceptron_epochs >= 1, "perceptron_epochs",
                "must be >= 1")

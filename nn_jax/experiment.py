@@ -119,8 +119,9 @@ def validate(config: Config) -> None:
   if any(h < 1 for h in config.hidden):
     raise ValueError(f"hidden sizes must be >= 1 (comma-separated, empty for "
                      f"no hidden layer); got {list(config.hidden)}")
-  if not config.learning_rate > 0:
-    raise ValueError(f"learning_rate must be > 0; got {config.learning_rate}")
+  if not 0 < config.learning_rate < float("inf"):
+    raise ValueError(f"learning_rate must be > 0 and finite; got "
+                     f"{config.learning_rate}")
   if not 0 <= config.momentum < 1:
     raise ValueError(f"momentum must be in [0, 1); got {config.momentum}")
   if config.batch_size < 0:

@@ -46,7 +46,7 @@ class BooleanFunctionsTest(parameterized.TestCase):
   @parameterized.parameters(2, 3, 4)
   def test_counts_and_agreement(self, n):
     workdir = self.tmpdir()
-    proc = run_script(f"--n={n}", f"--workdir={workdir}", "--lp_sample=40")
+    proc = run_script(f"--n={n}", f"--workdir={workdir}", "--lp_sample=41")
     self.assertEqual(proc.returncode, 0, proc.stderr)
     self.assertIn("agree=True", proc.stdout)
     with open(os.path.join(workdir, "results.json")) as f:
@@ -56,8 +56,8 @@ class BooleanFunctionsTest(parameterized.TestCase):
     self.assertEqual(results["perceptron_learned"], KNOWN_COUNTS[n])
     self.assertEqual(results["lp_separable"], KNOWN_COUNTS[n])
     self.assertTrue(results["agree"])
-    self.assertEqual(results["linprog_checked"], min(40, 2 ** 2 ** n))
-    if n == 4:  # The LP sample is half separable, half not.
+    self.assertEqual(results["linprog_checked"], min(41, 2 ** 2 ** n))
+    if n == 4:  # The LP sample: half separable, half (and one) not.
       self.assertEqual(results["linprog_separable"], 20)
     self.assertGreater(results["seconds"], 0)
     self.assertLess(results["most_epochs_to_converge"], results["max_epochs"])

@@ -39,7 +39,8 @@ def test_train_writes_results(tmp_path):
 
 
 @pytest.mark.parametrize("flag,names", [
-    ("--learning_rate=-1", "learning_rate"),
+    ("--learning_rate=-1", "learning_rate must be > 0 and finite; got -1.0"),
+    ("--learning_rate=inf", "learning_rate must be > 0 and finite; got inf"),
     ("--activation=swish", "activation"),
     ("--hidden=0", "hidden"),
     ("--dataset=iris --loss=linear_squared", "softmax_cross_entropy"),
