@@ -37,12 +37,6 @@ def _check_columns(stat, x):
                      f"but is applied to {x.shape[1]}")
 
 
-def _constant(x) -> np.ndarray:
-  """Columns whose training values are all equal (their computed standard
-  deviation may be a rounding error such as 1e-17 instead of 0)."""
-  return np.ptp(x, axis=0) == 0
-
-
 class Standardize(NamedTuple):
   """x -> (x - mean) / std per column; a column constant in the training
   data gets mean = its value and std 1 (it maps to 0 there)."""
@@ -53,7 +47,9 @@ class Standardize(NamedTuple):
   def fit(cls, x) -> "Standardize":
     x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
-    constant = _constant(x) | (std == 0)    # or spread below the floats
+    # Equal values can have a std of 1e-17 (rounding), not 0; a spread
+    # below the floats a std of 0.
+    constant = (np.ptp(x, axis=0) == 0) | (std == 0)
     return cls(np.where(constant, x[0], x.mean(axis=0)),
                np.where(constant, 1.0, std))
 

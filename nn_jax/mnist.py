@@ -252,9 +252,6 @@ def _mnist_split(images: np.ndarray, labels: np.ndarray, images_path: str,
   if labels.ndim != 1 or labels.dtype != np.uint8:
     raise ValueError(f"{labels_path} must hold uint8 labels (n,); it holds "
                      f"{labels.dtype} of shape {labels.shape}")
-  if len(images) != len(labels):
-    raise ValueError(f"{images_path} has {len(images)} images but "
-                     f"{labels_path} has {len(labels)} labels")
   if labels.size and labels.max() >= NUM_CLASSES:
     raise ValueError(f"{labels_path} has label {int(labels.max())}; MNIST "
                      f"labels are 0-9")

@@ -50,6 +50,7 @@ import warnings
 
 import jax
 import numpy as np
+from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
@@ -736,13 +737,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
     z = self._logits(X)
     if z.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
-      log_o = -np.logaddexp(0, -np.concatenate([-z, z], axis=1))
-    elif self._model_spec[1].startswith("softmax"):
-      log_o = z
-    else:
-      log_o = -np.logaddexp(0, -z)        # log sigmoid(z)
-    log_o = log_o - np.max(log_o, axis=1, keepdims=True)
-    return log_o - np.log(np.sum(np.exp(log_o), axis=1, keepdims=True))
+      z = special.log_expit(np.concatenate([-z, z], axis=1))
+    elif not self._model_spec[1].startswith("softmax"):
+      z = special.log_expit(z)              # log sigmoid(z)
+    return special.log_softmax(z, axis=1)
 
   def predict_proba(self, X):
     """Class probabilities, ``(n_samples, n_classes)`` float64: the
