@@ -353,10 +353,17 @@ class TabularEncoder(NamedTuple):
             "feature_names": list(self.feature_names)}
 
 
+def _in_file_order(table: Table, values: list):
+  """``(i, values[i])`` in the order of the rows in the file, so that an
+  error names the first bad row of the file, not of a shuffled split."""
+  for i in np.argsort(table.row_numbers, kind="stable"):
+    yield int(i), values[i]
+
+
 def _cells(table: Table, column: str) -> list:
   """The cells of ``column``; raises on the first missing one."""
   values = table.column(column)
-  for i, v in enumerate(values):
+  for i, v in _in_file_order(table, values):
     if is_missing(v):
       raise ValueError(
           f"{_where(table, i, column)}: missing value ({v!r}); fill it in or "
@@ -369,14 +376,13 @@ def _known_cells(table, column, known, what, why, numbers=False) -> list:
   a number to one, and named as it is there)."""
   values = _cells(table, column)
   allowed = set(known)
-  named = []
-  for i, v in enumerate(values):
-    name = _numeric_class(v) if numbers and _number(v) is not None else v
+  named = [_numeric_class(v) if numbers and _number(v) is not None else v
+           for v in values]
+  for i, name in _in_file_order(table, named):
     if name not in allowed:
       raise ValueError(
-          f"{_where(table, i, column)}: {what} {v!r} {why} (known: "
+          f"{_where(table, i, column)}: {what} {values[i]!r} {why} (known: "
           f"{', '.join(known)})")
-    named.append(name)
   return named
 
 
@@ -386,7 +392,7 @@ def _numeric_column(table: Table, column: str,
                     ) -> np.ndarray:
   values = _cells(table, column)
   out = np.empty(len(values), np.float64)
-  for i, v in enumerate(values):
+  for i, v in _in_file_order(table, values):
     number = _number(v)
     if number is None:
       raise ValueError(

@@ -159,6 +159,24 @@ def test_unknown_category_at_test_time_names_row_and_column(tmp_path):
     enc.transform(table.take([5, 4]))
 
 
+def test_errors_name_the_first_bad_row_of_the_file(tmp_path):
+  """A split shuffles the rows; the message still names the earliest one."""
+  rows = easy_rows(6)
+  rows[1][0], rows[4][0] = "abc", "def"
+  rows[1][3], rows[4][3] = "NA", "?"
+  rows[1][2], rows[4][2] = "XL", "XS"
+  path = write_csv(tmp_path / "b.csv", HEADER, rows)
+  shuffled = tabular.read_csv(path).take(np.array([5, 4, 3, 2, 1, 0]))
+  with pytest.raises(ValueError, match=r"data row 2 .*'x1': 'abc'"):
+    tabular.fit_encoder(shuffled, "label", ["color"], ORDINAL)
+  with pytest.raises(ValueError, match=r"data row 2 .*'x2': missing"):
+    tabular.fit_encoder(shuffled, "label", ["color"], ORDINAL,
+                        features=["x2", "color", "size"])
+  with pytest.raises(ValueError, match=r"data row 2 .*'size': level 'XL'"):
+    tabular.fit_encoder(shuffled, "label", ["color"], ORDINAL,
+                        features=["size", "color"])
+
+
 def test_unknown_ordinal_level_names_row_and_column(tmp_path):
   rows = easy_rows(4)
   rows[1][2] = "XL"
