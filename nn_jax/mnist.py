@@ -88,9 +88,15 @@ class MissingPackageError(ImportError, ValueError):
 
 
 def default_data_dir() -> str:
-  """``$XDG_CACHE_HOME/nn_jax/mnist``, by default ``~/.cache/nn_jax/mnist``."""
-  cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
+  """``$XDG_CACHE_HOME/nn_jax/mnist``, by default ``~/.cache/nn_jax/mnist``.
+
+  As the XDG base directory specification asks, a relative
+  ``$XDG_CACHE_HOME`` is ignored (it would put the cache under whatever
+  folder a command runs in).
+  """
+  cache = os.environ.get("XDG_CACHE_HOME", "")
+  if not os.path.isabs(cache):
+    cache = os.path.join(os.path.expanduser("~"), ".cache")
   return os.path.join(cache, "nn_jax", "mnist")
 
 

@@ -212,9 +212,12 @@ def test_download_checks_the_checksum(tmp_path, monkeypatch):
 def test_default_data_dir(monkeypatch, tmp_path):
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
   assert mnist.default_data_dir() == str(tmp_path / "nn_jax" / "mnist")
+  monkeypatch.setenv("HOME", str(tmp_path / "home"))
+  home_cache = str(tmp_path / "home" / ".cache" / "nn_jax" / "mnist")
+  monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored
+  assert mnist.default_data_dir() == home_cache
   monkeypatch.delenv("XDG_CACHE_HOME")
-  assert mnist.default_data_dir().endswith(
-      os.path.join(".cache", "nn_jax", "mnist"))
+  assert mnist.default_data_dir() == home_cache
 
 
 def test_mnist1d():
