@@ -97,7 +97,8 @@ def predict(w: jax.Array, x: jax.Array) -> jax.Array:
     raise ValueError(
         f"w must have shape (n_features + 1,) and x (n_examples, n_features); "
         f"got w {w.shape} and x {x.shape}")
-  z = w[0] + x.astype(w.dtype) @ w[1:]
+  dtype = jnp.result_type(w, x, jnp.float32)  # integer weights: float math
+  z = w[0].astype(dtype) + x.astype(dtype) @ w[1:].astype(dtype)
   return activations.threshold.fn(z, 0.0).astype(jnp.int32)
 
 

@@ -85,7 +85,11 @@ def linearly_separable(x: np.ndarray, y: np.ndarray) -> SeparabilityResult:
   separable; the hyperplane found is accepted only if a float64 check
   confirms strict separation. Otherwise a feasibility LP looks for the
   convex-combination certificate ``lambda`` (see the module docstring), which
-  is also checked. All points of one class are separable with ``w = 0``,
+  is also checked. Both LPs and checks work on the points centered and
+  scaled into [-1, 1] (separability does not change under either), so the
+  tolerance is relative to the points' spread, not absolute; the hyperplane
+  returned is for the points as given. All points of one class are separable
+  with ``w = 0``,
   ``b = +-1``; duplicate points with both labels are not (``lambda`` = 1/2 on
   the pair).
 
@@ -108,6 +112,10 @@ def linearly_separable(x: np.ndarray, y: np.ndarray) -> SeparabilityResult:
   if np.all(y == y[0]):
     return SeparabilityResult(True, np.zeros(d), float(s[0]), math.inf,
                               None, None)
+  raw = x
+  center = (x.max(0) + x.min(0)) / 2
+  spread = float(np.abs(x - center).max()) or 1.0
+  x = (x - center) / spread
   # Variables (w_1..w_d, b, t); linprog minimizes, so the cost is -t.
   cost = np.zeros(d + 2)
   cost[-1] = -1.0
@@ -118,7 +126,9 @@ def linearly_separable(x: np.ndarray, y: np.ndarray) -> SeparabilityResult:
   if res.status == 0 and -res.fun > 0:
     w, b = res.x[:d], float(res.x[d])
     if _separating(x, s, w, b):
-      margin = float(np.min(s * (x @ w + b)) / np.linalg.norm(w))
+      # w . (raw - center) / spread + b = (w / spread) . raw + b'.
+      w, b = w / spread, b - float(w @ center) / spread
+      margin = float(np.min(s * (raw @ w + b)) / np.linalg.norm(w))
       return SeparabilityResult(True, w, b, margin, None, None)
   # Certificate: lambda >= 0, sum lambda = 1, sum lambda s = 0, sum lambda s x = 0.
   a_eq = np.concatenate([np.ones((1, n)), s[None, :], (s[:, None] * x).T], 0)
@@ -130,9 +140,9 @@ def linearly_separable(x: np.ndarray, y: np.ndarray) -> SeparabilityResult:
     lam = np.clip(res.x, 0.0, None)
     lam = lam / lam.sum()
     residual = np.abs(a_eq @ lam - b_eq).max()
-    if residual <= TOLERANCE * max(1.0, float(np.abs(x).max())):
+    if residual <= TOLERANCE:
       positive = s > 0
-      point = lam[positive] @ x[positive] / lam[positive].sum()
+      point = lam[positive] @ raw[positive] / lam[positive].sum()
       return SeparabilityResult(False, None, None, None, lam, point)
   raise ArithmeticError(
       "linear separability is undecided within floating-point tolerance; "

@@ -52,6 +52,12 @@ class PredictTest(absltest.TestCase):
     np.testing.assert_array_equal(perceptron.predict(w, X2), AND)
     self.assertEqual(perceptron.predict(w, jnp.array([1., 1.])), 1)
 
+  def test_integer_weights_with_real_inputs(self):
+    # separability.separable_many gives integer weights (AND: -3, 2, 2).
+    w = np.array([-3, 2, 2])
+    x = np.array([[.95, .95], [.05, .05], [1., .6], [.8, .6]])
+    np.testing.assert_array_equal(perceptron.predict(w, x), [1, 0, 1, 0])
+
   def test_zero_input_gives_zero(self):
     # o = 1 only for z > 0 strictly.
     np.testing.assert_array_equal(perceptron.predict(jnp.zeros(3), X2), 0)

@@ -82,6 +82,20 @@ class LinearlySeparableTest(parameterized.TestCase):
     self.assertTrue(r.separable)
     assert_separates(self, x, [0, 0, 1, 1], r)
 
+  @parameterized.product(scale=(1e-9, 1e-3, 1.0, 1e9), offset=(0.0, 1e3))
+  def test_answer_does_not_depend_on_scale_or_offset(self, scale, offset):
+    x = X2 * scale + offset
+    r = separability.linearly_separable(x, [0, 0, 0, 1])
+    self.assertTrue(r.separable)
+    assert_separates(self, x, [0, 0, 0, 1], r)
+    r = separability.linearly_separable(x, [0, 1, 1, 0])
+    self.assertFalse(r.separable)
+    np.testing.assert_allclose(r.common_point, 0.5 * scale + offset,
+                               rtol=1e-9)
+    r = separability.linearly_separable([[0.], [scale]], [0, 1])
+    self.assertTrue(r.separable)
+    assert_separates(self, [[0.], [scale]], [0, 1], r)
+
   @given(seed=st.integers(0, 2 ** 31 - 1), n=st.integers(2, 30),
          d=st.integers(1, 4))
   def test_random_separable(self, seed, n, d):
