@@ -204,3 +204,20 @@ def test_a_new_run_does_not_write_into_an_earlier_runs_checkpoints(tmp_path):
   again = experiment.train_and_evaluate(config._replace(epochs=6),
                                         checkpoint_dir=folder, resume=True)
   assert again["epochs_run"] == 6
+
+
+def test_a_typed_key_trains_and_checkpoints_as_its_key_data(tmp_path, request):
+  params = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], MODEL)
+  x = jax.random.normal(jax.random.PRNGKey(1), (8, 3))
+  y = jax.nn.one_hot(jnp.arange(8) % 2, 2)
+  data = train.Data(x, y, x, y)
+  results = []
+  for name, key in (("raw", jax.random.PRNGKey(2)),
+                    ("typed", jax.random.key(2))):
+    ckpt = checkpoint.Checkpointer(str(tmp_path / name))
+    request.addfinalizer(ckpt.close)
+    results.append(train.fit(params, MODEL, optax.sgd(0.1), data, key=key,
+                             epochs=4, batch_size=2, checkpointer=ckpt,
+                             checkpoint_every=2))
+  jax.tree.map(np.testing.assert_array_equal, results[0].params,
+               results[1].params)
