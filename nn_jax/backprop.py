@@ -51,7 +51,7 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   dE/da_l``.
   """
   act = model.activation
-  if act.grad is None:
+  if act.grad is None and len(params) > 1:
     raise ValueError(f"activation {act.name!r} has no derivative; backprop "
                      "needs a differentiable one")
   zs, activations = cache["zs"], cache["activations"]
@@ -102,9 +102,19 @@ def cost(params: mlp.Params, cache: dict, y: jax.Array,
   return value
 
 
+def _check_targets(params: mlp.Params, x: jax.Array, y: jax.Array) -> None:
+  """``y`` must be ``(batch, n_out)``: a 1-D ``y`` would broadcast against
+  the ``(batch, n_out)`` outputs into a silently wrong cost."""
+  want = (jnp.shape(x)[0] if jnp.ndim(x) else None, params[-1]["w"].shape[0])
+  if jnp.shape(y) != want:
+    raise ValueError(f"y must have shape (batch, n_out) = {want} for x of "
+                     f"shape {jnp.shape(x)}; got {jnp.shape(y)}")
+
+
 def loss(params: mlp.Params, x: jax.Array, y: jax.Array, model: mlp.Model,
          key: jax.Array | None = None) -> jax.Array:
   """The training cost E of the network on ``(x, y)`` (training mode)."""
+  _check_targets(params, x, y)
   _, cache = mlp.forward(params, x, model, train=True, key=key)
   return cost(params, cache, y, model)
 
@@ -119,7 +129,19 @@ def gradients_and_outputs(params: mlp.Params, x: jax.Array, y: jax.Array,
   output layer's pre-activation from the same forward pass (for metrics of
   the batch at no extra cost); ``key`` draws the dropout masks, the same
   ones for both methods.
+
+  Raises:
+    ValueError: ``y`` is not ``(batch, n_out)``, or the hidden layers'
+      activation has no derivative (the threshold unit: ``jax.grad`` would
+      give zero gradients below the output layer, and training would leave
+      those weights as they are).
   """
+  _check_targets(params, x, y)
+  if model.activation.grad is None and len(params) > 1:
+    raise ValueError(f"activation {model.activation.name!r} has no "
+                     f"derivative; gradient training of hidden layers needs "
+                     f"a differentiable one (train threshold units with "
+                     f"nn_jax.perceptron)")
   if method == "manual":
     _, cache = mlp.forward(params, x, model, train=True, key=key)
     return (cost(params, cache, y, model), backward(params, cache, y, model),

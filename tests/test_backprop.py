@@ -91,11 +91,30 @@ def test_unknown_method():
                        "numeric")
 
 
-def test_threshold_cannot_be_backpropagated():
+@pytest.mark.parametrize("method", backprop.METHODS)
+def test_threshold_cannot_be_backpropagated(method):
+  # jax.grad would give zeros below the output layer, not an error.
   model = mlp.Model(activations.threshold, losses.softmax_cross_entropy)
   params = mlp.init(jax.random.PRNGKey(0), [2, 3, 2], model)
   with pytest.raises(ValueError, match="no derivative"):
-    backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model)
+    backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model,
+                       method)
+  # Without hidden layers the activation is not used.
+  backprop.gradients(params[-1:], jnp.ones((1, 3)), jnp.ones((1, 2)), model,
+                     method)
+
+
+@pytest.mark.parametrize("method", backprop.METHODS)
+def test_targets_must_be_batch_by_outputs(method):
+  # A 1-D y would broadcast with the (batch, 1) outputs to (batch, batch).
+  model = mlp.make_model("sigmoid", "sigmoid_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [2, 3, 1], model)
+  x, y = jnp.ones((4, 2)), jnp.ones((4,))
+  with pytest.raises(ValueError, match=r"y must have shape \(batch, n_out\) "
+                     r"= \(4, 1\).*got \(4,\)"):
+    backprop.gradients(params, x, y, model, method)
+  with pytest.raises(ValueError, match=r"= \(4, 1\)"):
+    backprop.loss(params, x, y, model)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"dropout": 0.3}, {"batchnorm": True},
