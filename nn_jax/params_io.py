@@ -2,7 +2,11 @@
 
 Each array is stored under its pytree path (``params/0/w``, ``stats/1/mean``),
 so loading checks the file against the network it is meant for and names the
-first path that is missing, extra, or of another shape.
+first path that is missing, extra, or of another shape. Loaded arrays take the
+dtypes of the network they are loaded into (a float64 run's file can be
+drawn with float32 parameters). Floating-point types that NumPy's file format
+does not know (bfloat16 and the other ``ml_dtypes``) are stored as float32,
+which holds their values exactly.
 """
 
 import os
@@ -26,6 +30,9 @@ def save(path: str, **trees: Any) -> str:
   flat = {}
   for name, tree in trees.items():
     flat.update(_flatten(tree, name))
+  for key, value in flat.items():
+    if value.dtype.kind == "V":   # ml_dtypes: bfloat16, float8_*, ...
+      flat[key] = value.astype(np.float32)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **flat)
   os.replace(tmp, path)

@@ -170,6 +170,19 @@ def test_parameters_file_from_another_architecture(tmp_path):
   jax.tree.map(np.testing.assert_array_equal, loaded, PARAMS)
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_parameters_file_round_trips_low_precision(tmp_path, dtype):
+  # NumPy's format has no bfloat16: it is stored as float32, exactly.
+  path = str(tmp_path / "params.npz")
+  params = jax.tree.map(lambda a: a.astype(dtype), PARAMS)
+  params_io.save(path, params=params)
+  loaded = params_io.load(path, params=params)["params"]
+  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(params)):
+    assert a.dtype == b.dtype
+    np.testing.assert_array_equal(np.asarray(a, np.float32),
+                                  np.asarray(b, np.float32))
+
+
 def test_truncated_and_corrupted_parameter_files(tmp_path):
   path = str(tmp_path / "params.npz")
   params_io.save(path, params=PARAMS)
