@@ -3,9 +3,11 @@
 Hidden layer ``l`` is trained as the encoder of a one-hidden-layer
 autoencoder ``a_{l-1} -> g(w_l a_{l-1} + b_l) -> linear -> a_{l-1}`` that
 reconstructs its own input under squared error, with the same hand-written
-backprop and training loop as everything else. Its output then feeds the
-next layer's autoencoder. The output layer is left as initialised; the
-supervised fine-tuning that follows trains all layers.
+backprop and training loop as everything else. The next layer's autoencoder
+is then fed layer ``l``'s output as the network computes it with the
+pretrained weights (with batch norm: normalized over the training inputs,
+with the layer's scale and shift). The output layer is left as initialised;
+the supervised fine-tuning that follows trains all layers.
 """
 
 from typing import Callable
@@ -29,16 +31,24 @@ def pretrain(key: chex.PRNGKey, params: mlp.Params, model: mlp.Model,
   Args:
     key: PRNG key (init of the decoders, shuffles).
     params: the network's initial parameters.
-    model: its activation (dropout, batch norm and L2 are not used here:
-      each autoencoder is a plain network; batch-norm layers keep their
-      scale and shift and get only ``w``).
+    model: its activation (dropout, batch norm and L2 are not used in the
+      autoencoders: each is a plain network; batch-norm layers keep their
+      scale and shift and get only ``w``). Skip connections are refused: a
+      layer ``a + g(w a + b)`` is not the encoder trained here.
     x: training inputs ``(n, n_in)``.
     epochs: epochs per autoencoder.
     batch_size: as in :func:`train.fit`.
     make_optimizer: returns a fresh optax transformation per autoencoder.
     grad: ``"manual"`` or ``"autodiff"``.
+
+  Raises:
+    ValueError: the model has skip connections (``residual``).
   """
+  if model.residual:
+    raise ValueError("pretrain trains plain layers; it cannot be combined "
+                     "with residual")
   ae_model = mlp.Model(model.activation, losses.linear_squared)
+  plain = model._replace(dropout=0.0)  # the layers' outputs, without masks
   params = [dict(layer) for layer in params]
   costs = []
   a = x
@@ -63,6 +73,6 @@ def pretrain(key: chex.PRNGKey, params: mlp.Params, model: mlp.Model,
     if "alpha" in params[l]:
       params[l]["alpha"] = encoder["alpha"]
     costs.append(float(result.history["train_loss"][-1]))
-    _, cache = mlp.forward(result.params, a, ae_model)
-    a = cache["activations"][1]
+    _, cache = mlp.forward(params, x, plain, train=True)
+    a = cache["activations"][l + 1]
   return params, costs

@@ -281,3 +281,36 @@ def test_pretraining_learns_to_reconstruct():
     assert trained < 0.9 * initial
     assert costs[l] >= trained - 1e-4
     a = model.activation.fn(a @ new[l]["w"].T + new[l]["b"], None)
+
+
+_SGD = optax.sgd(0.1)
+
+
+@pytest.mark.parametrize("kwargs", [{"batchnorm": True}, {"dropout": 0.5}])
+def test_each_autoencoder_gets_the_networks_own_hidden_output(kwargs,
+                                                              monkeypatch):
+  # With batch norm the layer computes g(gamma BN(w a) + beta), not the
+  # autoencoder's g(w a + b); the next autoencoder must see the former.
+  fed = []
+  fit = train.fit
+  monkeypatch.setattr(train, "fit", lambda *a, **k: fed.append(a[3].x) or
+                      fit(*a, **k))
+  x = jax.random.normal(jax.random.PRNGKey(0), (32, 5))
+  model = mlp.make_model("sigmoid", "softmax_cross_entropy", **kwargs)
+  params = mlp.init(jax.random.PRNGKey(1), [5, 4, 3, 2], model)
+  new, _ = pretrain.pretrain(jax.random.PRNGKey(2), params, model, x,
+                             epochs=3, batch_size=8,
+                             make_optimizer=lambda: _SGD)  # compiled once
+  _, cache = mlp.forward(new, x, model._replace(dropout=0.0), train=True)
+  assert len(fed) == 2
+  for l in range(2):
+    np.testing.assert_allclose(fed[l], cache["activations"][l], atol=1e-6)
+
+
+def test_pretraining_refuses_skip_connections():
+  model = mlp.make_model("relu", "softmax_cross_entropy", residual=True)
+  params = mlp.init(jax.random.PRNGKey(1), [3, 4, 4, 2], model)
+  with pytest.raises(ValueError, match="cannot be combined with residual"):
+    pretrain.pretrain(jax.random.PRNGKey(2), params, model, jnp.ones((4, 3)),
+                      epochs=1, batch_size=2,
+                      make_optimizer=lambda: optax.sgd(0.1))
