@@ -10,6 +10,7 @@ import json
 import logging as std_logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +25,20 @@ FLAGS = flags.FLAGS
 
 USAGE_ERROR = 2
 
-# JAX reports at INFO which accelerator back-ends it could not find; that is
-# noise next to our progress lines.
+# JAX reports at INFO which accelerator back-ends it could not find, and
+# orbax-checkpoint some 40 lines per checkpoint; that is noise next to our
+# progress lines. Their warnings and errors still show.
 std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+
+
+class _QuietOrbax(std_logging.Filter):
+
+  def filter(self, record):
+    return (record.levelno >= std_logging.WARNING
+            or f"{os.sep}orbax{os.sep}" not in record.pathname)
+
+
+logging.get_absl_handler().addFilter(_QuietOrbax())
 
 
 flags.DEFINE_string(
@@ -38,14 +50,19 @@ flags.DEFINE_string(
     "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
 
-# The flags that name the data set and where it comes from.
+# The flags that name the data set, where it comes from, which of its
+# examples and classes are used, how it is split and how inputs are encoded.
 DATA_FLAGS = ("dataset", "data_dir", "csv_path", "target", "nominal",
-              "ordinal", "task")
+              "ordinal", "task", "classes", "positive_class", "train_size",
+              "test_fraction", "validation_fraction", "split_order",
+              "input_encoding")
 
 
 def define_data_flags() -> None:
   """Defines ``DATA_FLAGS`` with ``experiment.Config``'s defaults (for the
-  scripts that train on any of the data sets)."""
+  scripts that train on any of the data sets). A script lists them in its
+  ``--help`` with ``flags.declare_key_flag`` (which must be called from the
+  script's own module)."""
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   d = experiment.Config()
   flags.DEFINE_string("dataset", d.dataset,
@@ -63,6 +80,39 @@ def define_data_flags() -> None:
   flags.DEFINE_string("task", d.task, "CSV: classification or regression; "
                       "empty: classification when the target holds text or "
                       "at most 10 distinct integers.")
+  flags.DEFINE_string("classes", d.classes, "Keep only these classes, e.g. "
+                      "3,8 (relabelled 0, 1, ... in this order).")
+  flags.DEFINE_integer("positive_class", d.positive_class, "If >= 0: this "
+                       "class vs. the rest (binary).")
+  flags.DEFINE_integer("train_size", d.train_size, "Use only this many "
+                       "training examples (0: the whole training split), "
+                       "counted after --classes or --positive_class.")
+  flags.DEFINE_float("test_fraction", d.test_fraction,
+                     "Held-out test share.")
+  flags.DEFINE_float("validation_fraction", d.validation_fraction,
+                     "Validation share, monitored every epoch.")
+  flags.DEFINE_string("split_order", d.split_order, "Held-out examples: "
+                      "random, or file (the last ones in the file's order: "
+                      "the test part last, validation before it; a CSV "
+                      "file's test rows are drawn at random either way).")
+  flags.DEFINE_string("input_encoding", d.input_encoding,
+                      f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
+                      "(fitted on the training split).")
+
+
+def parse_sizes(flag: str) -> tuple:
+  """``--flag=64,32`` as ``(64, 32)``; empty gives ``()`` (no hidden layer).
+  Fails naming the flag on an empty or non-integer item."""
+  value = FLAGS[flag].value.strip()
+  items = [h.strip() for h in value.split(",")] if value else []
+  try:
+    sizes = tuple(int(h) for h in items)
+  except ValueError:
+    sizes = None
+  if sizes is None or any(s < 1 for s in sizes):
+    fail(f"--{flag}={value}: comma-separated positive integers (empty for "
+         f"no hidden layer)")
+  return sizes
 
 
 def data_flag_values() -> dict:
@@ -84,7 +134,8 @@ def _parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    fail(str(e).splitlines()[0])
+    message = str(e).splitlines()[0]
+    fail(message.removeprefix("ERROR:: "))  # absl's own prefix (--flagfile)
 
 
 def enable_compilation_cache(folder: str) -> None:
@@ -143,11 +194,34 @@ def flag_dict(module_name: str) -> dict:
 
 def make_workdir(path: str) -> str:
   """Creates the workdir (and its parents) and returns its path."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    fail(f"--workdir={path} is a file; give a folder for the results")
   try:
     os.makedirs(path, exist_ok=True)
   except OSError as e:
     fail(f"--workdir={path}: {e.strerror or e}")
   return path
+
+
+# What experiments.train writes into its workdir (besides checkpoints/).
+RUN_OUTPUTS = ("results.json", "metrics.jsonl", "params.npz",
+               "learning_curves.png", "confusion_matrix.png",
+               "decision_regions.png", "tensorboard")
+
+
+def clear_outputs(workdir: str) -> None:
+  """Removes an earlier run's outputs from ``workdir`` before a run writes
+  its own, so that none of them (a figure this run does not draw, a
+  second TensorBoard event file) is taken for this run's."""
+  earlier = [n for n in RUN_OUTPUTS if os.path.exists(os.path.join(workdir, n))]
+  if earlier:
+    log("replacing the earlier run's %s in %s", ", ".join(earlier), workdir)
+  for name in earlier:
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    else:
+      os.remove(path)
 
 
 def _jsonable(value):
@@ -228,10 +302,14 @@ class Progress:
       self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
                             if k in names})
     else:
+      # Without a validation set its cost is NaN while training's is not.
+      splits = ("train",) if (np.isnan(m["val_loss"])
+                              and np.isfinite(m["train_loss"])) else (
+                                  "train", "val")
       parts = [f"{split} cost {m[split + '_loss']:.4f}"
                + (f" acc {shown[split + '_accuracy']:.4f}"
                   if split + "_accuracy" in shown else "")
-               for split in ("train", "val")]
+               for split in splits]
       log("epoch %d/%d  %s", epoch, self.total, "  ".join(parts))
 
   def close(self) -> None:

@@ -83,7 +83,20 @@ def blobs(n: int, classes: int, noise: float, seed: int):
 def load(split_key):
   """``(train, test, raw -> standardized, class names, axis names)``."""
   if FLAGS.csv_path:
-    x_cols = tabular.parse_nominal(FLAGS.x_columns, "x_columns") or None
+    x_cols = tabular.parse_nominal(FLAGS.x_columns, "x_columns")
+    table = tabular.read_csv(FLAGS.csv_path)
+    if FLAGS.label_column in table.header:   # else load_split names it
+      labels = [v for v in table.column(FLAGS.label_column)
+                if not tabular.is_missing(v)]
+      common.check(tabular.infer_task(labels) == data.CLASSIFICATION,
+                   "label_column", "its column holds real numbers; decision "
+                   "regions need class labels (text, or at most "
+                   f"{tabular.MAX_INTEGER_CLASSES} distinct integers)")
+    if not x_cols:
+      x_cols = tuple(c for c in table.header if c != FLAGS.label_column)
+      common.check(len(x_cols) == 2, "x_columns", f"{FLAGS.csv_path} has the "
+                   f"columns {', '.join(x_cols)} besides the label; name the "
+                   f"two inputs, e.g. --x_columns={','.join(x_cols[:2])}")
     train_ds, test_ds, enc = tabular.load_split(
         FLAGS.csv_path, FLAGS.label_column, features=x_cols,
         test_fraction=FLAGS.test_fraction, seed=FLAGS.seed,

@@ -28,12 +28,15 @@ def main(argv):
   for name in ("metrics.jsonl", "results.json"):
     common.check(os.path.exists(os.path.join(workdir, name)), "workdir",
                  f"has no {name}: point it at a finished experiments.train run")
+  name = "metrics.jsonl"
   try:
-    history = common.read_history(os.path.join(workdir, "metrics.jsonl"))
-    with open(os.path.join(workdir, "results.json")) as f:
+    history = common.read_history(os.path.join(workdir, name))
+    name = "results.json"
+    with open(os.path.join(workdir, name)) as f:
       results = json.load(f)
   except json.JSONDecodeError as e:
-    common.fail(f"--workdir={workdir}: a file is not valid JSON ({e})")
+    common.fail(f"--workdir={workdir}: {name} is not valid JSON ({e}); the "
+                f"run may have been cut short")
   common.check("train_loss" in history, "workdir",
                "has no epoch in metrics.jsonl: the run ended before its "
                "first epoch")

@@ -12,10 +12,11 @@ set, architecture and epochs, and train side by side through
 and its batch order; with ``--shared_order`` every member takes the batches
 in seed 0's order (and its dropout masks), so that members differ only in
 initial weights and learning rate; this is also faster. Writes
-results.json (one row per member: learning rate, seed, final train /
-validation / test cost and accuracy), members.csv (the same rows) and
-sweep.png (test accuracy, or the test cost of a regression, against learning
-rate).
+results.json (one row per member: learning rate, seed, whether it diverged,
+final train / validation / test cost and accuracy), members.csv (the same
+rows) and sweep.png (test accuracy, or the test cost of a regression,
+against learning rate; members that diverged are left out of it and of the
+printed means).
 """
 
 import csv
@@ -61,11 +62,12 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  hidden = common.parse_sizes("hidden")
   try:
     rates = [float(r) for r in FLAGS.learning_rates]
-    hidden = tuple(int(h) for h in FLAGS.hidden.split(",") if h.strip())
   except ValueError:
-    common.fail("--learning_rates and --hidden take comma-separated numbers")
+    common.fail(f"--learning_rates={','.join(FLAGS.learning_rates)}: "
+                f"comma-separated numbers")
   common.check(rates and all(0 < r < np.inf for r in rates),
                "learning_rates", "finite positive numbers")
   common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
@@ -103,11 +105,14 @@ def main(argv):
   y_test = jnp.asarray(data_lib.targets(model.loss, splits.test))
   test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(
       result.params)
+  # A member whose training cost went NaN or Inf diverged (its learning
+  # rate is too large); its test scores say nothing about the rate.
+  diverged = ~np.all(np.isfinite(result.history["train_loss"]), axis=1)
   rows = []
   for i in range(members):
     rows.append({
         "member": i, "learning_rate": float(member_rates[i]),
-        "seed": int(member_seeds[i]),
+        "seed": int(member_seeds[i]), "diverged": bool(diverged[i]),
         **{m: float(result.history[m][i, -1]) for m in train.METRICS},
         "test_loss": float(test[0][i]), "test_accuracy": float(test[1][i])})
   with open(os.path.join(workdir, "members.csv"), "w", newline="") as f:
@@ -129,9 +134,10 @@ def main(argv):
                  else ("test_accuracy", "test accuracy"))
   fig, ax = plt.subplots(figsize=(6, 4))
   values = np.array([r[score] for r in rows])
-  ax.scatter(member_rates, values, alpha=0.5)
-  means = [values[member_rates == r].mean() for r in rates]
-  ax.plot(rates, means, "k-o", label="mean over seeds")
+  ax.scatter(member_rates[~diverged], values[~diverged], alpha=0.5)
+  kept = [(~diverged) & (member_rates == r) for r in rates]
+  means = [values[k].mean() if k.any() else np.nan for k in kept]
+  ax.plot(rates, means, "k-o", label="mean over seeds (not diverged)")
   ax.set(xscale="log", xlabel="learning rate", ylabel=name,
          title=f"{members} networks {sizes}, {config.epochs} epochs")
   ax.grid(alpha=0.3)
@@ -139,9 +145,14 @@ def main(argv):
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
   plt.close(fig)
-  for r, m in zip(rates, means):
-    print(f"learning rate {r:g}: mean {name} {m:.4f} over {FLAGS.seeds} "
-          f"seeds")
+  for r, m, k in zip(rates, means, kept):
+    lost = FLAGS.seeds - int(k.sum())
+    if not k.any():
+      print(f"learning rate {r:g}: all {FLAGS.seeds} seeds diverged (cost "
+            f"NaN or Inf)")
+      continue
+    print(f"learning rate {r:g}: mean {name} {m:.4f} over {int(k.sum())} "
+          f"seeds" + (f" ({lost} diverged, left out)" if lost else ""))
   print(f"{members} members trained in {train_seconds:.1f} s "
         f"(results in {workdir})")
 

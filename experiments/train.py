@@ -1,7 +1,7 @@
 r"""Trains a multilayer network from flags; the main experiment.
 
   python -m experiments.train                       # digits, 256 ReLU units, >= 97% test accuracy
-  python -m experiments.train --dataset=iris --hidden=8 --optimizer=sgd
+  python -m experiments.train --dataset=iris --hidden=8 --optimizer=sgd --learning_rate=0.3
   python -m experiments.train --grad=autodiff       # jax.grad instead of backprop
 
 Writes to --workdir: results.json, metrics.jsonl (one line per epoch),
@@ -31,10 +31,6 @@ flags.DEFINE_string("model", _D.model, "mlp (a network trained by "
                     "backprop) or perceptron (Rosenblatt's rule, binary "
                     "problems; the cost is the fraction of mistakes in an "
                     "epoch).")
-flags.DEFINE_string("classes", _D.classes, "Keep only these classes, e.g. "
-                    "3,8 (relabelled 0, 1, ... in this order).")
-flags.DEFINE_integer("positive_class", _D.positive_class, "If >= 0: this "
-                     "class vs. the rest (binary).")
 common.define_data_flags()
 for _name in common.DATA_FLAGS:   # listed by --help, not only --helpfull
   flags.declare_key_flag(_name)
@@ -65,19 +61,6 @@ flags.DEFINE_float("cost_threshold", _D.cost_threshold,
 flags.DEFINE_integer("seed", _D.seed, "Seed of every random choice.")
 flags.DEFINE_string("grad", _D.grad, "Gradients: manual (hand-written "
                     "backprop) or autodiff (jax.grad).")
-flags.DEFINE_float("test_fraction", _D.test_fraction, "Held-out test share.")
-flags.DEFINE_float("validation_fraction", _D.validation_fraction,
-                   "Validation share, monitored every epoch.")
-flags.DEFINE_string("split_order", _D.split_order, "Held-out examples: "
-                    "random, or file (the last ones in the file's order: "
-                    "the test part last, validation before it; a CSV "
-                    "file's test rows are drawn at random either way).")
-flags.DEFINE_string("input_encoding", _D.input_encoding,
-                    f"Inputs: {', '.join(experiment.INPUT_ENCODINGS)} "
-                    "(fitted on the training split).")
-flags.DEFINE_integer("train_size", 0, "Use only this many training examples "
-                     "(0: the whole training split), counted after "
-                     "--classes or --positive_class.")
 flags.DEFINE_integer("devices", 1, "Data-parallel over this many devices "
                      "(batch split, parameters replicated).")
 flags.DEFINE_string("train_metrics", _D.train_metrics, "Training cost and "
@@ -127,10 +110,7 @@ FLAGS = flags.FLAGS
 
 
 def config_from_flags() -> experiment.Config:
-  try:
-    hidden = tuple(int(h) for h in FLAGS.hidden.split(",") if h.strip())
-  except ValueError:
-    common.fail(f"--hidden={FLAGS.hidden}: comma-separated positive integers")
+  hidden = common.parse_sizes("hidden")
   fields = {f: FLAGS[f].value for f in experiment.Config._fields
             if f not in ("hidden", "augment")}
   return experiment.Config(hidden=hidden, augment=tuple(FLAGS.augment),
@@ -142,14 +122,20 @@ def main(argv):
   config = config_from_flags()
   experiment.validate(config)
   workdir = common.make_workdir(FLAGS.workdir)
+  checkpoints = os.path.join(os.path.abspath(workdir), "checkpoints")
+  if FLAGS.resume and not (os.path.isdir(checkpoints) and any(
+      d.isdigit() for d in os.listdir(checkpoints))):
+    common.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
+               checkpoints)
   progress = common.Progress(config.epochs)
   out = experiment.train_and_evaluate(
       config, on_progress=progress,
-      checkpoint_dir=os.path.join(os.path.abspath(workdir), "checkpoints"),
+      checkpoint_dir=checkpoints,
       resume=FLAGS.resume)
   progress.close()
   history = out.pop("history")
   params, stats = out.pop("params"), out.pop("stats")
+  common.clear_outputs(workdir)
   params_io.save(os.path.join(workdir, "params.npz"), params=params,
                  stats=stats)
   model, splits = out.pop("model"), out.pop("splits")

@@ -202,10 +202,10 @@ def select_classes(ds: Dataset, classes) -> Dataset:
   except ValueError:
     raise ValueError(f"classes must be integer labels; got "
                      f"{','.join(map(str, classes))}") from None
-  if len(set(classes)) < 2 or any(not 0 <= c < ds.num_classes
-                                  for c in classes):
+  if (len(classes) < 2 or len(set(classes)) != len(classes)
+      or any(not 0 <= c < ds.num_classes for c in classes)):
     raise ValueError(f"classes must be at least two distinct labels in 0.."
-                     f"{ds.num_classes - 1}; got {classes}")
+                     f"{ds.num_classes - 1}, each once; got {classes}")
   keep = np.isin(ds.y, classes)
   relabel = np.zeros(ds.num_classes, np.int32)
   relabel[classes] = np.arange(len(classes))

@@ -4,6 +4,7 @@
 config field and its flag share a name, and so do the error messages.
 """
 
+import os
 import time
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -283,6 +284,10 @@ def _check_resumable(checkpointer, config: Config) -> None:
       raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
                        f"made with {name}={saved[name]!r}, this run has "
                        f"{name}={value!r}")
+  if epoch > config.epochs:
+    raise ValueError(f"cannot resume: the latest checkpoint is at epoch "
+                     f"{epoch}, past epochs={config.epochs}; set epochs to "
+                     f"{epoch} or more")
 
 
 def _jsonable_config(config: Config) -> dict:
@@ -409,7 +414,8 @@ def _train_and_evaluate(config, on_progress, checkpoint_dir, resume):
   data = training_data(splits, model.loss, dtype)
   pretrain_costs = []
   checkpointer = None
-  if checkpoint_dir and (config.checkpoint_every or resume):
+  if checkpoint_dir and (config.checkpoint_every or (
+      resume and os.path.isdir(checkpoint_dir))):
     from nn_jax import checkpoint  # pylint: disable=g-import-not-at-top
     checkpointer = checkpoint.Checkpointer(
         checkpoint_dir, config=_jsonable_config(config))

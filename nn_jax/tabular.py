@@ -47,6 +47,8 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 # A numeric target with integer values only and at most this many distinct
 # values is taken for class labels.
 MAX_INTEGER_CLASSES = 10
+# Most known categories, levels or classes an error message lists.
+MAX_LISTED = 10
 
 TASKS = (data_lib.CLASSIFICATION, data_lib.REGRESSION)
 
@@ -380,9 +382,11 @@ def _known_cells(table, column, known, what, why, numbers=False) -> list:
            for v in values]
   for i, name in _in_file_order(table, named):
     if name not in allowed:
+      shown = ", ".join(known[:MAX_LISTED]) + (
+          f", ... ({len(known)} in all)" if len(known) > MAX_LISTED else "")
       raise ValueError(
           f"{_where(table, i, column)}: {what} {values[i]!r} {why} (known: "
-          f"{', '.join(known)})")
+          f"{shown})")
   return named
 
 

@@ -57,6 +57,8 @@ def test_resume_after_sigkill_is_bitwise_exact(tmp_path):
   for p in (resumed, uninterrupted):
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
+    # Progress lines only: orbax's INFO lines (dozens per save) are hidden.
+    assert "checkpoint_manager.py" not in err and "epoch 60/60" in err, err
   with np.load(os.path.join(killed, "params.npz")) as a, \
       np.load(os.path.join(whole, "params.npz")) as b:
     assert sorted(a.files) == sorted(b.files)
@@ -204,6 +206,10 @@ def test_a_new_run_does_not_write_into_an_earlier_runs_checkpoints(tmp_path):
   again = experiment.train_and_evaluate(config._replace(epochs=6),
                                         checkpoint_dir=folder, resume=True)
   assert again["epochs_run"] == 6
+  # Resuming cannot go back: the run would report 6 epochs for epochs=4.
+  with pytest.raises(ValueError, match="latest checkpoint is at epoch 6, past "
+                     "epochs=4; set epochs to 6 or more"):
+    experiment.train_and_evaluate(config, checkpoint_dir=folder, resume=True)
 
 
 def test_a_typed_key_trains_and_checkpoints_as_its_key_data(tmp_path, request):

@@ -81,7 +81,10 @@ def test_plot_needs_a_run(tmp_path):
   for metrics, results, message in (
       ("", "{}", "has no epoch in metrics.jsonl"),
       ('{"epoch": 1, "train_loss": 1.0}', "{}", "without the run's config"),
-      ('{"epoch": 1, "train_loss": 1.0}', "{", "a file is not valid JSON")):
+      ('{"epoch": 1, "train_loss": 1.0}', "{", "results.json is not valid "
+       "JSON"),
+      ('{"epoch": 1, "train_loss": 1.0}\n{"epoch": 2, "tr', "{}",
+       "metrics.jsonl is not valid JSON")):
     (tmp_path / "metrics.jsonl").write_text(metrics)
     (tmp_path / "results.json").write_text(results)
     proc = run("experiments.plot", f"--workdir={tmp_path}")

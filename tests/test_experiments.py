@@ -49,6 +49,10 @@ def test_train_writes_results(tmp_path):
     ("--dtype=float16", "float64"),
     ("--model=perceptron --dtype=float64", "model=mlp"),
     ("--classes=a,b", "classes must be integer labels; got a,b"),
+    ("--classes=3,8,3", "each once; got [3, 8, 3]"),
+    ("--hidden=64,,3", "--hidden=64,,3: comma-separated positive integers"),
+    ("--flagfile=experiments/flags/nosuch.flags",
+     "error: Unable to open flagfile"),
     ("--task=ranking", "task='ranking' is not allowed"),
     ("--checkpoint_every=-1", "checkpoint_every must be >= 0"),
     ("--dataset=mnist --data_dir=README.md", "data_dir README.md is a file"),
@@ -70,7 +74,25 @@ def test_workdir_that_cannot_be_made_fails_in_one_line(tmp_path):
   proc = run("experiments.xor", f"--workdir={afile}")
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
-      f"error: --workdir={afile}: File exists"]
+      f"error: --workdir={afile} is a file; give a folder for the results"]
+
+
+def test_a_run_replaces_an_earlier_runs_outputs(tmp_path):
+  # A 2-D run's figure and a second TensorBoard event file would otherwise
+  # sit next to this (4-feature) run's results.
+  (tmp_path / "decision_regions.png").write_bytes(b"earlier")
+  (tmp_path / "tensorboard").mkdir()
+  (tmp_path / "tensorboard" / "events.out.tfevents.1").write_bytes(b"")
+  (tmp_path / "notes.txt").write_text("mine")
+  proc = run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  assert "replacing the earlier run's decision_regions.png, tensorboard" in (
+      proc.stderr)
+  assert not (tmp_path / "decision_regions.png").exists()
+  assert "events.out.tfevents.1" not in os.listdir(tmp_path / "tensorboard")
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+  assert (tmp_path / "results.json").exists()
 
 
 def test_train_metrics_of_the_batches():
@@ -269,7 +291,8 @@ def test_train_and_sweep_on_a_csv_file(tmp_path):
   proc = run("experiments.train", *csv_flags, "--task=regression",
              "--loss=linear_squared", f"--workdir={tmp_path / 'train'}")
   assert proc.returncode == 2
-  assert "column 'label': 'yes' is not a finite number; a regression target " \
+  assert "data row 1 (line 2), column 'label': 'no' is not a finite " \
+      "number; a regression target " \
       "must be a number (use task=classification for class labels)" in \
       proc.stderr
   proc = run("experiments.sweep", *csv_flags, "--learning_rates=0.1",
@@ -336,3 +359,23 @@ def test_sweep_one_row_per_member(tmp_path):
     assert (a["learning_rate"], a["seed"]) == (b["learning_rate"], b["seed"])
     same = np.isclose(a["test_loss"], b["test_loss"], rtol=1e-5)
     assert same == (a["seed"] == 0), (a, b)
+
+
+def test_sweep_reports_members_that_diverged(tmp_path):
+  proc = run("experiments.sweep", "--learning_rates=0.1,1000", "--seeds=2",
+             "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  assert "learning rate 1000: all 2 seeds diverged" in proc.stdout
+  assert "learning rate 0.1: mean test accuracy" in proc.stdout
+  rows = json.loads((tmp_path / "results.json").read_text())["members"]
+  assert [r["diverged"] for r in rows] == [False, False, True, True]
+
+
+def test_progress_lines_leave_out_a_missing_validation_set(tmp_path):
+  # The MNIST-1D presets hold out no validation set: no "val cost nan".
+  proc = run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", "--validation_fraction=0", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  line = [l for l in proc.stderr.splitlines() if "epoch 2/2" in l][0]
+  assert "train cost" in line and "val" not in line, line

@@ -45,6 +45,9 @@ def runs(tmp_path_factory):
       "csv": ("experiments.decision_regions", *vowels, "--x_columns=F1,F2",
               "--epochs=200", "--hidden=8"),
       "csv_bad": ("experiments.decision_regions", *vowels),
+      "csv_real_label": ("experiments.decision_regions", f"--csv_path="
+                         f"{csv_path}", "--label_column=F1",
+                         "--x_columns=speaker,F2"),
       "surface": ("experiments.error_surface", "--epochs=15"),
   }
   # Cheaper XLA compilation: the programs are tiny, compiling dominates.
@@ -103,6 +106,14 @@ def test_decision_regions_csv_needs_two_columns(runs):
   assert returncode == 2
   assert stderr.strip().startswith("error: --x_columns=")
   assert "speaker" in stderr and "Traceback" not in stderr
+
+
+def test_decision_regions_csv_needs_class_labels(runs):
+  returncode, stderr, _ = runs["csv_real_label"]
+  assert returncode == 2
+  assert stderr.strip() == (
+      "error: --label_column=F1: its column holds real numbers; decision "
+      "regions need class labels (text, or at most 10 distinct integers)")
 
 
 def test_error_surface(runs):

@@ -264,6 +264,16 @@ def test_unknown_class_in_test_rows(tmp_path):
     enc.transform(table)
 
 
+def test_a_long_list_of_known_classes_is_cut_short(tmp_path):
+  rows = [[str(i), f"c{i:02d}"] for i in range(30)]
+  path = write_csv(tmp_path / "many.csv", ["x", "y"], rows)
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take(np.arange(29)), "y")
+  with pytest.raises(ValueError, match=r"class 'c29' was not in the training "
+                     r"rows \(known: c00, c01, .*, c09, \.\.\. \(29 in all\)\)$"):
+    enc.transform(table)
+
+
 def test_numeric_classes_are_equal_as_numbers(tmp_path):
   path = write_csv(tmp_path / "n.csv", ["x", "y"],
                    [["1", "1"], ["2", "0"], ["3", "1.0"], ["4", "2"],
