@@ -28,8 +28,29 @@ def _path_str(path) -> str:
                   for k in path)
 
 
+def _is_typed_key(leaf) -> bool:
+  return jax.dtypes.issubdtype(getattr(leaf, "dtype", None),
+                               jax.dtypes.prng_key)
+
+
+def _key_data(tree):
+  """``tree`` with each typed PRNG key (``jax.random.key``) replaced by its
+  uint32 key data, which is what is stored."""
+  return jax.tree.map(
+      lambda a: jax.random.key_data(a) if _is_typed_key(a) else a, tree)
+
+
+def _rewrap_keys(tree, like):
+  """Key data back into typed keys of ``like``'s implementation."""
+  return jax.tree.map(
+      lambda a, l: (jax.random.wrap_key_data(a, impl=jax.random.key_impl(l))
+                    if _is_typed_key(l) else a), tree, like)
+
+
 def describe(tree) -> dict:
-  """``{path: {"shape", "dtype", "sha256"}}`` for every array of ``tree``."""
+  """``{path: {"shape", "dtype", "sha256"}}`` for every array of ``tree``
+  (a typed PRNG key as its key data)."""
+  tree = _key_data(tree)
   out = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
     a = np.asarray(leaf)
@@ -80,7 +101,7 @@ class Checkpointer:
             "history_shape": list(history.shape),
             "history_dtype": history.dtype.name, "arrays": describe(state)}
     self._manager.save(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
+        state=ocp.args.StandardSave(_key_data(state)),
         history=ocp.args.StandardSave({"rows": history}),
         meta=ocp.args.JsonSave(meta)))
     self._manager.wait_until_finished()
@@ -131,7 +152,7 @@ class Checkpointer:
     if extra:
       raise ValueError(f"checkpoint {where} has arrays the network lacks, "
                        f"first {extra[0]}: another architecture or optimizer")
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _key_data(like))
     rows = jax.ShapeDtypeStruct(tuple(meta["history_shape"]),
                                 np.dtype(meta.get("history_dtype", "float32")))
     try:
@@ -146,4 +167,5 @@ class Checkpointer:
       if info["sha256"] != stored[path]["sha256"]:
         raise ValueError(f"checkpoint {where}: {path} does not match the "
                          f"hash saved with it (corrupted)")
-    return restored.state, np.asarray(restored.history["rows"]), meta
+    return (_rewrap_keys(restored.state, like),
+            np.asarray(restored.history["rows"]), meta)

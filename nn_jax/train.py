@@ -547,16 +547,6 @@ def _check_epochs(epochs) -> None:
     raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}")
 
 
-def raw_key(key) -> jax.Array:
-  """``key`` as uint32 key data: a typed key (``jax.random.key``) becomes
-  its ``key_data``, a raw one (``jax.random.PRNGKey``) is kept. The training
-  state holds raw keys, so checkpoints can store them as arrays."""
-  key = jnp.asarray(key)
-  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-    return jax.random.key_data(key)
-  return key
-
-
 def init_state(params: mlp.Params, model: mlp.Model,
                optimizer: optax.GradientTransformation,
                key: chex.PRNGKey) -> TrainState:
@@ -626,8 +616,8 @@ def fit(params: mlp.Params, model: mlp.Model,
     model: activation, output layer and regularizers.
     optimizer: an optax transformation, e.g. from :func:`make_optimizer`.
     data: training and validation arrays.
-    key: PRNG key for shuffles, dropout masks and augmentation (raw or
-      typed; a typed key trains as its key data).
+    key: PRNG key for shuffles, dropout masks and augmentation (raw, from
+      ``jax.random.PRNGKey``, or typed, from ``jax.random.key``).
     epochs: the most epochs to run (>= 1).
     batch_size: 1 online SGD, 0 the whole set, else mini-batches. An epoch
       is ``n // batch_size`` full batches: the ``n % batch_size`` examples
@@ -671,7 +661,6 @@ def fit(params: mlp.Params, model: mlp.Model,
   """
   _check_epochs(epochs)
   check_data(params, model, data)
-  key = raw_key(key)
   n = data.x.shape[0]
   if early_stopping_patience and data.x_val.shape[0] == 0:
     raise ValueError("early stopping needs validation data")
@@ -806,9 +795,7 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data, *,
       several GPUs. ``members`` must be a multiple of it.
     shared_key: if given, the training key of every member (see above).
   """
-  keys = raw_key(keys)
-  if shared_key is not None:
-    shared_key = raw_key(shared_key)
+  keys = jnp.asarray(keys)
   members = keys.shape[0]
   mesh = make_mesh(devices, "members")
   if members % devices:

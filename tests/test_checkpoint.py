@@ -212,18 +212,27 @@ def test_a_new_run_does_not_write_into_an_earlier_runs_checkpoints(tmp_path):
     experiment.train_and_evaluate(config, checkpoint_dir=folder, resume=True)
 
 
-def test_a_typed_key_trains_and_checkpoints_as_its_key_data(tmp_path, request):
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_typed_keys_are_checkpointed_and_resumed(tmp_path, request, impl):
+  # A typed key (jax.random.key, as the scikit-learn estimators use) is
+  # stored as its key data and comes back as a key of its implementation.
   params = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], MODEL)
   x = jax.random.normal(jax.random.PRNGKey(1), (8, 3))
   y = jax.nn.one_hot(jnp.arange(8) % 2, 2)
   data = train.Data(x, y, x, y)
-  results = []
-  for name, key in (("raw", jax.random.PRNGKey(2)),
-                    ("typed", jax.random.key(2))):
-    ckpt = checkpoint.Checkpointer(str(tmp_path / name))
-    request.addfinalizer(ckpt.close)
-    results.append(train.fit(params, MODEL, optax.sgd(0.1), data, key=key,
-                             epochs=4, batch_size=2, checkpointer=ckpt,
-                             checkpoint_every=2))
-  jax.tree.map(np.testing.assert_array_equal, results[0].params,
-               results[1].params)
+  fit = lambda epochs, ckpt=None, **kw: train.fit(
+      params, MODEL, optax.sgd(0.1), data, key=jax.random.key(2, impl=impl),
+      epochs=epochs, batch_size=2, checkpointer=ckpt,
+      checkpoint_every=2 if ckpt else 0, **kw)
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  fit(4, ckpt)
+  resumed = fit(6, ckpt, resume=True)
+  assert jax.random.key_impl(resumed.state.key) == jax.random.key_impl(
+      jax.random.key(0, impl=impl))
+  whole = fit(6)
+  jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
+  if impl == "threefry2x32":   # the same stream as the raw key's
+    raw = train.fit(params, MODEL, optax.sgd(0.1), data,
+                    key=jax.random.PRNGKey(2), epochs=6, batch_size=2)
+    jax.tree.map(np.testing.assert_array_equal, raw.params, whole.params)

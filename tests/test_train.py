@@ -276,11 +276,6 @@ def test_population_members_equal_single_runs(shared):
                              learning_rates=rates, optimizer="sgd", epochs=3,
                              batch_size=4, shared_key=shared_key)
   assert pop.history["train_loss"].shape == (3, 3)
-  typed = train.fit_population(
-      jax.random.wrap_key_data(keys), [3, 4, 2], MODEL, data,
-      learning_rates=rates, optimizer="sgd", epochs=3, batch_size=4,
-      shared_key=jax.random.wrap_key_data(shared_key) if shared else None)
-  chex.assert_trees_all_equal(typed.params, pop.params)
   for i in range(3):
     k_init, k_train = jax.random.split(keys[i])
     params = mlp.init(k_init, [3, 4, 2], MODEL)
