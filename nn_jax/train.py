@@ -191,6 +191,9 @@ def evaluate(params: mlp.Params, x: jax.Array, y: jax.Array,
 
 def resolve_batch_size(batch_size: int, n: int) -> int:
   """0 means the whole training set; anything else must be in [1, n]."""
+  if isinstance(batch_size, bool) or not isinstance(batch_size,
+                                                     numbers.Integral):
+    raise ValueError(f"batch_size must be an integer; got {batch_size!r}")
   if batch_size == 0:
     return n
   if not 1 <= batch_size <= n:
@@ -245,7 +248,7 @@ def check_data(params: mlp.Params, model: mlp.Model, data: Data) -> None:
     raise ValueError("the training set is empty")
   # Without 64-bit JAX a float64 array is float32 once on the device.
   w_dtype = jax.dtypes.canonicalize_dtype(params[0]["w"].dtype)
-  for name in ("x", "x_val"):
+  for name in Data._fields:
     dtype = jax.dtypes.canonicalize_dtype(getattr(data, name).dtype)
     if jnp.issubdtype(dtype, jnp.floating) and dtype != w_dtype:
       raise ValueError(f"{name} is {dtype} but the network's weights are "
@@ -322,6 +325,7 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
   # not with what changes a step beyond the gradient update.
   delayed_rate = None
   if (batch == 1 and o.grad == "manual" and o.mesh is None
+      and model.activation.grad is not None   # else the usual error
       and not (model.dropout or model.batchnorm or model.l2 or o.noise_std
                or o.max_shift or o.max_norm or model.activation.learnable)):
     delayed_rate = _plain_sgd_rate(optimizer)
@@ -476,8 +480,10 @@ def _online_sgd_delayed(params, x, y, order, model: mlp.Model, rate: float,
 
   def block(params, idx):
     k = idx.shape[0]
-    xb, yb = x[idx], y[idx]
     ws = [layer["w"] for layer in params[:delayed]]  # as at the block's start
+    # Integer inputs (pixels 0-255) in the weights' dtype: the Gram matrix
+    # of uint8 rows would overflow.
+    xb, yb = x[idx].astype(ws[0].dtype), y[idx]
     zw = jnp.einsum("jk,tk->tj", ws[0], xb)          # w x_t for every t
     gram = jnp.einsum("sk,tk->ts", xb, xb)           # x_s . x_t
 
@@ -662,6 +668,9 @@ def fit(params: mlp.Params, model: mlp.Model,
   _check_epochs(epochs)
   check_data(params, model, data)
   n = data.x.shape[0]
+  if early_stopping_patience < 0:
+    raise ValueError(f"early_stopping_patience must be >= 0 (0: off); got "
+                     f"{early_stopping_patience}")
   if early_stopping_patience and data.x_val.shape[0] == 0:
     raise ValueError("early stopping needs validation data")
   if max_norm < 0 or noise_std < 0 or max_shift < 0:

@@ -186,6 +186,28 @@ def test_bad_arguments():
                          "weights are float32"):
         train.fit(params, MODEL, opt, wide, key=jax.random.PRNGKey(0),
                   epochs=1, batch_size=batch_size)
+    # Targets too (np.eye gives float64): they failed inside the scan.
+    wide = data._replace(y=jnp.asarray(np.asarray(data.y), jnp.float64))
+    with pytest.raises(ValueError, match="y is float64 but the network's "
+                       "weights are float32"):
+      train.fit(params, MODEL, optax.adam(0.1), wide,
+                key=jax.random.PRNGKey(0), epochs=1, batch_size=5)
+  with pytest.raises(ValueError, match="batch_size must be an integer; got "
+                     "2.5"):
+    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
+              batch_size=2.5)
+  with pytest.raises(ValueError, match="early_stopping_patience must be >= "
+                     "0"):
+    train.fit(params, MODEL, opt, data._replace(x_val=data.x, y_val=data.y),
+              key=jax.random.PRNGKey(0), epochs=1, early_stopping_patience=-1)
+  # Threshold units cannot be trained by gradients, on any path (online
+  # plain SGD takes a path of its own).
+  step = mlp.make_model("threshold", "softmax_cross_entropy")
+  for optimizer in (opt, train.make_optimizer("sgd", 0.1)):
+    for batch_size in (1, 5):
+      with pytest.raises(ValueError, match="'threshold' has no derivative"):
+        train.fit(_params(model=step), step, optimizer, data,
+                  key=jax.random.PRNGKey(0), epochs=1, batch_size=batch_size)
 
 
 def test_float64_runs_compare_validation_costs_in_float64():
@@ -434,3 +456,17 @@ def test_online_sgd_with_delayed_layers_is_step_by_step_sgd(
     chex.assert_trees_all_close(a.params, b.params, atol=1e-12)
   for name in train.METRICS:
     np.testing.assert_allclose(a.history[name], b.history[name], rtol=1e-6)
+
+
+def test_online_sgd_with_integer_inputs():
+  # Raw pixels: the delayed layers' Gram matrix of uint8 rows overflowed.
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.integers(0, 256, (40, 16)), jnp.uint8)
+  y = jax.nn.one_hot(rng.integers(0, 3, 40), 3)
+  data = train.Data(x, y, x[:0], y[:0])
+  model = mlp.make_model("sigmoid", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(1), [16, 8, 3], model)
+  a, b = (train.fit(params, model, opt, data, key=jax.random.PRNGKey(0),
+                    epochs=1, batch_size=1, shuffle=False)
+          for opt in (train.make_optimizer("sgd", 1e-4), optax.sgd(1e-4)))
+  chex.assert_trees_all_close(a.params, b.params, atol=1e-5)
