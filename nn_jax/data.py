@@ -198,10 +198,14 @@ def select_classes(ds: Dataset, classes) -> Dataset:
   """Keeps the examples of ``classes`` (labels of ``ds``), relabelled 0, 1, ...
   in the order given: ``select_classes(digits, [3, 8])`` is 3 vs. 8."""
   try:
-    classes = [int(c) for c in classes]
+    # "3" or 3, not 0.5 (int() would make that 0).
+    labels = [int(c) for c in classes]
+    if any(not isinstance(c, str) and c != l for c, l in zip(classes, labels)):
+      raise ValueError
   except ValueError:
     raise ValueError(f"classes must be integer labels; got "
                      f"{','.join(map(str, classes))}") from None
+  classes = labels
   if (len(classes) < 2 or len(set(classes)) != len(classes)
       or any(not 0 <= c < ds.num_classes for c in classes)):
     raise ValueError(f"classes must be at least two distinct labels in 0.."

@@ -37,9 +37,21 @@ def _check_columns(stat, x):
                      f"but is applied to {x.shape[1]}")
 
 
+def _constant_columns(x: np.ndarray) -> np.ndarray:
+  """Columns whose values lie within a few rounding steps of each other.
+
+  Equal values can have a std of 1e-17 (rounding), not 0, and values
+  computed alike can differ in their last bits (0.1 and 0.3 - 0.2): such a
+  spread is no spread to scale up to 1.
+  """
+  return np.ptp(x, axis=0) <= 4 * np.finfo(np.float64).eps * np.abs(x).max(
+      axis=0)
+
+
 class Standardize(NamedTuple):
   """x -> (x - mean) / std per column; a column constant in the training
-  data gets mean = its value and std 1 (it maps to 0 there)."""
+  data (its values within a few rounding steps of each other) gets mean =
+  its first value and std 1 (it maps to about 0 there)."""
   mean: np.ndarray  # (n_features,)
   std: np.ndarray   # (n_features,)
 
@@ -47,9 +59,7 @@ class Standardize(NamedTuple):
   def fit(cls, x) -> "Standardize":
     x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
-    # Equal values can have a std of 1e-17 (rounding), not 0; a spread
-    # below the floats a std of 0.
-    constant = (np.ptp(x, axis=0) == 0) | (std == 0)
+    constant = _constant_columns(x) | (std == 0)
     return cls(np.where(constant, x[0], x.mean(axis=0)),
                np.where(constant, 1.0, std))
 
@@ -66,15 +76,16 @@ class Standardize(NamedTuple):
 
 class ScaleRange(NamedTuple):
   """x -> 2 (x - min) / (max - min) - 1 per column, so training data spans
-  [-1, 1]; a column constant in the training data maps to x - min (0
-  there)."""
+  [-1, 1]; a column constant in the training data (within a few rounding
+  steps) maps to x - min (about 0 there)."""
   low: np.ndarray   # (n_features,)
   high: np.ndarray  # (n_features,)
 
   @classmethod
   def fit(cls, x) -> "ScaleRange":
     x = _check_fit_rows(_check_2d(x, "features"))
-    return cls(x.min(axis=0), x.max(axis=0))
+    low = x.min(axis=0)
+    return cls(low, np.where(_constant_columns(x), low, x.max(axis=0)))
 
   def apply(self, x) -> np.ndarray:
     x = _check_2d(x, "features")

@@ -15,6 +15,7 @@ in the MLP baseline of MNIST-1D); other layers are unchanged.
 """
 
 import functools
+import numbers
 from typing import Any, NamedTuple, Sequence
 
 import chex
@@ -104,6 +105,9 @@ def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
   Returns:
     The list of per-layer parameter dicts.
   """
+  if any(isinstance(s, bool) or not isinstance(s, numbers.Integral)
+         for s in sizes):
+    raise ValueError(f"layer sizes must be integers; got {list(sizes)}")
   sizes = [int(s) for s in sizes]
   if len(sizes) < 2 or min(sizes) < 1:
     raise ValueError(
@@ -195,7 +199,9 @@ def forward(params: Params, x: jax.Array, model: Model, *,
     (scaled dropout masks), ``bn`` (``(z_hat, inv_std)`` per hidden layer)
     and ``batch_stats``.
   """
-  chex.assert_rank(x, 2)
+  if jnp.ndim(x) != 2:
+    raise ValueError(f"inputs must be a 2-D array (examples, features); got "
+                     f"shape {jnp.shape(x)}")
   if x.shape[1] != params[0]["w"].shape[1]:
     raise ValueError(f"inputs have {x.shape[1]} features but the network "
                      f"expects {params[0]['w'].shape[1]}")

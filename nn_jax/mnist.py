@@ -320,6 +320,9 @@ def load_mnist(data_dir: Optional[str] = None, *, limit: Optional[int] = None,
     if n_images != n_labels:
       raise ValueError(f"{images_path} has {n_images} images but "
                        f"{labels_path} has {n_labels} labels")
+    if n_images == 0:
+      raise ValueError(f"{images_path} holds no images (its header says 0); "
+                       f"is it the right file?")
     splits.append(_mnist_split(read_idx(images_path, IMAGES_MAGIC, limit),
                                read_idx(labels_path, LABELS_MAGIC, limit),
                                images_path, labels_path))

@@ -105,6 +105,20 @@ def test_one_class_is_no_classification():
     data.check_loss_fits(losses.softmax_cross_entropy, one)
 
 
+def test_select_classes_needs_distinct_integer_labels():
+  digits = data.load("digits")
+  picked = data.select_classes(digits, ["8", 3])
+  np.testing.assert_array_equal(picked.y, (digits.y[np.isin(digits.y, [3, 8])]
+                                           == 3).astype(int))
+  for classes in ([0.5, 1.7], ["a", "b"], ["1.5", "2"]):
+    with pytest.raises(ValueError, match="classes must be integer labels"):
+      data.select_classes(digits, classes)
+  for classes in ([3], [3, 3], [3, 10]):
+    with pytest.raises(ValueError, match="at least two distinct labels in "
+                       "0..9, each once"):
+      data.select_classes(digits, classes)
+
+
 def test_one_vs_rest_needs_an_integer_class_of_a_classification_set():
   iris = data.load("iris")
   binary = data.one_vs_rest(iris, 2)

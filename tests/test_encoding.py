@@ -61,15 +61,18 @@ def test_scale_range_maps_onto_minus_1_1_and_inverts(x):
   np.testing.assert_allclose(scaler.invert(z), x, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("value,n", [(0.1, 3), (0.7, 6), (3.3, 7)])
-def test_constant_columns_map_to_0(value, n):
+@pytest.mark.parametrize("column", [[0.1] * 3, [0.7] * 6, [3.3] * 7,
+                                    [0.1, 0.3 - 0.2, 0.1, 0.3 - 0.2]])
+def test_constant_columns_map_to_0(column):
   # np.std of n copies of such a value is about 1e-17, not 0: dividing by
-  # it would send every other value to 1e16.
-  train = np.column_stack([np.full(n, value), np.arange(n, dtype=float)])
+  # it would send every other value to 1e16. Values one rounding step
+  # apart (0.1 and 0.3 - 0.2) are constant too.
+  n, value = len(column), column[0]
+  train = np.column_stack([column, np.arange(n, dtype=float)])
   later = np.array([[value + 0.5, 0.0]])
   for scaler in (encoding.Standardize.fit(train),
                  encoding.ScaleRange.fit(train)):
-    np.testing.assert_array_equal(scaler.apply(train)[:, 0], 0)
+    np.testing.assert_allclose(scaler.apply(train)[:, 0], 0, atol=1e-15)
     np.testing.assert_allclose(scaler.apply(later)[:, 0], 0.5, rtol=1e-6)
     np.testing.assert_allclose(scaler.invert(scaler.apply(later)), later,
                                atol=1e-6)

@@ -81,6 +81,11 @@ def test_bad_sizes_and_inputs():
   params = mlp.init(jax.random.PRNGKey(0), [3, 2], model)
   with pytest.raises(ValueError, match="2 features but the network expects 3"):
     mlp.forward(params, jnp.ones((4, 2)), model)
+  with pytest.raises(ValueError, match=r"2-D array .*got shape \(3,\)"):
+    mlp.predict(params, jnp.ones(3), model)
+  with pytest.raises(ValueError, match=r"sizes must be integers; got \[3.7, "
+                     r"2\]"):
+    mlp.init(jax.random.PRNGKey(0), [3.7, 2], model)
 
 
 def test_accuracy():

@@ -155,6 +155,15 @@ def test_mismatched_counts_and_bad_labels(tmp_path):
     mnist.load_mnist(str(tmp_path))
 
 
+def test_files_without_images(tmp_path):
+  arrays = tiny_mnist()
+  arrays["train_images"] = arrays["train_images"][:0]
+  arrays["train_labels"] = arrays["train_labels"][:0]
+  write_files(tmp_path, arrays, compress=False)
+  with pytest.raises(ValueError, match="holds no images"):
+    mnist.load_mnist(str(tmp_path))
+
+
 @pytest.mark.parametrize("limit", [0, 2.7, "5", True])
 def test_limit_must_be_a_positive_integer(tmp_path, limit):
   with pytest.raises(ValueError, match="limit must be an integer >= 1"):
