@@ -155,11 +155,25 @@ def enable_compilation_cache(folder: str) -> None:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def distributed_requested(environ=os.environ) -> bool:
+  """Whether this process is one of several hosts: ``JAX_COORDINATOR_ADDRESS``
+  is set, or ``NN_JAX_DISTRIBUTED=1`` (Cloud TPU, SLURM: JAX finds the
+  coordinator itself)."""
+  return bool(environ.get("JAX_COORDINATOR_ADDRESS")) or (
+      environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+
+
 def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   """Runs ``main`` under absl with one-line errors for bad input, with the
   compilation cache of ``--compilation_cache_dir`` unless
-  ``compilation_cache`` is False (for timings that include compiling)."""
+  ``compilation_cache`` is False (for timings that include compiling). On
+  several hosts (:func:`distributed_requested`) it first calls
+  ``jax.distributed.initialize()``, so that ``jax.devices()`` lists every
+  host's devices."""
   def guarded(argv):
+    if distributed_requested():
+      import jax  # pylint: disable=g-import-not-at-top
+      jax.distributed.initialize()
     if compilation_cache:
       enable_compilation_cache(FLAGS.compilation_cache_dir)
     try:

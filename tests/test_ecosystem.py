@@ -119,3 +119,28 @@ def test_no_pickle_in_library_or_experiments():
                          "nn_jax", "experiments", "--include=*.py"],
                         cwd=ROOT, capture_output=True, text=True)
   assert proc.returncode == 1 and proc.stdout == "", proc.stdout + proc.stderr
+
+
+def _readme_snippets():
+  import re  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(ROOT, "README.md")) as f:
+    return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_readme_snippets())))
+def test_readme_python_snippets_run_as_written(tmp_path, index):
+  snippet = tmp_path / "snippet.py"
+  snippet.write_text(_readme_snippets()[index])
+  proc = subprocess.run([sys.executable, str(snippet)], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+
+
+def test_several_hosts_are_asked_for_by_the_environment():
+  from experiments import common  # pylint: disable=g-import-not-at-top
+  assert not common.distributed_requested({})
+  assert not common.distributed_requested({"NN_JAX_DISTRIBUTED": "0"})
+  assert common.distributed_requested({"NN_JAX_DISTRIBUTED": "1"})
+  assert common.distributed_requested(
+      {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "2",
+       "JAX_PROCESS_ID": "0"})
