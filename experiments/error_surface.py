@@ -129,7 +129,7 @@ def main(argv):
 
   # The window holds both paths and the minimum (if E has a finite one).
   pts = np.concatenate([batch_path, online_path,
-                        [] if w_min is None else w_min[None]])
+                        np.empty((0, 2)) if w_min is None else w_min[None]])
   lo, hi = pts.min(0), pts.max(0)
   pad = 0.15 * (hi - lo).max() + 0.1
   g1, g2 = np.meshgrid(np.linspace(lo[0] - pad, hi[0] + pad, 201),

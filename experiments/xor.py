@@ -77,7 +77,9 @@ def main(argv):
   plots.decision_regions(
       net, ds.x, ds.y, "", ax=axes[1],
       title=f"2-{FLAGS.hidden}-1 sigmoid network: accuracy {mlp_acc:.2f}")
-  fig.suptitle("XOR is not linearly separable; one hidden layer fixes it")
+  fig.suptitle("XOR is not linearly separable; one hidden layer fixes it"
+               if mlp_acc == 1.0 else "XOR is not linearly separable; this "
+               "network got stuck in a local minimum (try another --seed)")
   fig.tight_layout()
   png = os.path.join(workdir, "xor_decision_regions.png")
   fig.savefig(png, dpi=100)
@@ -94,6 +96,12 @@ def main(argv):
       "seconds": timer.seconds})
   print(f"perceptron accuracy {perceptron_acc:.2f}, network accuracy "
         f"{mlp_acc:.2f} (results in {workdir})")
+  if mlp_acc < 1.0:
+    # A 2-2-1 sigmoid network can stop in a local minimum of XOR's cost
+    # (half the points right, cost ln(2)/2 = 0.347 for some seeds).
+    print(f"the network did not solve XOR from this start (cost "
+          f"{float(result.history['train_loss'][-1]):.4f}, a local "
+          f"minimum); another --seed, or --hidden=3, usually does")
 
 
 def cli():

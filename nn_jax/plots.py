@@ -84,7 +84,8 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     fig, ax = plt.subplots(figsize=(5, 5))
   k = num_classes or int(max(labels.max(), np.max(y))) + 1
   cmap = matplotlib.colors.ListedColormap(class_colors(max(k, 2)))
-  ax.contourf(g0, g1, labels, levels=np.arange(-0.5, k), cmap=cmap, alpha=0.3)
+  ax.contourf(g0, g1, labels, levels=np.arange(-0.5, max(k, 2)), cmap=cmap,
+              alpha=0.3)
   ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
              vmax=max(k, 2) - 0.5, edgecolors="k", s=40)
   ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)

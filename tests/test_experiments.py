@@ -176,6 +176,12 @@ def test_xor(tmp_path):
   assert results["perceptron_accuracy"] <= 0.75
   assert results["mlp_accuracy"] == 1.0
   assert (tmp_path / "xor_decision_regions.png").stat().st_size > 10_000
+  # From some starts the 2-2-1 network stops in a local minimum; it says so.
+  stuck = run("experiments.xor", "--seed=4", f"--workdir={tmp_path}")
+  assert stuck.returncode == 0, stuck.stderr
+  assert json.loads((tmp_path / "results.json").read_text())[
+      "mlp_accuracy"] == 0.5
+  assert "did not solve XOR from this start" in stuck.stdout
 
 
 def test_gradcheck_table_and_exit_code(tmp_path):

@@ -49,6 +49,10 @@ def runs(tmp_path_factory):
                          f"{csv_path}", "--label_column=F1",
                          "--x_columns=speaker,F2"),
       "surface": ("experiments.error_surface", "--epochs=15"),
+      # A sigmoid neuron whose E has no finite minimum from this sample.
+      "surface_no_minimum": ("experiments.error_surface", "--epochs=5",
+                             "--neuron=sigmoid", "--learning_rate=0.5",
+                             "--seed=17"),
   }
   # Cheaper XLA compilation: the programs are tiny, compiling dominates.
   env = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
@@ -139,3 +143,24 @@ def test_error_surface(runs):
 def test_every_class_gets_its_own_colour(k):
   colors = [tuple(np.round(c, 6)) for c in plots.class_colors(k)]
   assert len(colors) == len(set(colors)) == k
+
+
+def test_error_surface_without_a_finite_minimum(runs):
+  workdir = ok(runs, "surface_no_minimum")
+  check_png(workdir / "error_surface.png")
+  results = json.loads((workdir / "results.json").read_text())
+  assert not results["minimum"]["found"]
+
+
+def test_one_class_region_has_its_points_colour(tmp_path):
+  # With one class the contour levels gave the region class 1's colour.
+  path = str(tmp_path / "one.png")
+  plots.decision_regions(lambda p: np.zeros(len(p), int),
+                         np.array([[0., 0.], [1., 1.]]), np.array([0, 0]),
+                         path, margin=2.0)
+  pixels = image.imread(path)
+  h, w = pixels.shape[:2]
+  r, g, b = pixels[h // 2 + h // 8, w // 2 - w // 8, :3]   # inside the axes
+  blue = plots.class_colors(2)[0]
+  np.testing.assert_allclose((r, g, b), 0.7 + 0.3 * np.asarray(blue[:3]),
+                             atol=0.02)
