@@ -72,9 +72,14 @@ def main(argv):
   common.check(FLAGS.sample >= 1, "sample", "must be >= 1")
   common.check(FLAGS.max_epochs >= 1, "max_epochs", "must be >= 1")
   common.check(FLAGS.repeats >= 1, "repeats", "must be >= 1")
+  out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+  common.check(os.path.isdir(out_dir), "out", f"{out_dir} is not a folder")
   x = separability.boolean_cube(4).astype(np.float32)
   labels = separability.boolean_functions(4)
   num = len(labels)
+  nonconstant = np.flatnonzero(labels.min(1) != labels.max(1))
+  common.check(FLAGS.sample <= len(nonconstant), "sample",
+               f"at most the {len(nonconstant)} non-constant functions")
   epochs = FLAGS.max_epochs
   with_compile = [time_jax(x, labels, epochs, True)[0]
                   for _ in range(FLAGS.repeats)]
@@ -82,7 +87,6 @@ def main(argv):
   for _ in range(FLAGS.repeats):
     seconds, result = time_jax(x, labels, epochs, False)
     compiled.append(seconds)
-  nonconstant = np.flatnonzero(labels.min(1) != labels.max(1))
   pick = np.asarray(jax.random.choice(jax.random.PRNGKey(FLAGS.seed),
                                       nonconstant, (FLAGS.sample,),
                                       replace=False))

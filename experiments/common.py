@@ -190,6 +190,8 @@ def check(condition: bool, flag: str, allowed: str) -> None:
   """Fails with ``--flag=value: allowed`` unless ``condition`` holds."""
   if not condition:
     value = FLAGS[flag].value if flag in FLAGS else None
+    if isinstance(value, list):   # a list flag, as it was written
+      value = ",".join(map(str, value))
     fail(f"--{flag}={value}: {allowed}")
 
 

@@ -103,6 +103,8 @@ def test_command_splits_the_population_over_cpu_devices(tmp_path):
       "key_over_devices"] > 0
   assert population["max_abs_weight_diff_member0_vmapped_vs_sequential"] < 1e-5
   assert "members over 2 CPU devices" in report["markdown_table"]
+  # Four members, one epoch: not the targets' 64 members and 20 epochs.
+  assert all(t["met"] is None for t in report["targets"])
 
 
 def test_flops_count_what_runs():

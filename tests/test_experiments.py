@@ -200,6 +200,10 @@ def test_gradcheck_table_and_exit_code(tmp_path):
                f"--workdir={tmp_path}")
   assert strict.returncode == 1
   assert "FAIL" in strict.stdout
+  bad = run("experiments.gradcheck", "--activations=tanh,foo",
+            f"--workdir={tmp_path}")
+  assert bad.returncode == 2
+  assert bad.stderr.startswith("error: --activations=tanh,foo: allowed:")
   nothing = run("experiments.gradcheck", "--cases=", f"--workdir={tmp_path}")
   assert nothing.returncode == 2
   assert "there is nothing to check" in nothing.stderr
