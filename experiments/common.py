@@ -373,7 +373,10 @@ def draw_run(workdir: str, history: dict, results: dict,
   and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   c = results["config"]
-  title = (f"{c['dataset']}: perceptron" if c.get("model") == "perceptron"
+  # The perceptron's training curves count the mistakes it made during each
+  # (online) epoch; results.json scores its final weights.
+  title = (f"{c['dataset']}: perceptron (training: mistakes during each "
+           f"epoch)" if c.get("model") == "perceptron"
            else f"{c['dataset']}: {results.get('sizes')} {c['activation']}, "
            f"{c['loss']}, grad={c['grad']}")
   written = [plots.learning_curves(

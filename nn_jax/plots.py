@@ -21,10 +21,13 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
     loss = np.asarray(history.get(f"{split}_loss", []), float)
     acc = np.asarray(history.get(f"{split}_accuracy", []), float)
     label = "training" if split == "train" else "validation"
-    if loss.size and np.isfinite(loss).any():
-      ax_loss.plot(epochs, loss, style, label=label)
-    if has_acc and acc.size and np.isfinite(acc).any():
-      ax_acc.plot(epochs, acc, style, label=label)
+    for ax, values, shown in ((ax_loss, loss, True), (ax_acc, acc, has_acc)):
+      if shown and values.size and np.isfinite(values).any():
+        # A series of a few finite points (a run measured once) gets
+        # markers: a line through one point is not drawn.
+        few = np.isfinite(values).sum() < 3
+        ax.plot(epochs, values, style, label=label,
+                marker="o" if few else None)
   ax_loss.set(xlabel="epoch", ylabel="cost", title="cost")
   train_loss = np.asarray(history["train_loss"], float)
   finite = train_loss[np.isfinite(train_loss)]

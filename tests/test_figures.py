@@ -164,3 +164,19 @@ def test_one_class_region_has_its_points_colour(tmp_path):
   blue = plots.class_colors(2)[0]
   np.testing.assert_allclose((r, g, b), 0.7 + 0.3 * np.asarray(blue[:3]),
                              atol=0.02)
+
+
+def test_a_series_measured_once_is_drawn_with_a_marker(tmp_path, monkeypatch):
+  # The perceptron's validation accuracy exists for its last epoch only.
+  closed = []
+  monkeypatch.setattr(plots.plt, "close", closed.append)
+  nan = float("nan")
+  history = {"train_loss": [0.4, 0.3, 0.35], "val_loss": [nan, nan, 0.3],
+             "train_accuracy": [0.6, 0.7, 0.65],
+             "val_accuracy": [nan, nan, 0.7]}
+  plots.learning_curves(history, str(tmp_path / "c.png"))
+  ax_loss, ax_acc = closed[0].axes
+  for ax in (ax_loss, ax_acc):
+    train_line, val_line = ax.lines
+    assert train_line.get_marker() in ("None", None, "")
+    assert val_line.get_marker() == "o"
