@@ -209,6 +209,29 @@ def test_gradcheck_table_and_exit_code(tmp_path):
   assert "there is nothing to check" in nothing.stderr
 
 
+_NAN_GRADCHECK = """
+import sys
+from experiments import gradcheck as g
+real = g.check
+g.check = lambda *case: (float("nan") if case[3:5] == (1, 7)
+                         else real(*case))
+sys.argv = ["gradcheck", "--workdir=" + sys.argv[1], "--activations=tanh",
+            "--losses=softmax_cross_entropy", "--cases=mlp"]
+g.cli()
+"""
+
+
+def test_gradcheck_reports_a_nan_error_as_the_worst(tmp_path):
+  proc = subprocess.run([sys.executable, "-c", _NAN_GRADCHECK, str(tmp_path)],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1, proc.stderr
+  row = [l for l in proc.stdout.splitlines() if l.startswith("mlp ")][0]
+  assert row.endswith("inf  FAIL"), row
+  assert "worst inf" in proc.stdout and "1 failed" in proc.stdout
+  assert json.loads((tmp_path / "results.json").read_text())[
+      "max_error"] is None   # JSON has no inf: null
+
+
 def test_regularization_table(tmp_path):
   proc = run("experiments.regularization", "--seeds=1", "--epochs=3",
              "--train_size=100", "--techniques=l2,dropout",
