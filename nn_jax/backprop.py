@@ -51,9 +51,7 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   dE/da_l``.
   """
   act = model.activation
-  if act.grad is None and len(params) > 1:
-    raise ValueError(f"activation {act.name!r} has no derivative; backprop "
-                     "needs a differentiable one")
+  _check_differentiable(params, model)
   zs, activations = cache["zs"], cache["activations"]
   skip = mlp.skips(mlp.sizes_of(params), model)
   delta = model.loss.delta(zs[-1], y)                    # delta_L
@@ -102,6 +100,17 @@ def cost(params: mlp.Params, cache: dict, y: jax.Array,
   return value
 
 
+def _check_differentiable(params: mlp.Params, model: mlp.Model) -> None:
+  """Hidden layers need an activation with a derivative: for the threshold
+  unit ``jax.grad`` would give zero gradients below the output layer, and
+  training would leave those weights as they are."""
+  if model.activation.grad is None and len(params) > 1:
+    raise ValueError(f"activation {model.activation.name!r} has no "
+                     f"derivative; gradient training of hidden layers needs "
+                     f"a differentiable one (train threshold units with "
+                     f"nn_jax.perceptron)")
+
+
 def _check_targets(params: mlp.Params, x: jax.Array, y: jax.Array) -> None:
   """``y`` must be ``(batch, n_out)``: a 1-D ``y`` would broadcast against
   the ``(batch, n_out)`` outputs into a silently wrong cost."""
@@ -132,16 +141,10 @@ def gradients_and_outputs(params: mlp.Params, x: jax.Array, y: jax.Array,
 
   Raises:
     ValueError: ``y`` is not ``(batch, n_out)``, or the hidden layers'
-      activation has no derivative (the threshold unit: ``jax.grad`` would
-      give zero gradients below the output layer, and training would leave
-      those weights as they are).
+      activation has no derivative (:func:`_check_differentiable`).
   """
   _check_targets(params, x, y)
-  if model.activation.grad is None and len(params) > 1:
-    raise ValueError(f"activation {model.activation.name!r} has no "
-                     f"derivative; gradient training of hidden layers needs "
-                     f"a differentiable one (train threshold units with "
-                     f"nn_jax.perceptron)")
+  _check_differentiable(params, model)
   if method == "manual":
     _, cache = mlp.forward(params, x, model, train=True, key=key)
     return (cost(params, cache, y, model), backward(params, cache, y, model),

@@ -59,7 +59,7 @@ class Standardize(NamedTuple):
   def fit(cls, x) -> "Standardize":
     x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
-    constant = _constant_columns(x) | (std == 0)
+    constant = _constant_columns(x)   # std 0 included
     return cls(np.where(constant, x[0], x.mean(axis=0)),
                np.where(constant, 1.0, std))
 
