@@ -59,7 +59,9 @@ class Standardize(NamedTuple):
   def fit(cls, x) -> "Standardize":
     x = _check_fit_rows(_check_2d(x, "features"))
     std = x.std(axis=0)
-    constant = _constant_columns(x)   # std 0 included
+    # std can underflow to 0 for values spread more than a rounding step
+    # (0 and 4e-302).
+    constant = _constant_columns(x) | (std == 0)
     return cls(np.where(constant, x[0], x.mean(axis=0)),
                np.where(constant, 1.0, std))
 
