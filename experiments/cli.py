@@ -1,0 +1,254 @@
+"""What every experiment script shares at the command line: the settings as
+absl flags, one-line errors, start-up (logging, compilation cache, several
+hosts) and progress on the terminal.
+
+A script declares its flags with :func:`define_flags` (the settings of
+:mod:`nn_jax.config`, each flag named as its setting) plus flags of its own,
+and ends with ``cli.run(main)``. Bad flag values, the library's
+``ValueError`` and ``OSError`` (a path that cannot be read or written) end
+the run with one line on stderr naming what to change, and exit code 2.
+"""
+
+import logging as std_logging
+import os
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+from nn_jax import config as config_lib
+
+FLAGS = flags.FLAGS
+
+USAGE_ERROR = 2
+
+# JAX reports at INFO which accelerator back-ends it could not find, and
+# orbax-checkpoint some 40 lines per checkpoint; that is noise next to our
+# progress lines. Their warnings and errors still show.
+std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
+
+
+class _QuietOrbax(std_logging.Filter):
+
+  def filter(self, record):
+    return (record.levelno >= std_logging.WARNING
+            or f"{os.sep}orbax{os.sep}" not in record.pathname)
+
+
+logging.get_absl_handler().addFilter(_QuietOrbax())
+
+
+flags.DEFINE_string(
+    "compilation_cache_dir", os.environ.get("NN_JAX_COMPILATION_CACHE", ""),
+    "Keep the compiled XLA programs in this folder (e.g. "
+    "~/.cache/nn_jax/xla), so that a later run of the same shapes and "
+    "settings loads them instead of compiling them again (a second or two "
+    "on a CPU). Default: $NN_JAX_COMPILATION_CACHE; empty: no cache. JAX's "
+    "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
+
+
+
+def define_flags(*classes, defaults: Optional[dict] = None,
+                 exclude: Sequence[str] = (),
+                 only: Optional[Sequence[str]] = None) -> None:
+  """Defines a flag for every setting of ``classes`` (default: all of
+  :class:`nn_jax.config.Config`'s), named and documented as the setting,
+  with ``defaults`` where the script's differ; ``exclude`` leaves settings
+  out, ``only`` keeps just these. Must be called from the script's module
+  (so that ``--help`` lists the flags as the script's own)."""
+  defaults = dict(defaults or {})
+  classes = classes or (*config_lib.GROUPS.values(), config_lib.Config)
+  module = sys._getframe(1).f_globals.get("__name__")   # pylint: disable=protected-access
+  if module == "__main__":   # as absl names a script's own flags
+    module = sys.argv[0]
+  for cls in classes:
+    for field in config_lib.settings_of(cls):
+      name = field.name
+      if name in exclude or (only is not None and name not in only):
+        continue
+      default = defaults.pop(name, field.default)
+      help_text = field.metadata["help"]
+      check = field.metadata["check"]
+      if isinstance(check, config_lib.OneOf) and "," not in help_text:
+        help_text += f" One of: {', '.join(c for c in check.choices if c)}."
+      kind = config_lib.kind_of(field)
+      if kind is bool:
+        flags.DEFINE_boolean(name, default, help_text, module_name=module)
+      elif kind is int:
+        flags.DEFINE_integer(name, default, help_text, module_name=module)
+      elif kind is float:
+        flags.DEFINE_float(name, default, help_text, module_name=module)
+      elif kind is str:
+        flags.DEFINE_string(name, default, help_text, module_name=module)
+      elif config_lib.item_kind(field) is int:   # layer sizes: "64,32"
+        flags.DEFINE_string(name, ",".join(map(str, default)), help_text,
+                            module_name=module)
+      else:
+        flags.DEFINE_list(name, list(default), help_text, module_name=module)
+  if defaults:
+    raise ValueError(f"defaults for settings not defined: {sorted(defaults)}")
+
+
+def config_from_flags(**settings) -> config_lib.Config:
+  """The :class:`nn_jax.config.Config` of the settings defined as flags (the
+  others at their defaults, or as given in ``settings``); a value that is
+  not allowed ends the run with one line naming the flag."""
+  values = {}
+  for cls in (*config_lib.GROUPS.values(), config_lib.Config):
+    for field in config_lib.settings_of(cls):
+      if field.name not in FLAGS or field.name in settings:
+        continue
+      kind = config_lib.kind_of(field)
+      if kind is tuple and config_lib.item_kind(field) is int:
+        values[field.name] = parse_sizes(field.name)
+      elif kind is tuple:
+        values[field.name] = tuple(FLAGS[field.name].value)
+      else:
+        values[field.name] = FLAGS[field.name].value
+  try:
+    return config_lib.Config.make(**values, **settings)
+  except ValueError as e:
+    fail(str(e))
+
+
+def parse_sizes(flag: str) -> tuple:
+  """``--flag=64,32`` as ``(64, 32)``; empty gives ``()`` (no hidden layer).
+  Fails naming the flag on an empty or non-integer item."""
+  value = FLAGS[flag].value.strip()
+  items = [h.strip() for h in value.split(",")] if value else []
+  try:
+    sizes = tuple(int(h) for h in items)
+  except ValueError:
+    sizes = None
+  if sizes is None or any(s < 1 for s in sizes):
+    fail(f"--{flag}={value}: comma-separated positive integers (empty for "
+         f"no hidden layer)")
+  return sizes
+
+
+def fail(message: str, code: int = USAGE_ERROR) -> None:
+  """Prints one line to stderr and exits with ``code`` (2: bad input)."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(code)
+
+
+def _parse_flags(argv):
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    message = str(e).splitlines()[0]
+    fail(message.removeprefix("ERROR:: "))  # absl's own prefix (--flagfile)
+
+
+def enable_compilation_cache(folder: str) -> None:
+  """Makes JAX keep its compiled programs in ``folder`` (empty: off), unless
+  JAX already has a cache folder of its own."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if not folder or jax.config.jax_compilation_cache_dir:
+    return
+  folder = os.path.expanduser(folder)
+  try:
+    os.makedirs(folder, exist_ok=True)
+  except OSError as e:
+    logging.warning("no compilation cache (%s)", e)
+    return
+  jax.config.update("jax_compilation_cache_dir", folder)
+  # Our programs compile in well under JAX's default threshold of a second.
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def distributed_requested(environ=os.environ) -> bool:
+  """Whether this process is one of several hosts: ``JAX_COORDINATOR_ADDRESS``
+  is set, or ``NN_JAX_DISTRIBUTED=1`` (Cloud TPU, SLURM: JAX finds the
+  coordinator itself)."""
+  return bool(environ.get("JAX_COORDINATOR_ADDRESS")) or (
+      environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+
+
+def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
+  """Runs ``main`` under absl with one-line errors for bad input, with the
+  compilation cache of ``--compilation_cache_dir`` unless
+  ``compilation_cache`` is False (for timings that include compiling). On
+  several hosts (:func:`distributed_requested`) it first calls
+  ``jax.distributed.initialize()``, so that ``jax.devices()`` lists every
+  host's devices."""
+  def guarded(argv):
+    if distributed_requested():
+      import jax  # pylint: disable=g-import-not-at-top
+      jax.distributed.initialize()
+    if compilation_cache:
+      enable_compilation_cache(FLAGS.compilation_cache_dir)
+    try:
+      return main(argv)
+    except ValueError as e:
+      fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except OSError as e:   # a path that cannot be read or written
+      fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror
+           else str(e))
+  app.run(guarded, flags_parser=_parse_flags)
+
+
+def check(condition: bool, flag: str, allowed: str) -> None:
+  """Fails with ``--flag=value: allowed`` unless ``condition`` holds."""
+  if not condition:
+    value = FLAGS[flag].value if flag in FLAGS else None
+    if isinstance(value, list):   # a list flag, as it was written
+      value = ",".join(map(str, value))
+    fail(f"--{flag}={value}: {allowed}")
+
+
+def flag_dict(module_name: str) -> dict:
+  """The values of the flags defined by a script: pass its ``__file__`` (or
+  its module's name), which names it under ``python -m`` and the installed
+  command alike."""
+  key = None
+  for name in FLAGS.flags_by_module_dict():
+    if name.endswith(module_name) or module_name.endswith(
+        name.replace(".", "/") + ".py"):
+      key = name
+  names = FLAGS.flags_by_module_dict().get(key, []) if key else []
+  return {f.name: f.value for f in names}
+
+
+class Progress:
+  """Progress over epochs: a tqdm bar on a terminal, else absl log lines."""
+
+  def __init__(self, total: int, desc: str = "train"):
+    self.total = total
+    self.bar = None
+    if sys.stderr.isatty():
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
+
+  def __call__(self, epoch: int, m: dict) -> None:
+    # Accuracies only where there are any (not for regression).
+    shown = {k: v for k, v in m.items()
+             if not (k.endswith("accuracy") and np.isnan(v))}
+    if self.bar is not None:
+      self.bar.update(epoch - self.bar.n)
+      names = {"train_loss": "loss", "train_accuracy": "acc",
+               "val_accuracy": "val_acc"}
+      self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
+                            if k in names})
+    else:
+      # Without a validation set its cost is NaN while training's is not.
+      splits = ("train",) if (np.isnan(m["val_loss"])
+                              and np.isfinite(m["train_loss"])) else (
+                                  "train", "val")
+      parts = [f"{split} cost {m[split + '_loss']:.4f}"
+               + (f" acc {shown[split + '_accuracy']:.4f}"
+                  if split + "_accuracy" in shown else "")
+               for split in splits]
+      log("epoch %d/%d  %s", epoch, self.total, "  ".join(parts))
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
+
+
+def log(message: str, *args) -> None:
+  """Progress line through absl logging (INFO, shown on stderr)."""
+  logging.info(message, *args)

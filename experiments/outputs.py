@@ -1,0 +1,190 @@
+"""What experiment scripts write: the workdir, JSON records, metrics,
+TensorBoard events and a run's figures."""
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+
+import numpy as np
+
+from experiments.cli import fail, log
+
+def make_workdir(path: str) -> str:
+  """Creates the workdir (and its parents) and returns its path."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    fail(f"--workdir={path} is a file; give a folder for the results")
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    fail(f"--workdir={path}: {e.strerror or e}")
+  return path
+
+
+# What experiments.train writes into its workdir (besides checkpoints/).
+RUN_OUTPUTS = ("results.json", "metrics.jsonl", "params.npz",
+               "learning_curves.png", "confusion_matrix.png",
+               "decision_regions.png", "tensorboard")
+
+
+def clear_outputs(workdir: str) -> None:
+  """Removes an earlier run's outputs from ``workdir`` before a run writes
+  its own, so that none of them (a figure this run does not draw, a
+  second TensorBoard event file) is taken for this run's."""
+  earlier = [n for n in RUN_OUTPUTS if os.path.exists(os.path.join(workdir, n))]
+  if earlier:
+    log("replacing the earlier run's %s in %s", ", ".join(earlier), workdir)
+  for name in earlier:
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    else:
+      os.remove(path)
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if hasattr(value, "tolist"):
+    return _jsonable(value.tolist())
+  if isinstance(value, float) and not np.isfinite(value):
+    return None
+  return value
+
+
+def write_json(path: str, data: dict) -> None:
+  """Writes ``data`` as JSON (arrays as lists, NaN/Inf as null), atomically."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(data), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def write_jsonl(path: str, rows: list[dict]) -> None:
+  """Writes one JSON object per line."""
+  with open(path, "w") as f:
+    for row in rows:
+      f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+
+
+def provenance() -> dict:
+  """Versions, XLA_FLAGS, devices and the git commit, for results.json."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def git(*args):
+    try:
+      out = subprocess.run(["git", *args], cwd=root, capture_output=True,
+                           text=True, timeout=10)
+      return out.stdout.strip() if out.returncode == 0 else None
+    except OSError:
+      return None
+
+  status = git("status", "--porcelain", "--untracked-files=no")
+  return {
+      "python": platform.python_version(),
+      "jax": jax.__version__,
+      "jaxlib": jaxlib.__version__,
+      "optax": optax.__version__,
+      "numpy": np.__version__,
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "devices": [str(d) for d in jax.devices()],
+      "git_commit": git("rev-parse", "HEAD"),
+      "git_dirty": bool(status) if status is not None else None,
+  }
+
+
+def history_rows(history: dict) -> list[dict]:
+  """Per-epoch metric rows ``{"epoch": e, name: value, ...}``."""
+  epochs = len(next(iter(history.values()))) if history else 0
+  return [{"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
+          for e in range(epochs)]
+
+
+def read_history(path: str) -> dict:
+  """Reads metrics.jsonl back into ``{name: np.ndarray}`` (null -> NaN)."""
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+  return {n: np.array([np.nan if r[n] is None else r[n] for r in rows],
+                      float) for n in names}
+
+
+def write_tensorboard(logdir: str, history: dict, hparams: dict,
+                      final: dict) -> None:
+  """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
+  with the final metrics (tensorboardX)."""
+  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+  writer = SummaryWriter(logdir=logdir)
+  for row in history_rows(history):
+    for name, value in row.items():
+      if name != "epoch" and np.isfinite(value):
+        writer.add_scalar(name.replace("_", "/", 1), value, row["epoch"])
+  plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+           for k, v in hparams.items() if v is not None}
+  metrics = {f"final/{k}": float(v) for k, v in final.items()
+             if isinstance(v, (int, float)) and np.isfinite(v)}
+  writer.add_hparams(plain, metrics, name="hparams")
+  writer.close()
+
+
+def draw_run(workdir: str, history: dict, results: dict,
+             regions=None) -> list[str]:
+  """The figures of a run: learning curves, the confusion matrix (if any)
+  and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
+  from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  c = results["config"]
+  title = f"{c['dataset']}: {results['description']}"
+  written = [plots.learning_curves(
+      history, os.path.join(workdir, "learning_curves.png"), title)]
+  if results.get("confusion_matrix"):
+    written.append(plots.confusion_matrix(
+        results["confusion_matrix"],
+        os.path.join(workdir, "confusion_matrix.png")))
+  if regions is not None:
+    predict, x, y = regions
+    written.append(plots.decision_regions(
+        predict, x, y, os.path.join(workdir, "decision_regions.png"),
+        title=f"{c['dataset']}: test points, network's regions"))
+  return written
+
+
+class Timer:
+  """Wall-clock seconds since creation."""
+
+  def __init__(self):
+    self.start = time.perf_counter()
+
+  @property
+  def seconds(self) -> float:
+    return time.perf_counter() - self.start
+
+
+
+
+def write_run(workdir: str, config, run) -> None:
+  """A finished experiment.train run's files, but for params.npz:
+  results.json (the summary and provenance), metrics.jsonl, tensorboard/
+  and the figures."""
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  results = {**run.summary.to_json(), "provenance": provenance()}
+  write_json(os.path.join(workdir, "results.json"), results)
+  write_jsonl(os.path.join(workdir, "metrics.jsonl"),
+              history_rows(run.history))
+  write_tensorboard(
+      os.path.join(workdir, "tensorboard"), run.history, config.flat(),
+      {k: results[k] for k in ("test_accuracy", "test_loss",
+                               "final_train_loss")})
+  regions = None
+  if experiment.has_decision_regions(config, run.splits.train.x.shape[1]):
+    regions = (lambda pts: experiment.predict_labels(
+        run.params, run.stats, pts, run.model),
+               run.splits.test.x, run.splits.test.y)
+  draw_run(workdir, run.history, results, regions)

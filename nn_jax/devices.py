@@ -1,0 +1,31 @@
+"""Device meshes: data-parallel training and populations split over devices."""
+
+from typing import Optional
+
+import jax
+import numpy as np
+
+
+def make_mesh(devices: int, axis: str = "data"
+              ) -> Optional[jax.sharding.Mesh]:
+  """A one-axis mesh (named ``axis``) over the first ``devices`` devices
+  (None for 1). For several hosts, call ``jax.distributed.initialize()``
+  first; ``jax.devices()`` then lists every host's devices."""
+  available = jax.device_count()
+  if not 1 <= devices <= available:
+    platform = jax.devices()[0].platform
+    hint = ("; XLA_FLAGS=--xla_force_host_platform_device_count=N makes the "
+            "CPU N devices" if platform == "cpu" else "")
+    raise ValueError(f"devices must be between 1 and the {available} "
+                     f"available ({platform}); got {devices}{hint}")
+  if devices == 1:
+    return None
+  return jax.sharding.Mesh(np.array(jax.devices()[:devices]), (axis,))
+
+
+def sharding(mesh: jax.sharding.Mesh, axis: Optional[str] = None
+             ) -> jax.sharding.NamedSharding:
+  """Arrays split along their first dimension over ``mesh``'s ``axis``
+  (replicated on every device without one)."""
+  return jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(*([axis] if axis else [])))

@@ -1,0 +1,127 @@
+"""Populations: many networks trained side by side in one jitted, vmapped
+call (learning rates x seeds), optionally split over devices."""
+
+import functools
+from typing import NamedTuple, Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nn_jax import devices as devices_lib
+from nn_jax import mlp
+from nn_jax import optimizers
+from nn_jax import train_data
+from nn_jax.config import FitOptions
+from nn_jax.epoch import METRICS, init_state, make_epoch
+from nn_jax.train_data import Data
+
+# What fit does that a population in lock-step does not; each must be off.
+UNSUPPORTED = {"cost_threshold": 0.0, "early_stopping_patience": 0,
+               "epochs_per_call": 0, "checkpoint_every": 0}
+
+
+@functools.lru_cache(maxsize=16)
+def _population_runner(sizes, model, optimizer, momentum, init, options, n,
+                       image_shape):
+  """The jitted, vmapped training of a population (cached per setting); a
+  ``shared_key`` of None traces the members' own training keys."""
+
+  def member(key, rate, shared_key, data):
+    k_init, k_train = jax.random.split(key)
+    if shared_key is not None:
+      k_train = shared_key
+    params = mlp.init(k_init, sizes, model, init)
+    opt = optimizers.make(optimizer, rate, momentum)
+    epoch_fn = make_epoch(model, opt, n, options, image_shape=image_shape,
+                          lockstep=True)
+    state = init_state(params, model, opt, k_train)
+    state, metrics = jax.lax.scan(lambda c, _: epoch_fn(c, data), state,
+                                  None, length=options.epochs)
+    return state.params, state.stats, metrics
+
+  return jax.jit(jax.vmap(member, in_axes=(0, 0, None, None)))
+
+
+class PopulationResult(NamedTuple):
+  """What :func:`fit_population` returns; every leaf has the members first."""
+  params: mlp.Params     # each array (members, ...)
+  stats: list
+  history: dict          # metric name -> np.ndarray (members, epochs)
+
+
+def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
+                   options: FitOptions, *, learning_rates,
+                   optimizer: str = "sgd", momentum: float = 0.9,
+                   init: str = "glorot", image_shape: Optional[tuple] = None,
+                   shared_key: Optional[chex.PRNGKey] = None
+                   ) -> PopulationResult:
+  """Trains a population of networks in one jitted, vmapped call.
+
+  Member ``i`` starts from ``mlp.init(split(keys[i])[0], sizes, ...)`` and
+  trains with ``learning_rates[i]``, its own shuffles and dropout masks
+  (from ``split(keys[i])[1]``, as ``fit(..., key=split(keys[i])[1])``); all
+  share the data, architecture and number of epochs (no early stop: every
+  member runs ``epochs`` epochs, so that the population stays in lock-step).
+  With ``shared_key`` every member trains as ``fit(..., key=shared_key)``
+  instead: the same batches in the same order, the same dropout masks and
+  noise, so that the members differ only in their initial weights and
+  learning rates (common random numbers, for comparing settings). Then
+  every member's first layer sees the same batch, and its products for all
+  members are one matmul: faster than members with batches of their own.
+
+  Args:
+    keys: ``(members,)`` PRNG keys, one per member (different seeds).
+    sizes: layer sizes.
+    model: activation, output layer and regularizers.
+    data: training and validation arrays, shared.
+    options: as in :func:`nn_jax.train.fit`, but for what a population in
+      lock-step cannot do (``UNSUPPORTED``: each must be off) and
+      ``devices``, which splits the members over that many devices (a
+      ``Mesh`` with one ``"members"`` axis; the data are replicated), e.g.
+      the cores of a CPU run with
+      ``XLA_FLAGS=--xla_force_host_platform_device_count=N``, or several
+      GPUs; ``members`` must be a multiple of it.
+    learning_rates: ``(members,)`` learning rates (or a scalar for all).
+    optimizer: one of ``nn_jax.config.OPTIMIZERS`` but ``delayed_sgd``.
+    momentum: for ``momentum`` and ``nesterov``.
+    init: init scheme.
+    image_shape: ``(height, width)`` of the images, for ``augment=shift``.
+    shared_key: if given, the training key of every member (see above).
+  """
+  if not isinstance(options, FitOptions):
+    raise ValueError(f"options must be a FitOptions; got {options!r}")
+  for name, off in UNSUPPORTED.items():
+    if getattr(options, name) != off:
+      raise ValueError(f"{name}={getattr(options, name)} is not supported "
+                       f"by fit_population (its members run every epoch in "
+                       f"lock-step, in one call); leave it at {off}")
+  if optimizer == "delayed_sgd":
+    raise ValueError("optimizer=delayed_sgd is for fit; a population "
+                     "trains with sgd")
+  keys = jnp.asarray(keys)
+  members = keys.shape[0]
+  devices = options.devices
+  mesh = devices_lib.make_mesh(devices, "members")
+  if members % devices:
+    raise ValueError(f"the {members} members must be a multiple of the "
+                     f"{devices} devices")
+  rates = jnp.broadcast_to(jnp.asarray(learning_rates, jnp.float32),
+                           (members,))
+  shapes = jax.eval_shape(
+      lambda: mlp.init(jax.random.PRNGKey(0), sizes, model, init))
+  train_data.check(shapes, model, data)
+  run = _population_runner(tuple(sizes), model, optimizer, float(momentum),
+                           init, options, data.x.shape[0],
+                           tuple(image_shape) if image_shape else None)
+  if mesh is not None:
+    keys, rates = jax.device_put((keys, rates),
+                                 devices_lib.sharding(mesh, "members"))
+    data, shared_key = jax.device_put((data, shared_key),
+                                      devices_lib.sharding(mesh))
+  params, stats, metrics = run(keys, rates, shared_key, data)
+  metrics = np.asarray(metrics)          # (members, epochs, metrics)
+  history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
+  return PopulationResult(params, stats, history)
+
