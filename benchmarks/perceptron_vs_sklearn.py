@@ -27,7 +27,8 @@ import numpy as np
 import sklearn
 from sklearn import linear_model
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
 from nn_jax import perceptron
 from nn_jax import separability
 
@@ -69,17 +70,17 @@ def time_sklearn(x, labels, **kwargs):
 
 def main(argv):
   del argv
-  common.check(FLAGS.sample >= 1, "sample", "must be >= 1")
-  common.check(FLAGS.max_epochs >= 1, "max_epochs", "must be >= 1")
-  common.check(FLAGS.repeats >= 1, "repeats", "must be >= 1")
+  cli.check(FLAGS.sample >= 1, "sample", "must be >= 1")
+  cli.check(FLAGS.max_epochs >= 1, "max_epochs", "must be >= 1")
+  cli.check(FLAGS.repeats >= 1, "repeats", "must be >= 1")
   out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
-  common.check(os.path.isdir(out_dir), "out", f"{out_dir} is not a folder")
+  cli.check(os.path.isdir(out_dir), "out", f"{out_dir} is not a folder")
   x = separability.boolean_cube(4).astype(np.float32)
   labels = separability.boolean_functions(4)
   num = len(labels)
   nonconstant = np.flatnonzero(labels.min(1) != labels.max(1))
-  common.check(FLAGS.sample <= len(nonconstant), "sample",
-               f"at most the {len(nonconstant)} non-constant functions")
+  cli.check(FLAGS.sample <= len(nonconstant), "sample",
+            f"at most the {len(nonconstant)} non-constant functions")
   epochs = FLAGS.max_epochs
   with_compile = [time_jax(x, labels, epochs, True)[0]
                   for _ in range(FLAGS.repeats)]
@@ -134,8 +135,8 @@ def main(argv):
   print(f"ratio (sklearn matched, extrapolated / JAX): {out['ratio_compiled']:.0f}x "
         f"compiled, {out['ratio_with_compile']:.0f}x with compile")
   os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)
-  common.write_json(FLAGS.out, out)
+  outputs.write_json(FLAGS.out, out)
 
 
 if __name__ == "__main__":
-  common.run(main, compilation_cache=False)   # timings include compiling
+  cli.run(main, compilation_cache=False)   # timings include compiling

@@ -11,10 +11,11 @@ examples (see ``benchmarks/suite.py`` for each measurement):
   with ``jax.grad``, PyTorch on the CPU, scikit-learn's ``MLPClassifier``,
   and the epoch's matmuls alone; the achieved GFLOP/s;
 * ``online``: online SGD (batch size 1) over 10,000 examples, same network:
-  nn_jax vs PyTorch;
+  nn_jax (optimizer ``delayed_sgd``) vs PyTorch;
 * ``population``: 64 networks 64-32-10 on digits, 20 epochs each: one
-  vmapped ``train.fit_population`` call (on one device, and with the members
-  split over ``--cpu_devices`` CPU devices) vs one training after another;
+  vmapped ``population.fit_population`` call (on one device, and with the
+  members split over ``--cpu_devices`` CPU devices) vs one training after
+  another;
 * ``matmul``: the float32 matmul rate of each matmul shape of a training
   step and of square matrices;
 * ``nielsen``: Nielsen's ch. 1 network ([784, 30, 10] sigmoid, quadratic
@@ -47,8 +48,10 @@ import sys
 import time
 
 from absl import flags
+import jax
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
 
 BENCHMARKS = ("epoch", "online", "population", "matmul", "nielsen")
 
@@ -57,13 +60,13 @@ flags.DEFINE_list("benchmarks", list(BENCHMARKS),
 flags.DEFINE_string("data_dir", "", "Folder of the MNIST IDX files; empty: "
                     "synthetic data of MNIST's shapes.")
 flags.DEFINE_enum("platform", "cpu", ["cpu", "gpu"], "JAX platform (sets "
-                  "JAX_PLATFORMS before JAX is imported).")
+                  "JAX_PLATFORMS before JAX starts its back-ends).")
 flags.DEFINE_integer("repetitions", 5, "Timed repetitions; medians are "
                      "reported.")
 flags.DEFINE_integer("n_train", 60000, "Examples of the batch epoch.")
 flags.DEFINE_integer("n_online", 10000, "Examples of the online epoch.")
-flags.DEFINE_float("online_learning_rate", 0.01, "SGD learning rate of the "
-                   "online epoch.")
+flags.DEFINE_float("online_learning_rate", 0.01, "Learning rate of the "
+                   "online epoch (optimizer delayed_sgd).")
 flags.DEFINE_list("hidden", ["256", "256"], "Hidden layers of the MNIST "
                   "network.")
 flags.DEFINE_integer("batch_size", 128, "Mini-batch size of the epoch.")
@@ -74,11 +77,10 @@ flags.DEFINE_integer("population_epochs", 20, "Epochs per member.")
 flags.DEFINE_integer("cpu_devices", 0, "CPU devices for the population "
                      "split over devices (XLA_FLAGS' "
                      "--xla_force_host_platform_device_count, set before JAX "
-                     "is imported; everything else runs on the first one); "
-                     "0: one per core.")
+                     "starts its back-ends; everything else runs on the "
+                     "first one); 0: one per core.")
 flags.DEFINE_integer("fit_loop_repetitions", 1, "Repetitions of the "
-                     "train.fit loop as is (it compiles on every call; 0: "
-                     "not timed).")
+                     "train.fit loop as is (0: not timed).")
 flags.DEFINE_integer("nielsen_epochs", 30, "Epochs of Nielsen's network.")
 flags.DEFINE_integer("nielsen_train_size", 0, "Training images of Nielsen's "
                      "network (0: all 50,000).")
@@ -153,8 +155,8 @@ def int_list(name: str) -> tuple:
   except ValueError:
     values = ()
   if not all(v >= 1 for v in values) or len(values) != len(FLAGS[name].value):
-    common.fail(f"--{name}={','.join(FLAGS[name].value)}: comma-separated "
-                "positive integers")
+    cli.fail(f"--{name}={','.join(FLAGS[name].value)}: comma-separated "
+             "positive integers")
   return values
 
 
@@ -357,7 +359,6 @@ def markdown(results: dict, targets: list, torch_threads: tuple) -> str:
 
 def machine(torch_ref) -> dict:
   """Versions, CPU, load and the environment that shapes the timings."""
-  import jax  # pylint: disable=g-import-not-at-top
   import sklearn  # pylint: disable=g-import-not-at-top
   cpu = None
   try:
@@ -366,7 +367,7 @@ def machine(torch_ref) -> dict:
                   if l.startswith("model name")), None)
   except OSError:
     pass
-  info = common.provenance()
+  info = outputs.provenance()
   info.update({
       "cpu_count": os.cpu_count(), "cpu": cpu,
       "platform": platform.platform(), "sklearn": sklearn.__version__,
@@ -385,35 +386,39 @@ def main(argv):
   del argv
   which = tuple(FLAGS.benchmarks)
   for b in which:
-    common.check(b in BENCHMARKS, "benchmarks",
-                 f"each one of {', '.join(BENCHMARKS)}")
-  common.check(FLAGS.repetitions >= 1, "repetitions", "must be >= 1")
-  common.check(FLAGS.n_train >= FLAGS.batch_size >= 1, "n_train",
-               "must be >= --batch_size >= 1")
-  common.check(FLAGS.n_online >= 1, "n_online", "must be >= 1")
-  common.check(FLAGS.members >= 1, "members", "must be >= 1")
-  common.check(FLAGS.cpu_devices >= 0, "cpu_devices", "must be >= 0")
-  common.check(FLAGS.nielsen_repetitions >= 1, "nielsen_repetitions",
-               "must be >= 1")
+    cli.check(b in BENCHMARKS, "benchmarks",
+              f"each one of {', '.join(BENCHMARKS)}")
+  cli.check(FLAGS.repetitions >= 1, "repetitions", "must be >= 1")
+  cli.check(FLAGS.n_train >= FLAGS.batch_size >= 1, "n_train",
+            "must be >= --batch_size >= 1")
+  cli.check(FLAGS.n_online >= 1, "n_online", "must be >= 1")
+  cli.check(FLAGS.members >= 1, "members", "must be >= 1")
+  cli.check(FLAGS.cpu_devices >= 0, "cpu_devices", "must be >= 0")
+  cli.check(FLAGS.nielsen_repetitions >= 1, "nielsen_repetitions",
+            "must be >= 1")
   for name in ("population_epochs", "nielsen_epochs", "matmul_calls"):
-    common.check(FLAGS[name].value >= 1, name, "must be >= 1")
-  common.check(FLAGS.fit_loop_repetitions >= 0, "fit_loop_repetitions",
-               "must be >= 0 (0: not timed)")
-  common.check(FLAGS.nielsen_train_size >= 0, "nielsen_train_size",
-               "must be >= 0 (0: all 50,000)")
+    cli.check(FLAGS[name].value >= 1, name, "must be >= 1")
+  cli.check(FLAGS.fit_loop_repetitions >= 0, "fit_loop_repetitions",
+            "must be >= 0 (0: not timed)")
+  cli.check(FLAGS.nielsen_train_size >= 0, "nielsen_train_size",
+            "must be >= 0 (0: all 50,000)")
   for name in ("learning_rate", "online_learning_rate"):
-    common.check(0 < FLAGS[name].value < float("inf"), name,
-                 "must be > 0 and finite")
-  if "jax" in sys.modules:
-    common.fail("JAX was imported before --platform could take effect")
+    cli.check(0 < FLAGS[name].value < float("inf"), name,
+              "must be > 0 and finite")
+  # JAX starts its back-ends at the first computation, so these settings
+  # still take effect.
   os.environ["JAX_PLATFORMS"] = FLAGS.platform
+  jax.config.update("jax_platforms", FLAGS.platform)
   cpu_devices = FLAGS.cpu_devices or os.cpu_count() or 1
   if FLAGS.platform == "cpu" and cpu_devices > 1:
     flag = f"--xla_force_host_platform_device_count={cpu_devices}"
     if "xla_force_host_platform_device_count" not in os.environ.get(
         "XLA_FLAGS", ""):
       os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}"
-  from benchmarks import suite  # imports JAX
+  if jax.default_backend() != FLAGS.platform:
+    cli.fail(f"--platform={FLAGS.platform}: JAX started on "
+          f"{jax.default_backend()} before it could take effect")
+  from benchmarks import suite
   sizes = suite.Sizes(
       n_train=FLAGS.n_train, hidden=int_list("hidden"),
       batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
@@ -432,11 +437,11 @@ def main(argv):
   threads = thread_counts(int_list("torch_threads")) if torch_ref else ()
   start = time.perf_counter()
   results = run_suite(suite, sizes, which, FLAGS.data_dir, torch_ref,
-                      threads, FLAGS.sklearn, log=common.log)
+                      threads, FLAGS.sklearn, log=cli.log)
   at_target_sizes = all(FLAGS[f].value == FLAGS[f].default
                         for f in SIZE_FLAGS)
   if not at_target_sizes:
-    common.log("sizes other than the defaults: the targets are not judged")
+    cli.log("sizes other than the defaults: the targets are not judged")
   targets = check_targets(results, threads, at_target_sizes)
   table = markdown(results, targets, threads)
   argv_used = " ".join(a for a in sys.argv[1:])
@@ -449,11 +454,11 @@ def main(argv):
     out["note"] = "PyTorch not installed or --notorch: its rows are missing"
   print(table)
   os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)
-  common.write_json(FLAGS.out, out)
+  outputs.write_json(FLAGS.out, out)
   if FLAGS.markdown_out:
     with open(FLAGS.markdown_out, "w") as f:
       f.write(table + "\n")
 
 
 if __name__ == "__main__":
-  common.run(main, compilation_cache=False)   # timings include compiling
+  cli.run(main, compilation_cache=False)   # timings include compiling

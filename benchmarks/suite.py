@@ -7,8 +7,8 @@ function once first (compilation excluded) and wait with
 turn within each repetition, so that a load change on the machine hits them
 alike, and each repetition's ratio is kept.
 
-The nn_jax epoch is the library's own loop: ``train.make_epoch`` +
-``train.init_state`` + ``jax.jit`` of the epoch function, as ``train.fit``
+The nn_jax epoch is the library's own loop: ``epoch.make_epoch`` +
+``epoch.init_state`` + ``jax.jit`` of the epoch function, as ``train.fit``
 builds it. Every repetition starts from the same state, so every
 implementation runs the same first epoch: same initial weights, same data,
 same order of examples.
@@ -24,14 +24,20 @@ import time
 import warnings
 from typing import Callable, NamedTuple
 
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import cli
+from nn_jax import config as config_lib
 from nn_jax import data as data_lib
+from nn_jax import epoch as epoch_lib
 from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import mnist
+from nn_jax import optimizers
+from nn_jax import population as population_lib
 from nn_jax import train
 
 NUM_CLASSES = 10
@@ -161,7 +167,7 @@ def max_abs_diff(params_a, params_b) -> float:
 
 
 def epoch_order(key, n: int) -> np.ndarray:
-  """The order of examples in ``train.make_epoch``'s epoch from ``key``.
+  """The order of examples in ``epoch.make_epoch``'s epoch from ``key``.
 
   Mirrors ``run_epoch``: ``key, shuffle_key, steps_key = split(key, 3)``,
   then ``data.permutation(shuffle_key, n)``. The other libraries get this order;
@@ -222,16 +228,17 @@ def make_data(x: np.ndarray, labels: np.ndarray) -> train.Data:
 
 
 def mnist_setup(x: np.ndarray, labels: np.ndarray, sizes: "Sizes",
-                learning_rate: float):
+                optimizer: str, learning_rate: float):
   """The epoch and online benchmarks' start: ReLU network, softmax
-  cross-entropy, plain SGD at ``learning_rate``, data and initial state.
+  cross-entropy, the plain SGD ``optimizer`` (``sgd`` or ``delayed_sgd``)
+  at ``learning_rate``, data and initial state.
 
   Returns ``(layer_sizes, model, params, optimizer, data, key, state0)``.
   """
   layer_sizes = [x.shape[1], *sizes.hidden, NUM_CLASSES]
   model = mlp.make_model("relu", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(sizes.seed), layer_sizes, model)
-  optimizer = train.make_optimizer("sgd", learning_rate)
+  optimizer = optimizers.make(optimizer, learning_rate)
   key = jax.random.PRNGKey(sizes.seed + 1)
   state0 = train.init_state(params, model, optimizer, key)
   return (layer_sizes, model, params, optimizer, make_data(x, labels), key,
@@ -282,7 +289,7 @@ def eval_flops(layer_sizes, n: int) -> tuple[int, int]:
 
 
 def epoch_flops(layer_sizes, batch: int, n: int) -> dict:
-  """FLOPs of one ``train.make_epoch`` epoch without validation data: the
+  """FLOPs of one ``epoch.make_epoch`` epoch without validation data: the
   training steps plus the evaluation pass over the training set that ends
   every epoch."""
   steps = n // batch
@@ -436,9 +443,9 @@ class SklearnRunner:
 
 def _nn_jax_epoch(model, optimizer, n, batch_size, grad,
                   train_metrics="full"):
-  options = train.Options(epochs=1, batch_size=batch_size, grad=grad,
-                          train_metrics=train_metrics)
-  return jax.jit(train.make_epoch(model, optimizer, n, options))
+  options = train.FitOptions(epochs=1, batch_size=batch_size, grad=grad,
+                             train_metrics=train_metrics)
+  return jax.jit(epoch_lib.make_epoch(model, optimizer, n, options))
 
 
 def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
@@ -462,7 +469,7 @@ def bench_epoch(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
   """
   n = x.shape[0]
   layer_sizes, model, params, optimizer, data, key, state0 = mnist_setup(
-      x, labels, sizes, sizes.learning_rate)
+      x, labels, sizes, "sgd", sizes.learning_rate)
   order = epoch_order(key, n)
   runners, compile_s, finals = {}, {}, {}
   for grad in ("manual", "autodiff"):
@@ -592,11 +599,13 @@ def bench_online(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
                  torch_ref=None, torch_threads: tuple = (),
                  log: Callable[[str], None] = print) -> dict:
   """Online SGD (batch size 1) over the first ``sizes.n_online`` examples:
-  nn_jax (``grad="manual"``) vs PyTorch, same network, weights and order."""
+  nn_jax (``grad="manual"``, the delayed updates of
+  :func:`nn_jax.online.delayed_sgd`) vs PyTorch, same network, weights and
+  order."""
   n = sizes.n_online
   x, labels = x[:n], labels[:n]
   layer_sizes, model, params, optimizer, data, key, state0 = mnist_setup(
-      x, labels, sizes, sizes.online_learning_rate)
+      x, labels, sizes, "delayed_sgd", sizes.online_learning_rate)
   epoch = _nn_jax_epoch(model, optimizer, n, 1, "manual")
   compile_s = block_time(lambda: epoch(state0, data))
   final, _ = epoch(state0, data)
@@ -629,7 +638,7 @@ def bench_online(x: np.ndarray, labels: np.ndarray, sizes: Sizes,
 
 def digits_data(seed: int):
   """The digits split and encoded as ``experiments.train`` does by default."""
-  config = experiment.Config(dataset="digits", seed=seed)
+  config = config_lib.Config.make(dataset="digits", seed=seed)
   splits = experiment.prepare(config, experiment.run_keys(config)[0])
   loss = mlp.make_model("relu", "softmax_cross_entropy").loss
   return experiment.training_data(splits, loss)
@@ -641,10 +650,10 @@ def _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
   built once: per member ``init``, ``init_state``, then ``epochs /
   epochs_per_call`` jitted calls with ``fit``'s host reads between them.
   Member ``i`` trains with ``split(keys[i])[1]``, or with ``shared_key``."""
-  optimizer = train.make_optimizer("sgd", sizes.learning_rate)
-  options = train.Options(sizes.population_epochs,
-                          sizes.population_batch_size, "manual")
-  epoch_fn = train.make_epoch(model, optimizer, data.x.shape[0], options)
+  optimizer = optimizers.make("sgd", sizes.learning_rate)
+  options = train.FitOptions(epochs=sizes.population_epochs,
+                             batch_size=sizes.population_batch_size)
+  epoch_fn = epoch_lib.make_epoch(model, optimizer, data.x.shape[0], options)
   run = jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
                                           None, length=epochs_per_call))
 
@@ -665,8 +674,8 @@ def _fit_loop_compiled_once(keys, layer_sizes, model, data, sizes,
 
 def bench_population(sizes: Sizes, log: Callable[[str], None] = print
                      ) -> dict:
-  """``members`` networks 64-32-10 on digits: one ``train.fit_population``
-  call vs one training after another.
+  """``members`` networks 64-32-10 on digits: one
+  ``population.fit_population`` call vs one training after another.
 
   With ``population_devices > 1`` (and as many devices), the call is also
   timed with the members split over that many devices (on the CPU, devices
@@ -676,10 +685,10 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   sequential runs with that key.
 
   Sequential variants: ``train.fit`` called per member as it is (one
-  warm-up call first; ``fit`` builds a new ``jax.jit`` each call, so every
-  call traces and compiles again), ``fit``'s loop with its jitted function
-  compiled once (``epochs_per_call`` as ``fit`` picks it), and the same with
-  all epochs in one call per member.
+  warm-up call first, which compiles the jitted loop that ``fit`` keeps for
+  the later calls), ``fit``'s loop with its jitted function compiled once
+  (``epochs_per_call`` as ``fit`` picks it), and the same with all epochs
+  in one call per member.
   """
   data = digits_data(sizes.seed)
   layer_sizes = [data.x.shape[1], sizes.population_hidden, NUM_CLASSES]
@@ -690,10 +699,11 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
   shared_key = jax.random.PRNGKey(sizes.seed + 1)
 
   def population(devices=1, shared=False):
-    return train.fit_population(
-        keys, layer_sizes, model, data, learning_rates=sizes.learning_rate,
-        optimizer="sgd", init="glorot", epochs=epochs,
-        batch_size=batch, devices=devices,
+    options = train.FitOptions(epochs=epochs, batch_size=batch,
+                               devices=devices)
+    return population_lib.fit_population(
+        keys, layer_sizes, model, data, options,
+        learning_rates=sizes.learning_rate, optimizer="sgd", init="glorot",
         shared_key=shared_key if shared else None).params
 
   devices = sizes.population_devices
@@ -706,8 +716,9 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
     k_init, k_train = jax.random.split(key)
     params = mlp.init(k_init, layer_sizes, model, "glorot")
     return train.fit(params, model,
-                     train.make_optimizer("sgd", sizes.learning_rate), data,
-                     key=k_train, epochs=epochs, batch_size=batch)
+                     optimizers.make("sgd", sizes.learning_rate), data,
+                     train.FitOptions(epochs=epochs, batch_size=batch),
+                     key=k_train)
 
   compile_s = block_time(population)
   block_time(lambda: population(shared=True))   # compile
@@ -782,37 +793,18 @@ def bench_population(sizes: Sizes, log: Callable[[str], None] = print
           "max_abs_weight_diff_member0_vmapped_vs_sequential": diff}
 
 
-def config_from_flagfile(path: str, **overrides) -> experiment.Config:
-  """The :class:`experiment.Config` that ``experiments.train --flagfile=path``
-  would build (``--name=value`` lines; ``#`` comments), with ``overrides``."""
-  defaults = experiment.Config._field_defaults
-  fields = {}
-  with open(path) as f:
-    for line in f:
-      line = line.strip()
-      if not line or line.startswith("#"):
-        continue
-      name, has_value, value = line.lstrip("-").partition("=")
-      if not has_value:     # --flag / --noflag booleans
-        name, value = (name[2:], "false") if name.startswith("no") and (
-            name[2:] in defaults) else (name, "true")
-      if name not in defaults:
-        raise ValueError(f"{path}: {name} is not a field of experiment.Config")
-      default = defaults[name]
-      if name == "hidden":
-        fields[name] = tuple(int(h) for h in value.split(",") if h.strip())
-      elif name == "augment":
-        fields[name] = tuple(a for a in value.split(",") if a.strip())
-      elif isinstance(default, bool):
-        fields[name] = value.lower() in ("true", "1")
-      elif isinstance(default, int):
-        fields[name] = int(value)
-      elif isinstance(default, float) or default is None:
-        fields[name] = float(value)
-      else:
-        fields[name] = value
-  fields.update(overrides)
-  return experiment.Config(**fields)
+def config_from_flagfile(path: str, **overrides) -> config_lib.Config:
+  """The :class:`nn_jax.config.Config` that ``experiments.train
+  --flagfile=path`` builds, with ``overrides`` (settings by name).
+
+  absl reads the file into flags of their own (a ``FlagValues`` of this
+  call), defined by ``cli.define_flags`` as ``experiments.train`` defines
+  them.
+  """
+  flag_values = flags.FlagValues()
+  cli.define_flags(flag_values=flag_values)
+  flag_values(["benchmarks.suite", f"--flagfile={path}"])
+  return cli.config_from_flags(flag_values=flag_values, **overrides)
 
 
 def bench_nielsen(data_dir: str, sizes: Sizes,
@@ -842,22 +834,22 @@ def bench_nielsen(data_dir: str, sizes: Sizes,
       waited = wait_for_quiet(sizes.max_wait_s)
       with Contention() as c:
         start = time.perf_counter()
-        result = experiment.train_and_evaluate(config)
+        summary = experiment.train_and_evaluate(config).summary
         wall = time.perf_counter() - start
-      runs.append({"wall_seconds": wall, "seconds_reported": result["seconds"],
-                   "test_accuracy": result["test_accuracy"],
-                   "epochs_run": result["epochs_run"],
-                   "num_train": result["num_train"],
-                   "num_val": result["num_val"],
-                   "num_test": result["num_test"],
+      runs.append({"wall_seconds": wall, "seconds_reported": summary.seconds,
+                   "test_accuracy": summary.test_accuracy,
+                   "epochs_run": summary.epochs_run,
+                   "num_train": summary.num_train,
+                   "num_val": summary.num_val,
+                   "num_test": summary.num_test,
                    "other_processes_cores": c.other_cores,
                    "waited_for_quiet_seconds": waited})
       log(f"  nielsen repetition {r + 1}/{sizes.nielsen_repetitions}: "
-          f"{wall:.2f}s, test accuracy {result['test_accuracy']:.4f}")
+          f"{wall:.2f}s, test accuracy {summary.test_accuracy:.4f}")
   finally:
     if tmp is not None:
       tmp.cleanup()
-  return {"config": config._asdict(), "runs": runs,
+  return {"config": config.flat(), "runs": runs,
           "synthetic_data": tmp is not None,
           "median_wall_seconds": median(r["wall_seconds"] for r in runs),
           "median_test_accuracy": median(r["test_accuracy"] for r in runs)}

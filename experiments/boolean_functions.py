@@ -12,26 +12,31 @@ there are fewer: n <= 2, or n = 3 with ``--lp_sample=256``); 65536 LPs for
 n = 4 would take over a minute. ``agree`` is true iff on every function the
 perceptron converged exactly when the exact oracle says separable, every
 converged weight vector classifies its truth table correctly, and every LP
-verdict matches. Writes ``results.json`` (and for
-n = 2 ``boolean_functions_n2.png``) to ``--workdir``.
+verdict matches. ``--epochs`` bounds each perceptron's epochs, ``--seed``
+draws the LP sample. Writes ``results.json`` (and for n = 2
+``boolean_functions_n2.png``) to ``--workdir``.
 """
 
 import os
 
 from absl import flags
 import jax
+import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
+from nn_jax import config as config_lib
 from nn_jax import perceptron
+from nn_jax import plots
 from nn_jax import separability
 
 flags.DEFINE_integer("n", 2, "Number of Boolean inputs, 1 to 4.")
-flags.DEFINE_string("workdir", "runs/boolean_functions", "Output directory.")
-flags.DEFINE_integer("max_epochs", 100, "Most perceptron epochs per function.")
+cli.define_flags(config_lib.FitOptions, config_lib.Config,
+                 only=("epochs", "seed"), defaults=dict(epochs=100))
 flags.DEFINE_integer("lp_sample", 200,
                      "Functions re-checked with the scipy LP (all if fewer).")
-flags.DEFINE_integer("seed", 0, "Seed of the LP sample.")
+flags.DEFINE_string("workdir", "runs/boolean_functions", "Output directory.")
 FLAGS = flags.FLAGS
 
 # Function k of two inputs is true on input j = 2 x1 + x2 iff bit j of k is 1.
@@ -49,7 +54,8 @@ def train_all(x: np.ndarray, labels: np.ndarray,
   return jax.device_get(fit(labels))
 
 
-def lp_sample_indices(separable: np.ndarray, size: int, seed: int) -> np.ndarray:
+def lp_sample_indices(separable: np.ndarray, size: int,
+                      seed: int) -> np.ndarray:
   """``size`` functions (all if it covers them): half separable, half not
   (the odd one not separable), the other group filling in where one has
   too few."""
@@ -67,10 +73,8 @@ def lp_sample_indices(separable: np.ndarray, size: int, seed: int) -> np.ndarray
 
 def plot_n2(result: perceptron.PerceptronResult, labels: np.ndarray,
             path: str) -> None:
-  """Draws the 16 truth tables of two inputs with the learned decision regions."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  """Draws the 16 truth tables of two inputs with the learned decision
+  regions."""
   x = separability.boolean_cube(2)
   g1, g2 = np.meshgrid(np.linspace(-0.5, 1.5, 81), np.linspace(-0.5, 1.5, 81))
   fig, axes = plt.subplots(4, 4, figsize=(10, 10.5))
@@ -93,27 +97,25 @@ def plot_n2(result: perceptron.PerceptronResult, labels: np.ndarray,
   fig.suptitle("Perceptron on the 16 Boolean functions of x1, x2\n"
                "filled: label 1; blue: output 1; a point on a line has "
                "z = 0, output 0")
-  fig.tight_layout()
-  fig.savefig(path, dpi=80)
-  plt.close(fig)
+  plots.save(fig, path, dpi=80)
 
 
 def run_experiment(n: int, workdir: str, max_epochs: int = 100,
                    lp_sample: int = 200, seed: int = 0) -> dict:
   """Runs the experiment, writes ``results.json`` and returns its contents."""
-  timer = common.Timer()
-  workdir = common.make_workdir(workdir)
+  timer = outputs.Timer()
+  workdir = outputs.make_workdir(workdir)
   x, labels = separability.boolean_cube(n), separability.boolean_functions(n)
-  common.log("training %d perceptrons on %d inputs", len(labels), n)
+  cli.log("training %d perceptrons on %d inputs", len(labels), n)
   result = train_all(x, labels, max_epochs)
   learned = np.asarray(result.converged)
   # The threshold unit on every input, for every function (o = 1 iff z > 0).
   z = result.w[:, :1] + result.w[:, 1:] @ x.T.astype(np.float32)
   correct = np.all((z > 0) == labels.astype(bool), axis=1)
-  common.log("exact oracle (vertex enumeration) on %d functions", len(labels))
+  cli.log("exact oracle (vertex enumeration) on %d functions", len(labels))
   exact = separability.separable_many(x, labels).separable
   sample = lp_sample_indices(exact, lp_sample, seed)
-  common.log("scipy LP oracle on %d functions", len(sample))
+  cli.log("scipy LP oracle on %d functions", len(sample))
   lp = np.array([separability.linearly_separable(x, labels[k]).separable
                  for k in sample], bool)
   agree = bool(np.array_equal(learned, exact) and np.all(correct[learned])
@@ -139,30 +141,30 @@ def run_experiment(n: int, workdir: str, max_epochs: int = 100,
     results["names"] = list(NAMES_N2)
     plot_n2(result, labels, os.path.join(workdir, "boolean_functions_n2.png"))
   results["seconds"] = timer.seconds
-  common.write_json(os.path.join(workdir, "results.json"), results)
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
   return results
 
 
 def main(argv):
   del argv
-  common.check(1 <= FLAGS.n <= 4, "n", "must be 1, 2, 3 or 4")
-  common.check(FLAGS.max_epochs >= 1, "max_epochs", "must be >= 1")
-  common.check(FLAGS.lp_sample >= 0, "lp_sample", "must be >= 0")
-  r = run_experiment(FLAGS.n, FLAGS.workdir, FLAGS.max_epochs, FLAGS.lp_sample,
-                     FLAGS.seed)
+  cli.check(1 <= FLAGS.n <= 4, "n", "must be 1, 2, 3 or 4")
+  cli.check(FLAGS.lp_sample >= 0, "lp_sample", "must be >= 0")
+  config = cli.config_from_flags()
+  r = run_experiment(FLAGS.n, FLAGS.workdir, config.fit.epochs,
+                     FLAGS.lp_sample, config.seed)
   print(f"n={r['n']}: perceptron learned {r['perceptron_learned']} of "
         f"{r['num_functions']}, separable {r['lp_separable']} (linprog "
         f"checked {r['linprog_checked']}), agree={r['agree']}, "
         f"{r['seconds']:.2f} s")
   if not r["agree"]:
-    common.log("verdicts differ; if separable functions were not learned, "
-               "raise --max_epochs")
+    cli.log("verdicts differ; if separable functions were not learned, "
+            "raise --epochs")
 
 
-def cli():
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

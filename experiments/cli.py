@@ -53,17 +53,20 @@ flags.DEFINE_string(
 
 def define_flags(*classes, defaults: Optional[dict] = None,
                  exclude: Sequence[str] = (),
-                 only: Optional[Sequence[str]] = None) -> None:
+                 only: Optional[Sequence[str]] = None,
+                 flag_values: flags.FlagValues = FLAGS) -> None:
   """Defines a flag for every setting of ``classes`` (default: all of
   :class:`nn_jax.config.Config`'s), named and documented as the setting,
   with ``defaults`` where the script's differ; ``exclude`` leaves settings
-  out, ``only`` keeps just these. Must be called from the script's module
-  (so that ``--help`` lists the flags as the script's own)."""
+  out, ``only`` keeps just these; on ``flag_values`` (default: absl's
+  global flags). Must be called from the script's module (so that
+  ``--help`` lists the flags as the script's own)."""
   defaults = dict(defaults or {})
   classes = classes or (*config_lib.GROUPS.values(), config_lib.Config)
   module = sys._getframe(1).f_globals.get("__name__")   # pylint: disable=protected-access
   if module == "__main__":   # as absl names a script's own flags
     module = sys.argv[0]
+  where = dict(module_name=module, flag_values=flag_values)
   for cls in classes:
     for field in config_lib.settings_of(cls):
       name = field.name
@@ -76,48 +79,50 @@ def define_flags(*classes, defaults: Optional[dict] = None,
         help_text += f" One of: {', '.join(c for c in check.choices if c)}."
       kind = config_lib.kind_of(field)
       if kind is bool:
-        flags.DEFINE_boolean(name, default, help_text, module_name=module)
+        flags.DEFINE_boolean(name, default, help_text, **where)
       elif kind is int:
-        flags.DEFINE_integer(name, default, help_text, module_name=module)
+        flags.DEFINE_integer(name, default, help_text, **where)
       elif kind is float:
-        flags.DEFINE_float(name, default, help_text, module_name=module)
+        flags.DEFINE_float(name, default, help_text, **where)
       elif kind is str:
-        flags.DEFINE_string(name, default, help_text, module_name=module)
+        flags.DEFINE_string(name, default, help_text, **where)
       elif config_lib.item_kind(field) is int:   # layer sizes: "64,32"
         flags.DEFINE_string(name, ",".join(map(str, default)), help_text,
-                            module_name=module)
+                            **where)
       else:
-        flags.DEFINE_list(name, list(default), help_text, module_name=module)
+        flags.DEFINE_list(name, list(default), help_text, **where)
   if defaults:
     raise ValueError(f"defaults for settings not defined: {sorted(defaults)}")
 
 
-def config_from_flags(**settings) -> config_lib.Config:
-  """The :class:`nn_jax.config.Config` of the settings defined as flags (the
-  others at their defaults, or as given in ``settings``); a value that is
-  not allowed ends the run with one line naming the flag."""
+def config_from_flags(*, flag_values: flags.FlagValues = FLAGS,
+                      **settings) -> config_lib.Config:
+  """The :class:`nn_jax.config.Config` of the settings defined as flags on
+  ``flag_values`` (the others at their defaults, or as given in
+  ``settings``); a value that is not allowed ends the run with one line
+  naming the flag."""
   values = {}
   for cls in (*config_lib.GROUPS.values(), config_lib.Config):
     for field in config_lib.settings_of(cls):
-      if field.name not in FLAGS or field.name in settings:
+      if field.name not in flag_values or field.name in settings:
         continue
       kind = config_lib.kind_of(field)
       if kind is tuple and config_lib.item_kind(field) is int:
-        values[field.name] = parse_sizes(field.name)
+        values[field.name] = parse_sizes(field.name, flag_values)
       elif kind is tuple:
-        values[field.name] = tuple(FLAGS[field.name].value)
+        values[field.name] = tuple(flag_values[field.name].value)
       else:
-        values[field.name] = FLAGS[field.name].value
+        values[field.name] = flag_values[field.name].value
   try:
     return config_lib.Config.make(**values, **settings)
   except ValueError as e:
     fail(str(e))
 
 
-def parse_sizes(flag: str) -> tuple:
+def parse_sizes(flag: str, flag_values: flags.FlagValues = FLAGS) -> tuple:
   """``--flag=64,32`` as ``(64, 32)``; empty gives ``()`` (no hidden layer).
   Fails naming the flag on an empty or non-integer item."""
-  value = FLAGS[flag].value.strip()
+  value = flag_values[flag].value.strip()
   items = [h.strip() for h in value.split(",")] if value else []
   try:
     sizes = tuple(int(h) for h in items)

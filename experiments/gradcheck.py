@@ -19,8 +19,10 @@ from absl import flags
 import jax
 import numpy as np
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
 from nn_jax import activations
+from nn_jax import config as config_lib
 from nn_jax import gradcheck
 from nn_jax import losses
 from nn_jax import mlp
@@ -48,10 +50,11 @@ flags.DEFINE_list("losses", list(losses.NAMES),
                   "Output/loss pairs to check (comma-separated).")
 flags.DEFINE_list("cases", list(CASES), "Rows to check: "
                   f"{', '.join(CASES)}.")
-flags.DEFINE_integer("seed", 0, "Seed of the random networks and data.")
+cli.define_flags(config_lib.Config, only=("seed",))
 flags.DEFINE_string("workdir", "runs/gradcheck", "Where results are written.")
 
 FLAGS = flags.FLAGS
+
 
 def cases(acts, loss_names, case_names=tuple(CASES)):
   """Yields ``(case, activation, loss, depth, batch)`` for every check."""
@@ -73,49 +76,68 @@ def check(case, act, loss, depth, batch, key) -> float:
   return gradcheck.manual_vs_autodiff(params, x, y, model, k_dropout)
 
 
-def main(argv):
-  del argv
-  common.check(FLAGS.tolerance > 0, "tolerance", "must be > 0")
-  common.check(set(FLAGS.activations) <= set(activations.DIFFERENTIABLE),
-               "activations", f"allowed: {', '.join(activations.DIFFERENTIABLE)}")
-  common.check(set(FLAGS.losses) <= set(losses.NAMES), "losses",
-               f"allowed: {', '.join(losses.NAMES)}")
-  common.check(set(FLAGS.cases) <= set(CASES), "cases",
-               f"allowed: {', '.join(CASES)}")
-  todo = list(cases(FLAGS.activations, FLAGS.losses, FLAGS.cases))
-  common.check(bool(todo), "cases", "with these --activations and --losses "
-               "there is nothing to check")
-  workdir = common.make_workdir(FLAGS.workdir)
-  timer = common.Timer()
+def run_checks(todo: list, seed: int, tolerance: float,
+               timer: outputs.Timer) -> list:
+  """One row per case of ``todo``: its relative error, in float64, and
+  whether that is within ``tolerance``."""
   rows = []
   with jax.enable_x64(True):
-    key = jax.random.PRNGKey(FLAGS.seed)
+    key = jax.random.PRNGKey(seed)
     for i, (case, act, loss, depth, batch) in enumerate(todo):
       error = check(case, act, loss, depth, batch, jax.random.fold_in(key, i))
       rows.append({"case": case, "activation": act, "loss": loss,
                    "depth": depth, "batch": batch, "error": error,
-                   "passed": error <= FLAGS.tolerance})
+                   "passed": error <= tolerance})
       if i + 1 == len(todo) or todo[i + 1][:2] != (case, act):
-        common.log("%s, %s: checked (%d of %d cases, %.1f s)", case, act,
-                   i + 1, len(todo), timer.seconds)
+        cli.log("%s, %s: checked (%d of %d cases, %.1f s)", case, act,
+                i + 1, len(todo), timer.seconds)
+  return rows
+
+
+def worst_errors(rows: list) -> dict:
+  """The largest error per (case, activation, loss); NaN counts as inf."""
   worst = {}
   for r in rows:
     k = (r["case"], r["activation"], r["loss"])
     # A NaN error counts as the worst (max() would pass over it).
     err = np.inf if np.isnan(r["error"]) else r["error"]
     worst[k] = max(worst.get(k, 0.0), err)
+  return worst
+
+
+def print_table(worst: dict, tolerance: float) -> None:
   width = max(len(l) for l in losses.NAMES)
   print(f"{'case':10s} {'activation':17s} {'loss':{width}s}  max rel. error "
         f"(over the case's depths and batch sizes)")
   for (case, act, loss), err in worst.items():
-    flag = "" if err <= FLAGS.tolerance else "  FAIL"
+    flag = "" if err <= tolerance else "  FAIL"
     print(f"{case:10s} {act:17s} {loss:{width}s}  {err:.2e}{flag}")
+
+
+def main(argv):
+  del argv
+  cli.check(FLAGS.tolerance > 0, "tolerance", "must be > 0")
+  cli.check(set(FLAGS.activations) <= set(activations.DIFFERENTIABLE),
+            "activations", f"allowed: {', '.join(activations.DIFFERENTIABLE)}")
+  cli.check(set(FLAGS.losses) <= set(losses.NAMES), "losses",
+            f"allowed: {', '.join(losses.NAMES)}")
+  cli.check(set(FLAGS.cases) <= set(CASES), "cases",
+            f"allowed: {', '.join(CASES)}")
+  todo = list(cases(FLAGS.activations, FLAGS.losses, FLAGS.cases))
+  cli.check(bool(todo), "cases", "with these --activations and --losses "
+            "there is nothing to check")
+  config = cli.config_from_flags()
+  workdir = outputs.make_workdir(FLAGS.workdir)
+  timer = outputs.Timer()
+  rows = run_checks(todo, config.seed, FLAGS.tolerance, timer)
+  worst = worst_errors(rows)
+  print_table(worst, FLAGS.tolerance)
   failed = [r for r in rows if not r["passed"]]
   overall = max(worst.values())
   print(f"{len(rows)} cases, worst {overall:.2e}, tolerance "
         f"{FLAGS.tolerance:.0e}: {len(rows) - len(failed)} passed, "
         f"{len(failed)} failed ({timer.seconds:.1f} s)")
-  common.write_json(os.path.join(workdir, "results.json"), {
+  outputs.write_json(os.path.join(workdir, "results.json"), {
       "tolerance": FLAGS.tolerance, "dtype": "float64",
       "num_cases": len(rows), "num_failed": len(failed),
       "max_error": overall, "passed": not failed, "cases": rows,
@@ -124,10 +146,10 @@ def main(argv):
     sys.exit(1)
 
 
-def cli():
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

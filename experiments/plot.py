@@ -12,7 +12,9 @@ import os
 
 from absl import flags
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
+from nn_jax import config as config_lib
 from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import params_io
@@ -22,51 +24,62 @@ flags.DEFINE_string("workdir", "runs/train", "The run's workdir.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  del argv
-  workdir = FLAGS.workdir
+def read_run(workdir: str) -> tuple:
+  """``(history, results)`` of the experiments.train run in ``workdir``;
+  fails naming --workdir when they are missing or cut short."""
   for name in ("metrics.jsonl", "results.json"):
-    common.check(os.path.exists(os.path.join(workdir, name)), "workdir",
-                 f"has no {name}: point it at a finished experiments.train run")
+    cli.check(os.path.exists(os.path.join(workdir, name)), "workdir",
+              f"has no {name}: point it at a finished experiments.train run")
   name = "metrics.jsonl"
   try:
-    history = common.read_history(os.path.join(workdir, name))
+    history = outputs.read_history(os.path.join(workdir, name))
     name = "results.json"
     with open(os.path.join(workdir, name)) as f:
       results = json.load(f)
   except json.JSONDecodeError as e:
-    common.fail(f"--workdir={workdir}: {name} is not valid JSON ({e}); the "
-                f"run may have been cut short")
-  common.check("train_loss" in history, "workdir",
-               "has no epoch in metrics.jsonl: the run ended before its "
-               "first epoch")
-  common.check(isinstance(results, dict) and "config" in results, "workdir",
-               "has a results.json without the run's config: not an "
-               "experiments.train run")
-  config = experiment.config_from_dict(results["config"])
+    cli.fail(f"--workdir={workdir}: {name} is not valid JSON ({e}); the "
+             f"run may have been cut short")
+  cli.check("train_loss" in history, "workdir",
+            "has no epoch in metrics.jsonl: the run ended before its first "
+            "epoch")
+  cli.check(isinstance(results, dict) and "config" in results, "workdir",
+            "has a results.json without the run's config: not an "
+            "experiments.train run")
+  return history, results
+
+
+def regions(workdir: str, results: dict):
+  """``(predict, x, y)`` of the stored network on the test split, for its
+  decision regions; None if it has none or params.npz is missing."""
+  config = config_lib.Config.from_flat(results["config"])
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []
-  regions = None
-  if (sizes and experiment.has_decision_regions(config, sizes[0])
-      and os.path.exists(params_path)):
-    model = experiment.model_of(config)
-    split_key, init_key, _, _ = experiment.run_keys(config)
-    splits = experiment.prepare(config, split_key)
-    like = mlp.init(init_key, sizes, model, config.init)
-    stored = params_io.load(params_path, params=like,
-                            stats=mlp.init_stats(like, model))
-    regions = (lambda pts: experiment.predict_labels(
-        stored["params"], stored["stats"], pts, model),
-               splits.test.x, splits.test.y)
-  written = common.draw_run(workdir, history, results, regions)
-  for path in written:
+  if not (sizes and experiment.has_decision_regions(config, sizes[0])
+          and os.path.exists(params_path)):
+    return None
+  model = config.net.make()
+  split_key, init_key, _, _ = experiment.run_keys(config)
+  splits = experiment.prepare(config, split_key)
+  like = mlp.init(init_key, sizes, model, config.net.init)
+  stored = params_io.load(params_path, params=like,
+                          stats=mlp.init_stats(like, model))
+  return (lambda pts: experiment.predict_labels(
+      stored["params"], stored["stats"], pts, model),
+          splits.test.x, splits.test.y)
+
+
+def main(argv):
+  del argv
+  history, results = read_run(FLAGS.workdir)
+  for path in outputs.draw_run(FLAGS.workdir, history, results,
+                               regions(FLAGS.workdir, results)):
     print(path)
 
 
-def cli():
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

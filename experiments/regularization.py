@@ -4,9 +4,11 @@ r"""Each regularization technique against the unregularized baseline.
 
 A wide 64-512-512-10 ReLU network on 300 training examples of the digits
 (overfits: training accuracy reaches 100%). Every technique runs with the
-same seeds, data splits and initial weights as the baseline. Writes
-results.json, results.md (a table of train / test accuracy, mean over seeds)
-and validation_curves.png.
+same seeds, data splits and initial weights as the baseline. The data are
+experiments.train's data flags (defaults: --dataset=digits
+--train_size=300 --test_fraction=0.3 --validation_fraction=0.2;
+image_shift needs images). Writes results.json, results.md (a table of
+train / test accuracy, mean over seeds) and validation_curves.png.
 """
 
 import os
@@ -15,12 +17,18 @@ from absl import flags
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
+from nn_jax import config as config_lib
 from nn_jax import experiment
+from nn_jax import plots
 
+cli.define_flags(config_lib.DataConfig,
+                 defaults=dict(dataset="digits", train_size=300,
+                               test_fraction=0.3, validation_fraction=0.2))
+cli.define_flags(config_lib.FitOptions, only=("epochs",),
+                 defaults=dict(epochs=150))
 flags.DEFINE_integer("seeds", 3, "Seeds per technique (0, 1, ...).")
-flags.DEFINE_integer("train_size", 300, "Training examples used.")
-flags.DEFINE_integer("epochs", 150, "Epochs per run.")
 flags.DEFINE_list("techniques", [], "Subset of techniques to run (default "
                   "all); the baseline always runs.")
 flags.DEFINE_string("workdir", "runs/regularization",
@@ -28,9 +36,9 @@ flags.DEFINE_string("workdir", "runs/regularization",
 
 FLAGS = flags.FLAGS
 
-BASE = dict(dataset="digits", hidden=(512, 512), activation="relu",
-            optimizer="momentum", learning_rate=0.01, batch_size=32,
-            test_fraction=0.3, validation_fraction=0.2)
+# The baseline's network and training (the data come from the flags).
+BASE = dict(hidden=(512, 512), activation="relu", optimizer="momentum",
+            learning_rate=0.01, batch_size=32)
 
 TECHNIQUES = {
     "baseline": {},
@@ -45,43 +53,30 @@ TECHNIQUES = {
 }
 
 
-def main(argv):
-  del argv
-  common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
-  common.check(FLAGS.train_size >= 1, "train_size", "must be >= 1 (a small "
-               "training set, where regularization matters)")
-  unknown = set(FLAGS.techniques) - set(TECHNIQUES)
-  common.check(not unknown, "techniques",
-               f"allowed: {', '.join(TECHNIQUES)}")
-  workdir = common.make_workdir(FLAGS.workdir)
-  timer = common.Timer()
-  names = ["baseline"] + [t for t in TECHNIQUES if t != "baseline" and
-                          (not FLAGS.techniques or t in FLAGS.techniques)]
-  rows, curves = [], {}
-  for name in names:
-    runs = []
-    for seed in range(FLAGS.seeds):
-      config = experiment.Config(**{**BASE, "train_size": FLAGS.train_size,
-                                    "epochs": FLAGS.epochs, "seed": seed,
-                                    **TECHNIQUES[name]})
-      out = experiment.train_and_evaluate(config)
-      runs.append(out)
-      common.log("%-15s seed %d: train %.4f test %.4f (%d epochs, %.1f s)",
-                 name, seed, out["final_train_accuracy"],
-                 out["test_accuracy"], out["epochs_run"], out["seconds"])
-    curves[name] = runs[0]["history"]["val_accuracy"]
-    test = [r["test_accuracy"] for r in runs]
-    rows.append({
-        "technique": name, "settings": TECHNIQUES[name],
-        "train_accuracy": float(np.mean([r["final_train_accuracy"]
-                                         for r in runs])),
-        "test_accuracy": float(np.mean(test)),
-        "test_accuracy_per_seed": test,
-        "epochs_run": [r["epochs_run"] for r in runs]})
-  baseline = rows[0]["test_accuracy"]
-  for row in rows:
-    row["vs_baseline"] = row["test_accuracy"] - baseline
+def run_technique(config, name: str, seeds: int) -> tuple:
+  """Runs technique ``name`` with seeds 0 .. seeds-1; returns its table row
+  and seed 0's run."""
+  runs = []
+  for seed in range(seeds):
+    run = experiment.train_and_evaluate(
+        config.replace(seed=seed, **TECHNIQUES[name]))
+    s = run.summary
+    cli.log("%-15s seed %d: train %.4f test %.4f (%d epochs, %.1f s)", name,
+            seed, s.final_train_accuracy, s.test_accuracy, s.epochs_run,
+            s.seconds)
+    runs.append(run)
+  test = [r.summary.test_accuracy for r in runs]
+  row = {"technique": name, "settings": TECHNIQUES[name],
+         "train_accuracy": float(np.mean([r.summary.final_train_accuracy
+                                          for r in runs])),
+         "test_accuracy": float(np.mean(test)),
+         "test_accuracy_per_seed": test,
+         "epochs_run": [r.summary.epochs_run for r in runs]}
+  return row, runs[0]
 
+
+def table(rows: list) -> str:
+  """The rows as a Markdown table."""
   lines = ["| technique | settings | train acc. | test acc. | vs. baseline |",
            "| --- | --- | --- | --- | --- |"]
   for r in rows:
@@ -89,40 +84,66 @@ def main(argv):
     lines.append(f"| {r['technique']} | {settings} | "
                  f"{r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | "
                  f"{100 * r['vs_baseline']:+.2f} pp |")
-  table = "\n".join(lines)
-  command = ("python -m experiments.regularization "
-             f"--seeds={FLAGS.seeds} --train_size={FLAGS.train_size} "
-             f"--epochs={FLAGS.epochs}"
-             + (f" --techniques={','.join(FLAGS.techniques)}"
-                if FLAGS.techniques else ""))
-  with open(os.path.join(workdir, "results.md"), "w") as f:
-    f.write(f"Mean over {FLAGS.seeds} seeds, {FLAGS.train_size} training "
-            f"examples of digits, 64-512-512-10 ReLU.\n\n`{command}`\n\n"
-            f"{table}\n")
-  common.write_json(os.path.join(workdir, "results.json"), {
-      "rows": rows, "base": BASE, "train_size": FLAGS.train_size,
-      "epochs": FLAGS.epochs, "seeds": FLAGS.seeds,
-      "best": max(rows, key=lambda r: r["test_accuracy"])["technique"],
-      "seconds": timer.seconds, "command": command})
+  return "\n".join(lines)
 
+
+def command() -> str:
+  """The command that reproduces this run (but for --workdir)."""
+  always = ["seeds", "train_size", "epochs"]
+  given = [name for name in cli.flag_dict(__file__) if FLAGS[name].present
+           and name not in (*always, "workdir")]
+  return " ".join(["python -m experiments.regularization",
+                   *(FLAGS[name].serialize() for name in always + given)])
+
+
+def draw(path: str, curves: dict, title: str) -> str:
+  """Each technique's validation accuracy per epoch."""
   fig, ax = plt.subplots(figsize=(8, 5))
   for name, acc in curves.items():
     ax.plot(np.arange(1, len(acc) + 1), acc, label=name,
             lw=2.5 if name == "baseline" else 1.2)
-  ax.set(xlabel="epoch", ylabel="validation accuracy (seed 0)",
-         title=f"Regularization on {FLAGS.train_size} digits")
+  ax.set(xlabel="epoch", ylabel="validation accuracy (seed 0)", title=title)
   ax.grid(alpha=0.3)
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "validation_curves.png"), dpi=100)
-  plt.close(fig)
-  print(table)
+  return plots.save(fig, path)
 
 
-def cli():
+def main(argv):
+  del argv
+  cli.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
+  unknown = set(FLAGS.techniques) - set(TECHNIQUES)
+  cli.check(not unknown, "techniques", f"allowed: {', '.join(TECHNIQUES)}")
+  config = cli.config_from_flags(**BASE)
+  workdir = outputs.make_workdir(FLAGS.workdir)
+  timer = outputs.Timer()
+  names = ["baseline"] + [t for t in TECHNIQUES if t != "baseline" and
+                          (not FLAGS.techniques or t in FLAGS.techniques)]
+  rows, first = [], {}   # first: each technique's run of seed 0
+  for name in names:
+    row, first[name] = run_technique(config, name, FLAGS.seeds)
+    rows.append(row)
+  base = first["baseline"].summary
+  what = (f"{base.num_train} training examples of {config.data.dataset}, "
+          f"{'-'.join(map(str, base.sizes))} {config.net.activation}")
+  for row in rows:
+    row["vs_baseline"] = row["test_accuracy"] - rows[0]["test_accuracy"]
+  with open(os.path.join(workdir, "results.md"), "w") as f:
+    f.write(f"Mean over {FLAGS.seeds} seeds, {what}.\n\n`{command()}`\n\n"
+            f"{table(rows)}\n")
+  outputs.write_json(os.path.join(workdir, "results.json"), {
+      "rows": rows, "config": config.flat(), "seeds": FLAGS.seeds,
+      "best": max(rows, key=lambda r: r["test_accuracy"])["technique"],
+      "seconds": timer.seconds, "command": command()})
+  draw(os.path.join(workdir, "validation_curves.png"),
+       {n: r.history["val_accuracy"] for n, r in first.items()},
+       f"Regularization: {what}")
+  print(table(rows))
+
+
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

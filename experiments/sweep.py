@@ -8,9 +8,16 @@ the CPU's cores as devices:
 
 Every (learning rate, seed) pair is one member; all members share the data
 set, architecture and epochs, and train side by side through
-``nn_jax.train.fit_population``. The seed draws a member's initial weights
-and its batch order; with ``--shared_order`` every member takes the batches
-in seed 0's order (and its dropout masks), so that members differ only in
+``nn_jax.population.fit_population``. The settings are experiments.train's
+flags (smaller defaults: --hidden=32, --epochs=20, the population
+benchmark's members), but for --learning_rate and --seed, which
+--learning_rates and --seeds replace, and those a population does not take
+(--model, --dtype, the schedules); the training options it cannot run in
+lock-step (--cost_threshold, --early_stopping_patience, --epochs_per_call,
+--checkpoint_every) it refuses by name. The data are split as by
+experiments.train --seed=0. The seed draws a member's initial weights and
+its batch order; with ``--shared_order`` every member takes the batches in
+seed 0's order (and its dropout masks), so that members differ only in
 initial weights and learning rate; this is also faster. Writes
 results.json (one row per member: learning rate, seed, whether it diverged,
 final train / validation / test cost and accuracy), members.csv (the same
@@ -28,29 +35,23 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
+from nn_jax import config as config_lib
 from nn_jax import data as data_lib
 from nn_jax import experiment
-from nn_jax import mlp
+from nn_jax import plots
+from nn_jax import population
 from nn_jax import train
 
-common.define_data_flags()
-for _name in common.DATA_FLAGS:   # listed by --help, not only --helpfull
-  flags.declare_key_flag(_name)
-flags.DEFINE_string("hidden", "32", "Hidden layer sizes, comma-separated "
-                    "(smaller than experiments.train's default, as are the "
-                    "epochs: the population benchmark's members).")
-flags.DEFINE_string("activation", "relu", "Hidden activation.")
-flags.DEFINE_string("loss", "softmax_cross_entropy", "Output layer and cost.")
-flags.DEFINE_string("optimizer", "momentum", "sgd, momentum, nesterov, adam.")
+cli.define_flags(config_lib.DataConfig, config_lib.NetConfig,
+                 config_lib.OptimConfig, config_lib.FitOptions,
+                 defaults=dict(hidden=(32,), epochs=20),
+                 exclude=("learning_rate", "model", "dtype", "schedule",
+                          "decay_rate", "decay_epochs"))
 flags.DEFINE_list("learning_rates", ["0.003", "0.01", "0.03", "0.1"],
                   "Learning rates; each runs with every seed.")
-flags.DEFINE_integer("seeds", 16, "Seeds per learning rate.")
-flags.DEFINE_integer("epochs", 20, "Epochs of every member.")
-flags.DEFINE_integer("batch_size", 32, "Mini-batch size (0: whole set).")
-flags.DEFINE_string("grad", "manual", "manual or autodiff.")
-flags.DEFINE_integer("devices", 1, "Split the members over this many "
-                     "devices; the number of members must be a multiple.")
+flags.DEFINE_integer("seeds", 16, "Seeds per learning rate (0, 1, ...).")
 flags.DEFINE_boolean("shared_order", False, "Every member takes the "
                      "batches in seed 0's order (and its dropout masks): "
                      "members differ only in initial weights and learning "
@@ -60,107 +61,134 @@ flags.DEFINE_string("workdir", "runs/sweep", "Where results are written.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  del argv
-  hidden = common.parse_sizes("hidden")
+def learning_rates() -> list:
+  """--learning_rates as numbers; fails naming the flag."""
   try:
     rates = [float(r) for r in FLAGS.learning_rates]
   except ValueError:
-    common.fail(f"--learning_rates={','.join(FLAGS.learning_rates)}: "
-                f"comma-separated numbers")
-  common.check(rates and all(0 < r < np.inf for r in rates),
-               "learning_rates", "finite positive numbers")
-  common.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
-  common.check(FLAGS.devices >= 1, "devices", "must be >= 1")
-  config = experiment.Config(**common.data_flag_values(), hidden=hidden,
-                             activation=FLAGS.activation, loss=FLAGS.loss,
-                             optimizer=FLAGS.optimizer, epochs=FLAGS.epochs,
-                             batch_size=FLAGS.batch_size, grad=FLAGS.grad)
-  experiment.validate(config)
-  workdir = common.make_workdir(FLAGS.workdir)
-  timer = common.Timer()
-  model = mlp.make_model(config.activation, config.loss)
-  # The split of experiments.train --seed=0.
-  splits = experiment.prepare(config, experiment.run_keys(config)[0])
+    cli.fail(f"--learning_rates={','.join(FLAGS.learning_rates)}: "
+             f"comma-separated numbers")
+  cli.check(rates and all(0 < r < np.inf for r in rates), "learning_rates",
+            "finite positive numbers")
+  return rates
+
+
+def train_members(config, splits, rates, seeds: int,
+                  shared_order: bool) -> tuple:
+  """Trains a member per (rate, seed); returns its rows (final metrics and
+  test scores, in the order rates x seeds) and the layer sizes."""
+  model = config.net.make()
   data_lib.check_loss_fits(model.loss, splits.train)
   data = experiment.training_data(splits, model.loss)
-  sizes = [data.x.shape[1], *hidden, data.y.shape[1]]
-  member_rates = np.repeat(rates, FLAGS.seeds)
-  member_seeds = np.tile(np.arange(FLAGS.seeds), len(rates))
+  sizes = [data.x.shape[1], *config.net.hidden, data.y.shape[1]]
+  member_rates = np.repeat(rates, seeds)
+  member_seeds = np.tile(np.arange(seeds), len(rates))
   keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(member_seeds))
-  members = len(member_rates)
   # Seed 0's training key (fit_population splits each member's key into
   # initial weights and training).
   shared_key = (jax.random.split(jax.random.PRNGKey(0))[1]
-                if FLAGS.shared_order else None)
-  common.log("training %d members of %s in one vmapped call on %d "
-             "device(s)", members, sizes, FLAGS.devices)
-  result = train.fit_population(
-      keys, sizes, model, data, learning_rates=member_rates,
-      optimizer=config.optimizer, momentum=config.momentum,
-      epochs=config.epochs, batch_size=config.batch_size, grad=config.grad,
-      devices=FLAGS.devices, shared_key=shared_key)
-  train_seconds = timer.seconds
+                if shared_order else None)
+  cli.log("training %d members of %s in one vmapped call on %d device(s)",
+          len(keys), sizes, config.fit.devices)
+  result = population.fit_population(
+      keys, sizes, model, data, config.fit, learning_rates=member_rates,
+      optimizer=config.optim.optimizer, momentum=config.optim.momentum,
+      init=config.net.init, image_shape=splits.train.image_shape,
+      shared_key=shared_key)
   x_test = jnp.asarray(splits.test.x)
   y_test = jnp.asarray(data_lib.targets(model.loss, splits.test))
-  test = jax.vmap(lambda p: train.evaluate(p, x_test, y_test, model))(
-      result.params)
+  test_loss, test_accuracy = jax.vmap(
+      lambda p, s: train.evaluate(p, x_test, y_test, model, s))(
+          result.params, result.stats)
   # A member whose training cost went NaN or Inf diverged (its learning
   # rate is too large); its test scores say nothing about the rate.
   diverged = ~np.all(np.isfinite(result.history["train_loss"]), axis=1)
-  rows = []
-  for i in range(members):
-    rows.append({
-        "member": i, "learning_rate": float(member_rates[i]),
-        "seed": int(member_seeds[i]), "diverged": bool(diverged[i]),
-        **{m: float(result.history[m][i, -1]) for m in train.METRICS},
-        "test_loss": float(test[0][i]), "test_accuracy": float(test[1][i])})
+  rows = [{"member": i, "learning_rate": float(member_rates[i]),
+           "seed": int(member_seeds[i]), "diverged": bool(diverged[i]),
+           **{m: float(result.history[m][i, -1]) for m in train.METRICS},
+           "test_loss": float(test_loss[i]),
+           "test_accuracy": float(test_accuracy[i])}
+          for i in range(len(keys))]
+  return rows, sizes
+
+
+def write_members(workdir: str, rows: list) -> None:
   with open(os.path.join(workdir, "members.csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-  common.write_json(os.path.join(workdir, "results.json"), {
+
+
+def means(rows: list, rates: list, score: str) -> list:
+  """Per rate: the mean ``score`` of its members that did not diverge (NaN
+  if all did) and how many did not."""
+  out = []
+  for rate in rates:
+    kept = [r[score] for r in rows
+            if r["learning_rate"] == rate and not r["diverged"]]
+    out.append((np.mean(kept) if kept else np.nan, len(kept)))
+  return out
+
+
+def draw(path: str, rows: list, rates: list, score: str, name: str,
+         title: str) -> str:
+  """Every member's ``score`` against its learning rate, and the means."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  kept = [r for r in rows if not r["diverged"]]
+  ax.scatter([r["learning_rate"] for r in kept], [r[score] for r in kept],
+             alpha=0.5)
+  ax.plot(rates, [m for m, _ in means(rows, rates, score)], "k-o",
+          label="mean over seeds (not diverged)")
+  ax.set(xscale="log", xlabel="learning rate", ylabel=name, title=title)
+  ax.grid(alpha=0.3)
+  ax.legend()
+  return plots.save(fig, path)
+
+
+def main(argv):
+  del argv
+  config = cli.config_from_flags()
+  rates = learning_rates()
+  seeds = FLAGS.seeds
+  cli.check(seeds >= 1, "seeds", "must be >= 1")
+  workdir = outputs.make_workdir(FLAGS.workdir)
+  timer = outputs.Timer()
+  splits = experiment.prepare(config, experiment.run_keys(config)[0])
+  rows, sizes = train_members(config, splits, rates, seeds,
+                              FLAGS.shared_order)
+  train_seconds = timer.seconds
+  write_members(workdir, rows)
+  outputs.write_json(os.path.join(workdir, "results.json"), {
       "members": rows, "sizes": sizes,
       # The members' own rates and seeds are in their rows.
-      "config": {k: v for k, v in config._asdict().items()
+      "config": {k: v for k, v in config.flat().items()
                  if k not in ("learning_rate", "seed")},
-      "learning_rates": rates, "seeds": FLAGS.seeds,
+      "learning_rates": rates, "seeds": seeds,
       "shared_order": FLAGS.shared_order,
       "train_seconds": train_seconds, "seconds": timer.seconds,
-      "provenance": common.provenance()})
+      "provenance": outputs.provenance()})
   # Regression has no accuracy: its members are compared by test cost.
   score, name = (("test_loss", "test cost")
                  if splits.test.task == data_lib.REGRESSION
                  else ("test_accuracy", "test accuracy"))
-  fig, ax = plt.subplots(figsize=(6, 4))
-  values = np.array([r[score] for r in rows])
-  ax.scatter(member_rates[~diverged], values[~diverged], alpha=0.5)
-  kept = [(~diverged) & (member_rates == r) for r in rates]
-  means = [values[k].mean() if k.any() else np.nan for k in kept]
-  ax.plot(rates, means, "k-o", label="mean over seeds (not diverged)")
-  ax.set(xscale="log", xlabel="learning rate", ylabel=name,
-         title=f"{members} networks {sizes}, {config.epochs} epochs")
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "sweep.png"), dpi=100)
-  plt.close(fig)
-  for r, m, k in zip(rates, means, kept):
-    lost = FLAGS.seeds - int(k.sum())
-    if not k.any():
-      print(f"learning rate {r:g}: all {FLAGS.seeds} seeds diverged (cost "
-            f"NaN or Inf)")
+  draw(os.path.join(workdir, "sweep.png"), rows, rates, score, name,
+       f"{len(rows)} networks {sizes}, {config.fit.epochs} epochs")
+  for rate, (mean, kept) in zip(rates, means(rows, rates, score)):
+    if not kept:
+      print(f"learning rate {rate:g}: all {seeds} seeds diverged (cost NaN "
+            f"or Inf)")
       continue
-    print(f"learning rate {r:g}: mean {name} {m:.4f} over {int(k.sum())} "
+    lost = seeds - kept
+    print(f"learning rate {rate:g}: mean {name} {mean:.4f} over {kept} "
           f"seeds" + (f" ({lost} diverged, left out)" if lost else ""))
-  print(f"{members} members trained in {train_seconds:.1f} s "
+  print(f"{len(rows)} members trained in {train_seconds:.1f} s "
         f"(results in {workdir})")
 
 
-def cli():
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

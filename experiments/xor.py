@@ -5,8 +5,9 @@ r"""XOR: a perceptron cannot learn it, a small sigmoid network can.
 Trains Rosenblatt's perceptron on the four XOR points (it never converges:
 XOR is not linearly separable) and a 2-H-1 sigmoid network with hand-written
 backprop (sigmoid output, cross-entropy, full-batch gradient descent with
-momentum). Writes results.json (perceptron_accuracy, mlp_accuracy) and
-xor_decision_regions.png with both decision regions.
+momentum 0.9, weights N(0, 1) from --seed). Writes results.json
+(perceptron_accuracy, mlp_accuracy) and xor_decision_regions.png with both
+decision regions.
 """
 
 import os
@@ -16,98 +17,104 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
-from experiments import common
+from experiments import cli
+from experiments import outputs
+from nn_jax import config as config_lib
 from nn_jax import data
 from nn_jax import mlp
+from nn_jax import optimizers
 from nn_jax import perceptron
 from nn_jax import plots
 from nn_jax import train
 
-flags.DEFINE_integer("hidden", 2, "Hidden sigmoid units.")
-flags.DEFINE_float("learning_rate", 2.0, "Learning rate of the network.")
-flags.DEFINE_integer("epochs", 2000, "Most epochs of the network.")
-flags.DEFINE_integer("perceptron_epochs", 100, "Epochs of the perceptron.")
-flags.DEFINE_integer("seed", 0, "Seed of the network's initial weights.")
+cli.define_flags(config_lib.NetConfig, config_lib.OptimConfig,
+                 config_lib.FitOptions, config_lib.Config,
+                 only=("hidden", "learning_rate", "epochs", "seed"),
+                 defaults=dict(hidden=(2,), learning_rate=2.0, epochs=2000))
+flags.DEFINE_integer("perceptron_epochs", 100, "Epochs of the perceptron.",
+                     lower_bound=1)
 flags.DEFINE_string("workdir", "runs/xor", "Where results are written.")
 
 FLAGS = flags.FLAGS
 
+MODEL = mlp.make_model("sigmoid", "sigmoid_cross_entropy")
+
+
+def train_network(config, ds) -> train.FitResult:
+  """The 2-H-1 sigmoid network of ``config`` trained on all of ``ds``."""
+  key = jax.random.PRNGKey(config.seed)
+  params = mlp.init(key, [2, *config.net.hidden, 1], MODEL, "normal")
+  x, y = jnp.asarray(ds.x), jnp.asarray(data.targets(MODEL.loss, ds))
+  return train.fit(
+      params, MODEL,
+      optimizers.make("momentum", config.optim.learning_rate, 0.9),
+      train.Data(x, y, x[:0], y[:0]),
+      train.FitOptions(epochs=config.fit.epochs, batch_size=0), key=key)
+
+
+def draw(path: str, ds, perceptron_predict, net_predict, accuracies,
+         sizes) -> str:
+  """Both decision regions side by side."""
+  fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+  plots.decision_regions(
+      perceptron_predict, ds.x, ds.y, "", ax=axes[0],
+      title=f"perceptron: accuracy {accuracies[0]:.2f}")
+  plots.decision_regions(
+      net_predict, ds.x, ds.y, "", ax=axes[1],
+      title=f"{'-'.join(map(str, sizes))} sigmoid network: accuracy "
+      f"{accuracies[1]:.2f}")
+  fig.suptitle("XOR is not linearly separable; one hidden layer fixes it"
+               if accuracies[1] == 1.0 else "XOR is not linearly separable; "
+               "this network got stuck in a local minimum (try another "
+               "--seed)")
+  return plots.save(fig, path)
+
 
 def main(argv):
   del argv
-  common.check(FLAGS.hidden >= 1, "hidden", "must be >= 1")
-  common.check(0 < FLAGS.learning_rate < np.inf, "learning_rate",
-               "must be a finite number > 0")
-  common.check(FLAGS.epochs >= 1, "epochs", "must be >= 1")
-  common.check(FLAGS.perceptron_epochs >= 1, "perceptron_epochs",
-               "must be >= 1")
-  workdir = common.make_workdir(FLAGS.workdir)
-  timer = common.Timer()
+  config = cli.config_from_flags()
+  workdir = outputs.make_workdir(FLAGS.workdir)
+  timer = outputs.Timer()
   ds = data.load("xor")
-  x, labels = jnp.asarray(ds.x), jnp.asarray(ds.y)
-
-  p = perceptron.train(x, labels, learning_rate=1.0,
+  x = jnp.asarray(ds.x)
+  p = perceptron.train(x, jnp.asarray(ds.y), learning_rate=1.0,
                        max_epochs=FLAGS.perceptron_epochs)
-  perceptron_acc = float(jnp.mean(perceptron.predict(p.w, x) == labels))
-  common.log("perceptron: converged=%s, accuracy %.2f after %d epochs",
-             bool(p.converged), perceptron_acc, int(p.epochs))
-
-  model = mlp.make_model("sigmoid", "sigmoid_cross_entropy")
-  params = mlp.init(jax.random.PRNGKey(FLAGS.seed), [2, FLAGS.hidden, 1],
-                    model, "normal")
-  y = jnp.asarray(data.targets(model.loss, ds))
-  result = train.fit(params, model, optax.sgd(FLAGS.learning_rate, 0.9),
-                     train.Data(x, y, x[:0], y[:0]),
-                     key=jax.random.PRNGKey(FLAGS.seed), epochs=FLAGS.epochs,
-                     batch_size=0, grad="manual")
-  net = lambda pts: np.asarray(
-      mlp.predict(result.params, jnp.asarray(pts, jnp.float32), model)[:, 0]
-      > 0.5, int)
-  mlp_acc = float(np.mean(net(ds.x) == ds.y))
-  common.log("network: accuracy %.2f, cost %.4f after %d epochs", mlp_acc,
-             result.history["train_loss"][-1], result.epochs_run)
-
-  fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-  plots.decision_regions(
-      lambda pts: np.asarray(perceptron.predict(p.w, jnp.asarray(pts))),
-      ds.x, ds.y, "", title=f"perceptron: accuracy {perceptron_acc:.2f}",
-      ax=axes[0])
-  plots.decision_regions(
-      net, ds.x, ds.y, "", ax=axes[1],
-      title=f"2-{FLAGS.hidden}-1 sigmoid network: accuracy {mlp_acc:.2f}")
-  fig.suptitle("XOR is not linearly separable; one hidden layer fixes it"
-               if mlp_acc == 1.0 else "XOR is not linearly separable; this "
-               "network got stuck in a local minimum (try another --seed)")
-  fig.tight_layout()
-  png = os.path.join(workdir, "xor_decision_regions.png")
-  fig.savefig(png, dpi=100)
-  plt.close(fig)
-
-  common.write_json(os.path.join(workdir, "results.json"), {
+  perceptron_predict = lambda pts: np.asarray(
+      perceptron.predict(p.w, jnp.asarray(pts)))
+  perceptron_acc = float(np.mean(perceptron_predict(ds.x) == ds.y))
+  cli.log("perceptron: converged=%s, accuracy %.2f after %d epochs",
+          bool(p.converged), perceptron_acc, int(p.epochs))
+  result = train_network(config, ds)
+  net_predict = lambda pts: np.asarray(mlp.predict(
+      result.params, jnp.asarray(pts, jnp.float32), MODEL)[:, 0] > 0.5, int)
+  mlp_acc = float(np.mean(net_predict(ds.x) == ds.y))
+  cost = float(result.history["train_loss"][-1])
+  cli.log("network: accuracy %.2f, cost %.4f after %d epochs", mlp_acc, cost,
+          result.epochs_run)
+  draw(os.path.join(workdir, "xor_decision_regions.png"), ds,
+       perceptron_predict, net_predict, (perceptron_acc, mlp_acc),
+       [2, *config.net.hidden, 1])
+  outputs.write_json(os.path.join(workdir, "results.json"), {
       "perceptron_accuracy": perceptron_acc,
       "perceptron_converged": bool(p.converged),
       "perceptron_mistakes_per_epoch": p.mistakes[:int(p.epochs)],
-      "mlp_accuracy": mlp_acc,
-      "mlp_final_cost": float(result.history["train_loss"][-1]),
-      "mlp_epochs": result.epochs_run,
-      "hidden": FLAGS.hidden,
+      "mlp_accuracy": mlp_acc, "mlp_final_cost": cost,
+      "mlp_epochs": result.epochs_run, "hidden": config.net.hidden,
       "seconds": timer.seconds})
   print(f"perceptron accuracy {perceptron_acc:.2f}, network accuracy "
         f"{mlp_acc:.2f} (results in {workdir})")
   if mlp_acc < 1.0:
     # A 2-2-1 sigmoid network can stop in a local minimum of XOR's cost
     # (half the points right, cost ln(2)/2 = 0.347 for some seeds).
-    print(f"the network did not solve XOR from this start (cost "
-          f"{float(result.history['train_loss'][-1]):.4f}, a local "
-          f"minimum); another --seed, or --hidden=3, usually does")
+    print(f"the network did not solve XOR from this start (cost {cost:.4f}, "
+          f"a local minimum); another --seed, or --hidden=3, usually does")
 
 
-def cli():
+def entry():
   """Entry point of the installed command."""
-  common.run(main)
+  cli.run(main)
 
 
 if __name__ == "__main__":
-  cli()
+  entry()

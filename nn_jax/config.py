@@ -36,8 +36,8 @@ from nn_jax import mlp
 # Integers that the compiled loop counts in int32.
 INT32_MAX = 2**31 - 1
 
-DATASETS = ("digits", "iris", "xor", "moons", "circles", "mnist", "mnist1d",
-            "csv")
+DATASETS = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
+            "mnist", "mnist1d", "csv")
 INPUT_ENCODINGS = ("standardize", "scale", "none")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
@@ -70,12 +70,16 @@ class Range(NamedTuple):
   high_open: bool = False
 
   def describe(self) -> str:
-    if self.high == math.inf:
-      return f"{'>' if self.low_open else '>='} {_number(self.low)}"
+    low = f"{'>' if self.low_open else '>='} {_number(self.low)}"
+    if self.high >= INT32_MAX:   # a bound for counters only: not shown
+      return low
     return (f"in {'(' if self.low_open else '['}{_number(self.low)}, "
             f"{_number(self.high)}{')' if self.high_open else ']'}")
 
   def error(self, value) -> Optional[str]:
+    if self.high >= INT32_MAX and math.isfinite(value) and (
+        value >= self.high if self.high_open else value > self.high):
+      return f"must be at most {_number(self.high)}"
     ok = (math.isfinite(value)
           and (value > self.low if self.low_open else value >= self.low)
           and (value < self.high if self.high_open else value <= self.high))
@@ -90,13 +94,16 @@ def _number(v) -> str:
 
 
 class Items(NamedTuple):
-  """A tuple whose every item passes ``check`` (ints or strings)."""
+  """A tuple whose every item is a ``kind`` (int or str) that passes
+  ``check``."""
+  kind: type
   check: Any
   what: str
 
   def error(self, value) -> Optional[str]:
     for item in value:
-      if self.check.error(item) is not None:
+      if (_type_error("", self.kind, item) is not None
+          or self.check.error(item) is not None):
         return f"must hold {self.what}"
     return None
 
@@ -200,6 +207,14 @@ class DataConfig(_Settings):
   target: str = setting("", "CSV: the column to predict.")
   features: str = setting("", "CSV: the input columns, a,b (default: every "
                           "column but the target).")
+  n_samples: int = setting(500, "Examples of a generated data set (moons, "
+                           "circles, spiral, blobs).", Range(1, INT32_MAX))
+  num_classes: int = setting(3, "Classes of a generated data set that has a "
+                             "choice (spiral, blobs).", Range(2, INT32_MAX))
+  data_noise: Optional[float] = setting(
+      None, "Noise of a generated data set (default: its own): moons, "
+      "circles: std of each point; spiral: std of each point's angle "
+      "(rad); blobs: std of each class around its centre.", Range(0))
   nominal: str = setting("", "CSV: nominal columns, a,b (1-of-k coded).")
   ordinal: str = setting("", "CSV: ordinal columns with their levels, "
                          "c:low<mid<high;d:s<m<l (thermometer coded).")
@@ -250,7 +265,7 @@ class NetConfig(_Settings):
                        OneOf(MODELS))
   hidden: tuple[int, ...] = setting((256,), "Hidden layer sizes, "
                                     "comma-separated; empty for none.",
-                                    Items(Range(1, INT32_MAX),
+                                    Items(int, Range(1, INT32_MAX),
                                           "positive integers"))
   activation: str = setting("relu", "Hidden activation.",
                             OneOf(activations.DIFFERENTIABLE))
@@ -329,7 +344,7 @@ class FitOptions(_Settings):
   augment: tuple[str, ...] = setting((), "Data augmentation: noise "
                                      "(Gaussian input noise), shift "
                                      "(random image shifts).",
-                                     Items(OneOf(AUGMENTATIONS),
+                                     Items(str, OneOf(AUGMENTATIONS),
                                            "noise or shift"))
   noise_std: float = setting(0.1, "Std of the input noise.", Range(0))
   max_shift: int = setting(1, "Largest image shift, px.",

@@ -3,7 +3,10 @@
 Embedded (no download): ``digits`` (scikit-learn's 8x8 handwritten digits,
 1,797 images, pixels scaled to [0, 1]) and ``iris`` (150 flowers, 3 classes).
 Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
-``circles`` (2-D, 2 classes, from scikit-learn's generators with a seed).
+``circles`` (2-D, 2 classes, from scikit-learn's generators with a seed),
+``spiral`` (interleaved spiral arms, one per class) and ``blobs``
+(overlapping Gaussian classes around the unit circle), 2-D with any number
+of classes.
 """
 
 import functools
@@ -19,7 +22,9 @@ from nn_jax import losses as losses_lib
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
-NAMES = ("digits", "iris", "xor", "moons", "circles")
+NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs")
+# The noise of each generated set that has one, by default.
+NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45}
 
 
 class Dataset(NamedTuple):
@@ -57,13 +62,20 @@ def classification(name: str, x, y, image_shape=None) -> Dataset:
                  CLASSIFICATION, len(classes), image_shape)
 
 
-def load(name: str, *, seed: int = 0, n_samples: int = 500) -> Dataset:
+def load(name: str, *, seed: int = 0, n_samples: int = 500,
+         num_classes: int = 3, noise: Optional[float] = None) -> Dataset:
   """Loads an embedded or generated data set by name (one of ``NAMES``).
 
   Args:
     name: the data set.
-    seed: seed of the generated sets (``moons``, ``circles``).
-    n_samples: size of the generated sets.
+    seed: seed of the generated sets (``moons``, ``circles``, ``spiral``,
+      ``blobs``).
+    n_samples: size of the generated sets (``spiral``: a multiple of
+      ``num_classes``, rounded down).
+    num_classes: classes of ``spiral`` and ``blobs``.
+    noise: of the generated sets (None: ``NOISE``): the std of each point's
+      Gaussian noise (``moons``, ``circles``), of each point's angle in
+      radians (``spiral``), of each class around its centre (``blobs``).
   """
   if name == "digits":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
@@ -76,15 +88,45 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500) -> Dataset:
   if name == "xor":
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     return classification(name, x, np.array([0, 1, 1, 0]))
+  if name not in NOISE:
+    raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(NAMES)}")
+  noise = NOISE[name] if noise is None else noise
+  if not noise >= 0:
+    raise ValueError(f"noise must be >= 0; got {noise}")
   if name in ("moons", "circles"):
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     if name == "moons":
-      x, y = datasets.make_moons(n_samples, noise=0.2, random_state=seed)
+      x, y = datasets.make_moons(n_samples, noise=noise, random_state=seed)
     else:
-      x, y = datasets.make_circles(n_samples, noise=0.1, factor=0.5,
+      x, y = datasets.make_circles(n_samples, noise=noise, factor=0.5,
                                    random_state=seed)
     return classification(name, x, y)
-  raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(NAMES)}")
+  if num_classes < 2 or n_samples < num_classes:
+    raise ValueError(f"{name} needs num_classes >= 2 and n_samples >= "
+                     f"num_classes; got {num_classes} and {n_samples}")
+  make = spiral if name == "spiral" else blobs
+  return classification(name, *make(n_samples, num_classes, noise, seed))
+
+
+def spiral(n: int, classes: int, noise: float, seed: int):
+  """``(x, labels)``: ``classes`` interleaved spiral arms of ``n // classes``
+  points each, each point's angle perturbed by N(0, ``noise``)."""
+  rng = np.random.default_rng(seed)
+  per = n // classes
+  r = np.tile(np.linspace(0.05, 1.0, per), classes)
+  arm = np.repeat(np.arange(classes), per)
+  t = 4 * r + arm * 2 * np.pi / classes + rng.normal(0, noise, per * classes)
+  return np.stack([r * np.sin(t), r * np.cos(t)], 1), arm
+
+
+def blobs(n: int, classes: int, noise: float, seed: int):
+  """``(x, labels)``: ``n`` points of Gaussian classes of std ``noise``
+  around centres on the unit circle."""
+  rng = np.random.default_rng(seed)
+  label = np.arange(n) % classes
+  angle = 2 * np.pi * label / classes
+  centre = np.stack([np.cos(angle), np.sin(angle)], 1)
+  return centre + noise * rng.normal(size=(n, 2)), label
 
 
 @functools.partial(jax.jit, static_argnums=1)

@@ -25,16 +25,21 @@ def _check_2d(x, what):
   return x
 
 
-def _check_fit_rows(x):
+def _fit_rows(x):
+  """``x`` checked as :func:`_check_2d`, with at least one row."""
+  x = _check_2d(x, "features")
   if x.shape[0] == 0:
     raise ValueError("cannot fit an encoding on 0 rows")
   return x
 
 
-def _check_columns(stat, x):
+def _check_columns(stat, x, what):
+  """``x`` checked as :func:`_check_2d`, with ``stat``'s number of columns."""
+  x = _check_2d(x, what)
   if x.shape[1] != stat.shape[0]:
     raise ValueError(f"the encoding was fitted on {stat.shape[0]} columns "
                      f"but is applied to {x.shape[1]}")
+  return x
 
 
 def _constant_columns(x: np.ndarray) -> np.ndarray:
@@ -57,7 +62,7 @@ class Standardize(NamedTuple):
 
   @classmethod
   def fit(cls, x) -> "Standardize":
-    x = _check_fit_rows(_check_2d(x, "features"))
+    x = _fit_rows(x)
     std = x.std(axis=0)
     # std can underflow to 0 for values spread more than a rounding step
     # (0 and 4e-302).
@@ -66,14 +71,11 @@ class Standardize(NamedTuple):
                np.where(constant, 1.0, std))
 
   def apply(self, x) -> np.ndarray:
-    x = _check_2d(x, "features")
-    _check_columns(self.mean, x)
+    x = _check_columns(self.mean, x, "features")
     return ((x - self.mean) / self.std).astype(np.float32)
 
   def invert(self, z) -> np.ndarray:
-    z = _check_2d(z, "codes")
-    _check_columns(self.mean, z)
-    return z * self.std + self.mean
+    return _check_columns(self.mean, z, "codes") * self.std + self.mean
 
 
 class ScaleRange(NamedTuple):
@@ -85,23 +87,24 @@ class ScaleRange(NamedTuple):
 
   @classmethod
   def fit(cls, x) -> "ScaleRange":
-    x = _check_fit_rows(_check_2d(x, "features"))
-    low = x.min(axis=0)
-    return cls(low, np.where(_constant_columns(x), low, x.max(axis=0)))
+    x = _fit_rows(x)
+    low, high = x.min(axis=0), x.max(axis=0)
+    return cls(low, np.where(_constant_columns(x), low, high))
+
+  def _span(self):
+    """Which columns spread, and their ranges (1 where they do not)."""
+    spread = self.high > self.low
+    return spread, np.where(spread, self.high - self.low, 1.0)
 
   def apply(self, x) -> np.ndarray:
-    x = _check_2d(x, "features")
-    _check_columns(self.low, x)
-    spread = self.high > self.low
-    span = np.where(spread, self.high - self.low, 1.0)
+    x = _check_columns(self.low, x, "features")
+    spread, span = self._span()
     return np.where(spread, 2 * (x - self.low) / span - 1,
                     x - self.low).astype(np.float32)
 
   def invert(self, z) -> np.ndarray:
-    z = _check_2d(z, "codes")
-    _check_columns(self.low, z)
-    spread = self.high > self.low
-    span = np.where(spread, self.high - self.low, 1.0)
+    z = _check_columns(self.low, z, "codes")
+    spread, span = self._span()
     return np.where(spread, (z + 1) / 2 * span, z) + self.low
 
 

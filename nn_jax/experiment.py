@@ -26,9 +26,13 @@ from nn_jax.config import Config
 
 
 class Splits(NamedTuple):
+  """The examples of a run, inputs encoded, and the fitted encoding."""
   train: data_lib.Dataset
   val: data_lib.Dataset
   test: data_lib.Dataset
+  # A CSV file's tabular.TabularEncoder, else the encoding.Standardize or
+  # ScaleRange of input_encoding (None: inputs as loaded).
+  encoder: Any = None
 
 
 def prepare(config: Config, key) -> Splits:
@@ -45,6 +49,7 @@ def prepare(config: Config, key) -> Splits:
   drawn at random.
   """
   seed, config = config.seed, config.data
+  encoder = None
   fractions = (config.test_fraction, config.validation_fraction)
   split_key = None if config.split_order == "file" else key
   if config.dataset in ("mnist", "mnist1d", "csv"):
@@ -57,16 +62,19 @@ def prepare(config: Config, key) -> Splits:
       full, test = mnist.load_mnist1d()
     else:
       from nn_jax import tabular  # pylint: disable=g-import-not-at-top
-      full, test, _ = tabular.load_split(
+      full, test, encoder = tabular.load_split(
           config.csv_path, config.target,
           tabular.parse_nominal(config.nominal),
           tabular.parse_ordinal(config.ordinal), config.test_fraction,
           seed, task=config.task or None,
-          features=tabular.parse_nominal(config.features, "features") or None)
+          features=tabular.parse_nominal(config.features, "features")
+          or None)
     val, train = data_lib.split(full, split_key,
                                (config.validation_fraction,))
   else:
-    ds = data_lib.load(config.dataset, seed=seed)
+    ds = data_lib.load(config.dataset, seed=seed, n_samples=config.n_samples,
+                       num_classes=config.num_classes,
+                       noise=config.data_noise)
     if ds.size < 10:
       train, val, test = ds, ds.take(np.arange(0)), ds
     else:
@@ -86,11 +94,11 @@ def prepare(config: Config, key) -> Splits:
                        f"{train.size} training examples")
     train = train.take(np.arange(config.train_size))
   if config.input_encoding != "none" and config.dataset != "csv":
-    enc = (encoding.Standardize if config.input_encoding == "standardize"
-           else encoding.ScaleRange).fit(train.x)
-    train, val, test = (s._replace(x=enc.apply(s.x)) if s.size else s
+    encoder = (encoding.Standardize if config.input_encoding == "standardize"
+               else encoding.ScaleRange).fit(train.x)
+    train, val, test = (s._replace(x=encoder.apply(s.x)) if s.size else s
                         for s in (train, val, test))
-  return Splits(train, val, test)
+  return Splits(train, val, test, encoder)
 
 
 def training_data(splits: Splits, loss: losses.Loss,

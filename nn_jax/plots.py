@@ -8,6 +8,14 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
+def save(fig: plt.Figure, path: str, dpi: int = 100) -> str:
+  """Lays out ``fig``, writes it to ``path``, closes it; returns ``path``."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  plt.close(fig)
+  return path
+
+
 def learning_curves(history: dict, path: str, title: str = "") -> str:
   """Plots cost and accuracy per epoch (train and validation) to ``path``;
   the cost alone when no accuracy is finite (regression)."""
@@ -41,10 +49,7 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
       ax.legend()
   if title:
     fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return save(fig, path)
 
 
 def class_colors(k: int) -> list:
@@ -93,9 +98,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
              vmax=max(k, 2) - 0.5, edgecolors="k", s=40)
   ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
   if own:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
   return path
 
 
@@ -114,7 +117,4 @@ def confusion_matrix(matrix, path: str, title: str = "",
   ax.set(xticks=range(k), yticks=range(k), xticklabels=labels,
          yticklabels=labels, xlabel="predicted", ylabel="true",
          title=title or "confusion matrix (test set)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return save(fig, path)

@@ -24,14 +24,18 @@ itself skips its pandas and array-API checks when pandas is not installed or
 Randomness comes only from ``random_state``, an int seed (``None`` means 0):
 two fits with the same seed and data give the same model.
 
+Hyperparameters are checked by the library's declarations
+(:mod:`nn_jax.config`): ``fit`` builds the :class:`~nn_jax.config.NetConfig`,
+:class:`~nn_jax.config.OptimConfig` and :class:`~nn_jax.config.FitOptions`
+they stand for, and a bad value raises their ``ValueError`` naming it.
+
 Compilation: :func:`nn_jax.train.fit` keeps its compiled loop for equal
 settings (model, optimizer and its hyperparameters, array shapes, and the
 training options such as epochs and batch size), so within one process only
-the first ``fit`` or ``partial_fit`` of each setting compiles (about a
-second on a CPU, whatever the number of epochs); the next ones, with other
-data or seeds, reuse it. With JAX's persistent compilation cache
-(``jax_compilation_cache_dir``) a setting seen by an earlier process loads
-its program instead of compiling it.
+the first ``fit`` or ``partial_fit`` of each setting compiles (whatever the
+number of epochs); the next ones, with other data or seeds, reuse it. With
+JAX's persistent compilation cache (``jax_compilation_cache_dir``) a setting
+seen by an earlier process loads its program instead of compiling it.
 
 Example::
 
@@ -63,10 +67,10 @@ except ImportError:  # pragma: no cover - older scikit-learn
     # pylint: disable-next=protected-access
     return estimator._validate_data(*args, **kwargs)
 
-from nn_jax import activations as activations_lib
+from nn_jax import config
 from nn_jax import data as data_lib
-from nn_jax import losses as losses_lib
 from nn_jax import mlp
+from nn_jax import optimizers
 from nn_jax import perceptron
 from nn_jax import train as train_lib
 
@@ -74,39 +78,6 @@ __all__ = ["PerceptronClassifier", "MLPClassifier", "MLPRegressor"]
 
 
 # ------------------------------------------------------------------ checking
-def _check_choice(name, value, allowed):
-  if not isinstance(value, str) or value not in allowed:
-    raise ValueError(f"{name}={value!r} is not allowed; use one of: "
-                     f"{', '.join(map(str, allowed))}")
-
-
-def _check_int(name, value, low, what=""):
-  if (isinstance(value, (bool, np.bool_))
-      or not isinstance(value, numbers.Integral) or value < low):
-    raise ValueError(f"{name} must be an integer >= {low}{what}; "
-                     f"got {value!r}")
-  return int(value)
-
-
-def _check_float(name, value, low, high=np.inf, *, low_open=False,
-                 high_open=True):
-  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-        and np.isfinite(value)
-        and (value > low if low_open else value >= low)
-        and (value < high if high_open else value <= high))
-  if not ok:
-    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-    raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}; "
-                     f"got {value!r}")
-  return float(value)
-
-
-def _check_bool(name, value):
-  if not isinstance(value, (bool, np.bool_)):
-    raise ValueError(f"{name} must be True or False; got {value!r}")
-  return bool(value)
-
-
 def _seed(random_state) -> int:
   """The int seed of ``random_state`` (``None`` means 0)."""
   if random_state is None:
@@ -120,16 +91,15 @@ def _seed(random_state) -> int:
 
 
 # PRNG keys use JAX's "rbg" implementation (XLA's RngBitGenerator), which
-# compiles faster on a CPU than the default threefry: the initialization
-# about 5x, a whole training program about 20% (this matters when every fit
-# compiles). A seed gives the same stream every time on a given backend and
-# JAX version.
+# compiles faster on a CPU than the default threefry (this matters when
+# every fit compiles). A seed gives the same stream every time on a given
+# backend and JAX version.
 _KEY_IMPL = "rbg"
 
 
-def _key(random_state) -> jax.Array:
-  """The PRNG key of ``random_state``."""
-  return jax.random.key(_seed(random_state), impl=_KEY_IMPL)
+def _key(seed: int) -> jax.Array:
+  """The PRNG key of ``seed``."""
+  return jax.random.key(seed, impl=_KEY_IMPL)
 
 
 def _to_numpy(tree):
@@ -220,7 +190,47 @@ def _partial_fit_labels(estimator, y, classes, first_call):
   return np.searchsorted(all_classes, y).astype(np.int32)
 
 
-class PerceptronClassifier(ClassifierMixin, BaseEstimator):
+class _Classifier(ClassifierMixin):
+  """``fit`` and ``partial_fit`` of the classifiers: they check the
+  arguments (``_check_params``, which returns what training needs) and the
+  data, encode the labels as indices into ``classes_`` and train
+  (``_train``)."""
+
+  def fit(self, X, y):
+    """Trains on ``(X, y)`` from the start.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, at least two classes.
+
+    Returns:
+      self.
+    """
+    settings = self._check_params()
+    X, y = validate_data(self, X, y, dtype=np.float32)
+    labels = _classes_and_labels(self, y)
+    return self._train(settings, X, labels, incremental=False)
+
+  def partial_fit(self, X, y, classes=None):
+    """Runs one epoch on ``(X, y)``, continuing the training.
+
+    Args:
+      X: ``(n_samples, n_features)`` inputs.
+      y: ``(n_samples,)`` class labels, all in ``classes``.
+      classes: every class label that ``y`` can take; needed on the first
+        call, optional (and checked) after.
+
+    Returns:
+      self.
+    """
+    settings = self._check_params()
+    first_call = not hasattr(self, "params_")
+    X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
+    labels = _partial_fit_labels(self, y, classes, first_call)
+    return self._train(settings, X, labels, incremental=True)
+
+
+class PerceptronClassifier(_Classifier, BaseEstimator):
   """Rosenblatt's perceptron as a scikit-learn classifier.
 
   Two classes: a single threshold unit trained by
@@ -268,73 +278,42 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
     self.random_state = random_state
 
   def _check_params(self):
-    _check_float("learning_rate", self.learning_rate, 0, low_open=True)
-    _check_int("epochs", self.epochs, 1)
-    _check_bool("shuffle", self.shuffle)
-    _check_choice("init", self.init, perceptron.INITS)
-    return _key(self.random_state)
+    """Checks the arguments (the first three by their declarations in
+    :mod:`nn_jax.config`); returns the PRNG key."""
+    config.OptimConfig(learning_rate=self.learning_rate)
+    config.FitOptions(epochs=self.epochs, shuffle=self.shuffle)
+    error = config.OneOf(perceptron.INITS).error(self.init)
+    if error:
+      raise ValueError(f"init={self.init!r} {error}")
+    return _key(_seed(self.random_state))
 
   def _unit_targets(self, labels):
     if len(self.classes_) == 2:
       return (labels == 1).astype(np.float32)[:, None]
     return np.eye(len(self.classes_), dtype=np.float32)[labels]
 
-  def fit(self, X, y):
-    """Trains the units on ``(X, y)`` from ``init``.
-
-    Args:
-      X: ``(n_samples, n_features)`` inputs.
-      y: ``(n_samples,)`` class labels, at least two classes.
-
-    Returns:
-      self.
-    """
-    key = self._check_params()
-    X, y = validate_data(self, X, y, dtype=np.float32)
-    labels = _classes_and_labels(self, y)
+  def _train(self, key, x, labels, *, incremental):
+    """Trains the units on the float32 inputs ``x`` and class indices
+    ``labels``: from ``init`` up to ``epochs`` epochs, or (``incremental``)
+    one epoch from the current weights."""
     targets = self._unit_targets(labels)
-    keys = jax.random.split(key, targets.shape[1])
-    result = _perceptron_fit(X, targets, keys,
-                             np.float32(self.learning_rate),
-                             max_epochs=int(self.epochs),
-                             shuffle=bool(self.shuffle), init=self.init)
-    self.params_ = np.asarray(result.w)
-    self.n_iter_ = int(np.max(result.epochs))
-    self.converged_ = bool(np.all(result.converged))
-    mistakes = np.maximum(np.asarray(result.mistakes), 0).sum(axis=0)
-    self.loss_curve_ = [int(m) for m in mistakes[:self.n_iter_]]
-    return self
-
-  def partial_fit(self, X, y, classes=None):
-    """Runs one epoch of the perceptron rule on ``(X, y)``.
-
-    Args:
-      X: ``(n_samples, n_features)`` inputs.
-      y: ``(n_samples,)`` class labels, all in ``classes``.
-      classes: every class label that ``y`` can take; needed on the first
-        call, optional (and checked) after.
-
-    Returns:
-      self.
-    """
-    key = self._check_params()
-    first_call = not hasattr(self, "params_")
-    X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
-    labels = _partial_fit_labels(self, y, classes, first_call)
-    targets = self._unit_targets(labels)
+    first_call = not (incremental and hasattr(self, "params_"))
     if first_call:
       self.n_iter_, self.loss_curve_ = 0, []
-    keys = jax.random.split(jax.random.fold_in(key, self.n_iter_),
-                            targets.shape[1])
-    result = _perceptron_fit(X, targets, keys, np.float32(self.learning_rate),
-                             None if first_call else self.params_,
-                             max_epochs=1, shuffle=bool(self.shuffle),
-                             init=self.init)
-    mistakes = np.asarray(result.mistakes)[:, 0]
+    if incremental:
+      key = jax.random.fold_in(key, self.n_iter_)
+    result = _perceptron_fit(
+        x, targets, jax.random.split(key, targets.shape[1]),
+        np.float32(self.learning_rate),
+        None if first_call else self.params_,
+        max_epochs=1 if incremental else int(self.epochs),
+        shuffle=bool(self.shuffle), init=self.init)
+    epochs = int(np.max(result.epochs))
+    mistakes = np.maximum(np.asarray(result.mistakes), 0).sum(axis=0)
     self.params_ = np.asarray(result.w)
-    self.n_iter_ += 1
-    self.converged_ = bool(np.all(mistakes == 0))
-    self.loss_curve_ = self.loss_curve_ + [int(np.sum(mistakes))]
+    self.n_iter_ += epochs
+    self.converged_ = bool(np.all(result.converged))
+    self.loss_curve_ = self.loss_curve_ + [int(m) for m in mistakes[:epochs]]
     return self
 
   def decision_function(self, X):
@@ -355,24 +334,6 @@ class PerceptronClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------------- MLP
-class _Resume:
-  """An in-memory stand-in for :class:`nn_jax.checkpoint.Checkpointer` that
-  hands :func:`train.fit` (``resume=True``) a training state to go on from:
-  the fitted weights, optimizer state, batch-norm statistics and PRNG key,
-  with the epoch count at 0. It saves nothing (``checkpoint_every=0``)."""
-
-  def __init__(self, state: train_lib.TrainState):
-    self._state = state
-
-  def latest_epoch(self) -> int:
-    return 0
-
-  def restore(self, like):
-    del like
-    rows = np.zeros((0, len(train_lib.METRICS)), np.float32)
-    return self._state, rows, {}
-
-
 @functools.partial(jax.jit, static_argnames=("model",))
 def _network_logits(x, params, stats, model):
   """The output layer's weighted inputs ``z_L`` in evaluation mode."""
@@ -385,6 +346,7 @@ class _BaseMLP(BaseEstimator):
   """Hyperparameter checks and the training shared by the MLP estimators."""
 
   def _hidden(self):
+    """``hidden_layer_sizes`` (an int or any sequence of ints) as a tuple."""
     sizes = self.hidden_layer_sizes
     if isinstance(sizes, numbers.Integral):
       sizes = (sizes,)
@@ -400,51 +362,41 @@ class _BaseMLP(BaseEstimator):
                        f"{self.hidden_layer_sizes!r}")
     return tuple(int(s) for s in sizes)
 
-  def _check_params(self):
-    """Checks every hyperparameter; returns the model."""
-    self._hidden()
-    _check_choice("activation", self.activation,
-                  activations_lib.DIFFERENTIABLE)
-    if self.alpha is not None:
-      _check_float("alpha", self.alpha, 0)
-    _check_choice("loss", self.loss, losses_lib.NAMES)
-    _check_choice("init", self.init, mlp.INIT_SCHEMES)
-    _check_choice("optimizer", self.optimizer, train_lib.OPTIMIZERS)
-    _check_float("learning_rate", self.learning_rate, 0, low_open=True)
-    _check_float("momentum", self.momentum, 0, 1)
-    _check_choice("schedule", self.schedule, train_lib.SCHEDULES)
-    _check_float("decay_rate", self.decay_rate, 0, 1, low_open=True,
-                 high_open=False)
-    _check_int("decay_epochs", self.decay_epochs, 1)
-    _check_int("batch_size", self.batch_size, 0, " (0: the whole training "
-               "set)")
-    _check_int("epochs", self.epochs, 1)
-    _check_bool("shuffle", self.shuffle)
-    _check_choice("grad", self.grad, ("manual", "autodiff"))
-    _check_float("l2", self.l2, 0)
-    _check_bool("l2_alpha", self.l2_alpha)
-    _check_float("max_norm", self.max_norm, 0)
-    _check_float("dropout", self.dropout, 0, 1)
-    _check_bool("batchnorm", self.batchnorm)
-    _check_float("noise_std", self.noise_std, 0)
-    _check_int("early_stopping_patience", self.early_stopping_patience, 0)
-    _check_float("validation_fraction", self.validation_fraction, 0, 1)
-    if self.early_stopping_patience and not self.validation_fraction:
-      raise ValueError("early_stopping_patience needs validation_fraction > 0")
-    _check_float("cost_threshold", self.cost_threshold, 0)
-    _seed(self.random_state)
-    return mlp.make_model(self.activation, self.loss, self.alpha,
-                          dropout=self.dropout, batchnorm=self.batchnorm,
-                          l2=self.l2, l2_alpha=self.l2_alpha)
+  def _check_params(self) -> config.Config:
+    """The arguments as a :class:`nn_jax.config.Config`, each checked by
+    its declaration there (``validation_fraction`` in a data config without
+    a test part); ``hidden_layer_sizes`` and ``random_state``, which take
+    what scikit-learn's do, are checked here."""
+    run = config.Config(
+        data=config.DataConfig(test_fraction=0.0,
+                               validation_fraction=self.validation_fraction),
+        net=config.NetConfig(
+            hidden=self._hidden(), activation=self.activation,
+            alpha=self.alpha, loss=self.loss, init=self.init, l2=self.l2,
+            l2_alpha=self.l2_alpha, dropout=self.dropout,
+            batchnorm=self.batchnorm),
+        optim=config.OptimConfig(
+            optimizer=self.optimizer, learning_rate=self.learning_rate,
+            momentum=self.momentum, schedule=self.schedule,
+            decay_rate=self.decay_rate, decay_epochs=self.decay_epochs),
+        fit=config.FitOptions(
+            epochs=self.epochs, batch_size=self.batch_size,
+            shuffle=self.shuffle, grad=self.grad,
+            cost_threshold=self.cost_threshold, max_norm=self.max_norm,
+            early_stopping_patience=self.early_stopping_patience,
+            noise_std=self.noise_std),
+        seed=_seed(self.random_state))
+    return run.replace(augment=("noise",) if run.fit.noise_std else ())
 
   def _dataset(self, x, y):
     """Subclasses: a data_lib.Dataset of the (encoded) training data."""
     raise NotImplementedError
 
-  def _train(self, x, y, *, incremental):
+  def _train(self, run, x, y, *, incremental):
     """Trains on the float32 inputs ``x`` and encoded labels or targets ``y``.
 
     Args:
+      run: the settings, from :meth:`_check_params`.
       x: ``(n, n_features)`` float32 inputs.
       y: class indices ``(n,)`` or float32 targets ``(n, n_outputs)``.
       incremental: ``partial_fit``: one epoch, continuing from the fitted
@@ -453,28 +405,26 @@ class _BaseMLP(BaseEstimator):
     Returns:
       self.
     """
-    model = self._check_params()
+    model = run.net.make()
     ds = self._dataset(x, y)
     data_lib.check_loss_fits(model.loss, ds)
     targets = data_lib.targets(model.loss, ds)
-    sizes = [x.shape[1], *self._hidden(), data_lib.num_outputs(model.loss, ds)]
-    init_key, split_key, train_key = jax.random.split(
-        _key(self.random_state), 3)
+    sizes = [x.shape[1], *run.net.hidden,
+             data_lib.num_outputs(model.loss, ds)]
+    init_key, split_key, key = jax.random.split(_key(run.seed), 3)
     first_call = not (incremental and hasattr(self, "params_"))
     if first_call:
-      params = mlp.init(init_key, sizes, model, self.init)
-      stats, opt_state, key = mlp.init_stats(params, model), None, train_key
+      params = mlp.init(init_key, sizes, model, run.net.init)
       self.loss_curve_, self.n_iter_ = [], 0
       for name in ("validation_scores_", "validation_loss_curve_",
                    "best_epoch_"):
         if hasattr(self, name):
           delattr(self, name)
     else:
-      params, stats = self.params_, self.stats_
-      opt_state = self._opt_state
+      params = self.params_
       key = jax.random.wrap_key_data(self._key, impl=_KEY_IMPL)
       expected = jax.eval_shape(
-          lambda k: mlp.init(k, sizes, model, self.init), init_key)
+          lambda k: mlp.init(k, sizes, model, run.net.init), init_key)
       if (jax.tree.structure(expected) != jax.tree.structure(params)
           or any(e.shape != np.shape(p) for e, p in zip(
               jax.tree.leaves(expected), jax.tree.leaves(params)))):
@@ -483,9 +433,10 @@ class _BaseMLP(BaseEstimator):
             "batchnorm or the number of outputs) changed since the last fit; "
             "call fit to start again")
 
+    fraction = run.data.validation_fraction
     n_val = 0
-    if not incremental and self.validation_fraction > 0:
-      n_val = max(1, int(round(self.validation_fraction * len(x))))
+    if not incremental and fraction > 0:
+      n_val = max(1, int(round(fraction * len(x))))
       if n_val >= len(x):
         raise ValueError(
             f"validation_fraction={self.validation_fraction} leaves no "
@@ -495,33 +446,22 @@ class _BaseMLP(BaseEstimator):
     val, tr = order[:n_val], order[n_val:]
     data = train_lib.Data(x[tr], targets[tr], x[val], targets[val])
     n = len(tr)
-    batch = min(self.batch_size, n) or n
-    # A constant learning rate stays a number: optax then keeps no step
-    # count for it, which makes a smaller program to compile.
-    schedule = self.learning_rate if self.schedule == "constant" else (
-        train_lib.make_schedule(
-            self.schedule, self.learning_rate, steps_per_epoch=n // batch,
-            epochs=self.epochs, decay_rate=self.decay_rate,
-            decay_epochs=self.decay_epochs))
-    optimizer = train_lib.make_optimizer(self.optimizer, schedule,
-                                         self.momentum)
-    resume = None
+    batch = min(run.fit.batch_size, n) or n
+    optimizer = optimizers.from_config(run.optim, steps_per_epoch=n // batch,
+                                       epochs=run.fit.epochs)
+    state = None
     if not first_call:
       state = train_lib.init_state(params, model, optimizer, key)
       if (jax.tree.structure(state.opt_state)
-          == jax.tree.structure(opt_state)):  # else: another optimizer
-        state = state._replace(opt_state=opt_state)
-      resume = _Resume(state._replace(stats=stats, best_stats=stats))
-    epochs = 1 if incremental else self.epochs
-    result = train_lib.fit(
-        params, model, optimizer, data, key=key, epochs=epochs,
-        batch_size=batch, grad=self.grad,
-        cost_threshold=0.0 if incremental else self.cost_threshold,
-        shuffle=self.shuffle, max_norm=self.max_norm,
-        early_stopping_patience=(0 if incremental
-                                 else self.early_stopping_patience),
-        noise_std=self.noise_std, epochs_per_call=epochs,
-        checkpointer=resume, resume=resume is not None)
+          == jax.tree.structure(self._opt_state)):  # else: another optimizer
+        state = state._replace(opt_state=self._opt_state)
+      state = state._replace(stats=self.stats_, best_stats=self.stats_)
+    options = run.fit.replace(batch_size=batch, epochs_per_call=run.fit.epochs)
+    if incremental:
+      options = options.replace(epochs=1, epochs_per_call=1,
+                                cost_threshold=0.0, early_stopping_patience=0)
+    result = train_lib.fit(params, model, optimizer, data, options, key=key,
+                           state=state)
     if result.diverged:
       warnings.warn(
           f"training diverged after {result.epochs_run} epochs (the cost or "
@@ -529,9 +469,7 @@ class _BaseMLP(BaseEstimator):
           f"kept. Lower learning_rate.", ConvergenceWarning, stacklevel=3)
     self.params_ = _to_numpy(result.params)
     self.stats_ = _to_numpy(result.stats)
-    # What predict needs besides the weights, fixed at fit time.
-    self._model_spec = (self.activation, self.loss, self.alpha,
-                        self.batchnorm)
+    self._net = run.net   # what predict needs besides the weights
     self._opt_state = _to_numpy(result.state.opt_state)
     self._key = np.asarray(jax.random.key_data(result.state.key))
     self.n_iter_ += result.epochs_run
@@ -548,8 +486,9 @@ class _BaseMLP(BaseEstimator):
     ``(n, n_out)`` (computed in float32); for linear outputs, the outputs."""
     check_is_fitted(self)
     X = validate_data(self, X, dtype=np.float32, reset=False)
-    activation, loss, alpha, batchnorm = self._model_spec
-    model = mlp.make_model(activation, loss, alpha, batchnorm=batchnorm)
+    net = self._net
+    model = mlp.make_model(net.activation, net.loss, net.alpha,
+                           batchnorm=net.batchnorm)
     return _in_chunks(functools.partial(_network_logits, model=model), X,
                       self.params_, self.stats_).astype(np.float64)
 
@@ -570,11 +509,14 @@ _MLP_ARGS_DOC = """
     loss: the output layer and its cost, one of ``losses.NAMES`` that fits
       the task.
     init: weight initialization, one of ``mlp.INIT_SCHEMES``.
-    optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"`` or ``"adam"``.
+    optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or
+      ``"delayed_sgd"`` (plain SGD whose online epochs, ``batch_size=1``,
+      apply the first layers' updates per block of examples: the same steps,
+      rounded differently; constant ``schedule`` only).
     learning_rate: eta > 0 (the start of the schedule).
     momentum: mu in [0, 1) of ``momentum`` and ``nesterov``.
     schedule: learning-rate schedule over steps, one of
-      ``train.SCHEDULES``; ``step`` and ``exponential`` multiply eta by
+      ``config.SCHEDULES``; ``step`` and ``exponential`` multiply eta by
       ``decay_rate`` every ``decay_epochs`` epochs, ``cosine`` decays to 0
       over ``epochs``.
     decay_rate: in (0, 1].
@@ -623,37 +565,23 @@ _PARTIAL_FIT_DOC = """
   ``partial_fit`` runs one epoch of the same loop on the data it is given,
   continuing from the fitted weights, the optimizer's state (momenta, Adam's
   moments, the schedule's step count), the batch-norm running statistics and
-  the PRNG stream: they go back into :func:`train.fit` through its
-  ``resume`` hook, as from a checkpoint. So ``k`` calls on the same data
-  equal ``fit`` with ``epochs=k`` (without a validation split). It holds out
-  no validation data (no early stopping, no ``cost_threshold``), as in
-  scikit-learn, and leaves the validation curves of ``fit`` as they are.
+  the PRNG stream: they go back into :func:`train.fit` as the ``state`` it
+  starts from. So ``k`` calls on the same data equal ``fit`` with
+  ``epochs=k`` (without a validation split). It holds out no validation data
+  (no early stopping, no ``cost_threshold``), as in scikit-learn, and leaves
+  the validation curves of ``fit`` as they are.
   Changing ``optimizer`` between calls restarts the optimizer state; changing
   the network's shape raises ``ValueError``.
 """
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-  __doc__ = (
-      """A multilayer perceptron classifier trained by :func:`nn_jax.train.fit`.
-
-  Classes are encoded 1-of-k for a softmax output layer, one unit per class,
-  with two classes too (the default ``softmax_cross_entropy``, or
-  ``softmax_squared`` / ``softmax_sum_squared``). The sigmoid losses
-  (``sigmoid_cross_entropy``, ``sigmoid_squared``, ``sigmoid_sum_squared``)
-  give a single sigmoid unit for two classes (target 1 for ``classes_[1]``)
-  and one unit per class, one-vs-rest, for more. ``predict`` is the class of
-  the largest output; ``predict_proba`` the outputs normalized to sum to 1
-  (in float64; ``[1 - o, o]`` for a single sigmoid unit).
-
-  ``check_estimator`` passes: no check skipped or expected to fail.
-""" + _PARTIAL_FIT_DOC + _MLP_ARGS_DOC
-      + _MLP_ATTRS_DOC.format(score="accuracy")
-      + """    classes_: the class labels.
-""")
+def _mlp_init(default_loss):
+  """The MLP estimators' ``__init__``, its ``loss`` defaulting to
+  ``default_loss``: scikit-learn reads the arguments and their defaults from
+  the signature, and the two estimators differ only in that default."""
 
   def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-               alpha=None, loss="softmax_cross_entropy", init="glorot",
+               alpha=None, loss=default_loss, init="glorot",
                optimizer="adam", learning_rate=0.001, momentum=0.9,
                schedule="constant", decay_rate=0.5, decay_epochs=10,
                batch_size=32, epochs=50, shuffle=True, grad="manual", l2=0.0,
@@ -687,6 +615,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     self.cost_threshold = cost_threshold
     self.random_state = random_state
 
+  return __init__
+
+
+class MLPClassifier(_Classifier, _BaseMLP):
+  __doc__ = (
+      """A multilayer perceptron classifier trained by :func:`nn_jax.train.fit`.
+
+  Classes are encoded 1-of-k for a softmax output layer, one unit per class,
+  with two classes too (the default ``softmax_cross_entropy``, or
+  ``softmax_squared`` / ``softmax_sum_squared``). The sigmoid losses
+  (``sigmoid_cross_entropy``, ``sigmoid_squared``, ``sigmoid_sum_squared``)
+  give a single sigmoid unit for two classes (target 1 for ``classes_[1]``)
+  and one unit per class, one-vs-rest, for more. ``predict`` is the class of
+  the largest output; ``predict_proba`` the outputs normalized to sum to 1
+  (in float64; ``[1 - o, o]`` for a single sigmoid unit).
+
+  ``check_estimator`` passes: no check skipped or expected to fail.
+""" + _PARTIAL_FIT_DOC + _MLP_ARGS_DOC
+      + _MLP_ATTRS_DOC.format(score="accuracy")
+      + """    classes_: the class labels.
+""")
+
+  __init__ = _mlp_init("softmax_cross_entropy")
+
   def _dataset(self, x, y):
     return data_lib.Dataset("y", x, y, data_lib.CLASSIFICATION,
                             len(self.classes_))
@@ -694,39 +646,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
   def _validation_scores(self, history, data):
     del data
     return history["val_accuracy"].tolist()
-
-  def fit(self, X, y):
-    """Trains a new network on ``(X, y)``.
-
-    Args:
-      X: ``(n_samples, n_features)`` inputs.
-      y: ``(n_samples,)`` class labels, at least two classes.
-
-    Returns:
-      self.
-    """
-    self._check_params()
-    X, y = validate_data(self, X, y, dtype=np.float32)
-    labels = _classes_and_labels(self, y)
-    return self._train(X, labels, incremental=False)
-
-  def partial_fit(self, X, y, classes=None):
-    """Runs one epoch on ``(X, y)``, continuing the training.
-
-    Args:
-      X: ``(n_samples, n_features)`` inputs.
-      y: ``(n_samples,)`` class labels, all in ``classes``.
-      classes: every class label that ``y`` can take; needed on the first
-        call, optional (and checked) after.
-
-    Returns:
-      self.
-    """
-    self._check_params()
-    first_call = not hasattr(self, "params_")
-    X, y = validate_data(self, X, y, dtype=np.float32, reset=first_call)
-    labels = _partial_fit_labels(self, y, classes, first_call)
-    return self._train(X, labels, incremental=True)
 
   def predict_log_proba(self, X):
     """Log class probabilities, ``(n_samples, n_classes)`` float64.
@@ -738,7 +657,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     z = self._logits(X)
     if z.shape[1] == 1:  # one sigmoid unit: P(classes_[1])
       z = special.log_expit(np.concatenate([-z, z], axis=1))
-    elif not self._model_spec[1].startswith("softmax"):
+    elif not self._net.loss.startswith("softmax"):
       z = special.log_expit(z)              # log sigmoid(z)
     return special.log_softmax(z, axis=1)
 
@@ -771,40 +690,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
       + """    n_outputs_: number of targets.
 """)
 
-  def __init__(self, hidden_layer_sizes=(100,), activation="relu", *,
-               alpha=None, loss="linear_squared", init="glorot",
-               optimizer="adam", learning_rate=0.001, momentum=0.9,
-               schedule="constant", decay_rate=0.5, decay_epochs=10,
-               batch_size=32, epochs=50, shuffle=True, grad="manual", l2=0.0,
-               l2_alpha=False, max_norm=0.0, dropout=0.0, batchnorm=False,
-               noise_std=0.0, early_stopping_patience=0,
-               validation_fraction=0.0, cost_threshold=0.0,
-               random_state=None):
-    self.hidden_layer_sizes = hidden_layer_sizes
-    self.activation = activation
-    self.alpha = alpha
-    self.loss = loss
-    self.init = init
-    self.optimizer = optimizer
-    self.learning_rate = learning_rate
-    self.momentum = momentum
-    self.schedule = schedule
-    self.decay_rate = decay_rate
-    self.decay_epochs = decay_epochs
-    self.batch_size = batch_size
-    self.epochs = epochs
-    self.shuffle = shuffle
-    self.grad = grad
-    self.l2 = l2
-    self.l2_alpha = l2_alpha
-    self.max_norm = max_norm
-    self.dropout = dropout
-    self.batchnorm = batchnorm
-    self.noise_std = noise_std
-    self.early_stopping_patience = early_stopping_patience
-    self.validation_fraction = validation_fraction
-    self.cost_threshold = cost_threshold
-    self.random_state = random_state
+  __init__ = _mlp_init("linear_squared")
 
   def _dataset(self, x, y):
     return data_lib.Dataset("y", x, y, data_lib.REGRESSION, 0)
@@ -813,7 +699,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     y = np.asarray(data.y_val, np.float64)
     sst = np.sum((y - y.mean(axis=0)) ** 2) / len(y)
     # The validation cost is (1/2) SSE / n (linear_squared) or SSE / n.
-    scale = 2.0 if self._model_spec[1] == "linear_squared" else 1.0
+    scale = 2.0 if self._net.loss == "linear_squared" else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
       return (1 - scale * history["val_loss"] / sst).tolist()
 
@@ -829,7 +715,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     return y2
 
   def fit(self, X, y):
-    """Trains a new network on ``(X, y)``.
+    """Trains on ``(X, y)`` from the start.
 
     Args:
       X: ``(n_samples, n_features)`` inputs.
@@ -838,26 +724,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Returns:
       self.
     """
-    self._check_params()
-    X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
-                         y_numeric=True)
-    return self._train(X, self._targets_2d(y, True), incremental=False)
+    run, X, y = self._checked(X, y, first_call=True)
+    return self._train(run, X, y, incremental=False)
 
   def partial_fit(self, X, y):
-    """Runs one epoch on ``(X, y)``, continuing the training.
+    """Runs one epoch on ``(X, y)`` (as in :meth:`fit`), continuing the
+    training."""
+    run, X, y = self._checked(X, y, first_call=not hasattr(self, "params_"))
+    return self._train(run, X, y, incremental=True)
 
-    Args:
-      X: ``(n_samples, n_features)`` inputs.
-      y: ``(n_samples,)`` or ``(n_samples, n_outputs)`` targets.
-
-    Returns:
-      self.
-    """
-    self._check_params()
-    first_call = not hasattr(self, "params_")
+  def _checked(self, X, y, *, first_call):
+    """The settings, the float32 inputs and the 2-d targets."""
+    run = self._check_params()
     X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True,
                          y_numeric=True, reset=first_call)
-    return self._train(X, self._targets_2d(y, first_call), incremental=True)
+    return run, X, self._targets_2d(y, first_call)
 
   def predict(self, X):
     """Predicted targets, float64, shaped like the ``y`` of ``fit``."""

@@ -9,6 +9,15 @@ settings.register_profile("ci", max_examples=25, deadline=None,
                           derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Tests check results, not speed: XLA compiles with its quick settings (the
+# legacy CPU emitters, no LLVM optimization), about a third of the compile
+# time. Every run a test compares, in this process or a subprocess started
+# from it, is compiled the same way. Unset with NN_JAX_TEST_XLA_FLAGS=0.
+if os.environ.get("NN_JAX_TEST_XLA_FLAGS", "1") != "0":
+  os.environ["XLA_FLAGS"] = " ".join([
+      os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false",
+      "--xla_backend_optimization_level=0"]).strip()
+
 import jax  # pylint: disable=g-import-not-at-top
 
 # Every key is used once: the suite fails on any reuse of a PRNG key.

@@ -52,6 +52,7 @@ def test_manual_matches_autodiff(activation, loss, depth, batch):
        activation=st.sampled_from(activations.DIFFERENTIABLE),
        loss=st.sampled_from(losses.NAMES),
        seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_random_architectures(sizes, batch, activation, loss, seed):
   model = mlp.make_model(activation, loss)
   if model.loss.task == losses.MULTICLASS and sizes[-1] == 1:

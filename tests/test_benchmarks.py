@@ -32,6 +32,7 @@ def results(tmp_path_factory):
                        torch_threads=(1,), log=lambda _: None)
 
 
+@pytest.mark.slow
 def test_every_benchmark_reports(results):
   for name in ("epoch", "online", "population"):
     assert all(s > 0 for s in results[name]["median_seconds"].values())
@@ -56,6 +57,7 @@ def test_every_benchmark_reports(results):
   json.dumps(results)   # JSON-ready
 
 
+@pytest.mark.slow
 def test_targets_and_table(results):
   torch = "torch_1_threads" in results["epoch"]["median_seconds"]
   targets = run.check_targets(results, (1,) if torch else ())
@@ -70,6 +72,7 @@ def test_targets_and_table(results):
     assert row in table
 
 
+@pytest.mark.slow
 def test_torch_trains_the_same_weights_in_the_same_order(results):
   pytest.importorskip("torch")
   # Same initial weights, order of examples and updates as nn_jax.
@@ -79,16 +82,15 @@ def test_torch_trains_the_same_weights_in_the_same_order(results):
   assert results["epoch"]["median_ratios"]["torch_1_threads_over_manual"] > 0
 
 
+@pytest.mark.slow
 def test_command_splits_the_population_over_cpu_devices(tmp_path):
-  import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   out = tmp_path / "results.json"
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   proc = subprocess.run(
       [sys.executable, "-m", "benchmarks.run", "--benchmarks=population",
        "--members=4", "--population_epochs=1", "--cpu_devices=2",
        "--repetitions=1", "--fit_loop_repetitions=0", "--max_wait_s=0",
-       f"--out={out}"], env=env, cwd=root, capture_output=True, text=True,
+       f"--out={out}"], env=env, cwd=ROOT, capture_output=True, text=True,
       timeout=300)
   assert proc.returncode == 0, proc.stderr
   report = json.loads(out.read_text())
@@ -119,35 +121,39 @@ def test_flops_count_what_runs():
   assert flops["train_other"] < 0.01 * flops["train_matmul"]
 
 
+@pytest.mark.slow
 def test_flagfiles_read_as_experiments_train_reads_them():
   # The suite cannot import experiments.train (their flags would clash), so
-  # it reads flagfiles itself; every preset must come out the same.
+  # it reads flagfiles on flags of its own; every preset must come out the
+  # same.
   folder = os.path.join(ROOT, "experiments", "flags")
   paths = sorted(os.path.join(folder, f) for f in os.listdir(folder))
   code = ("import json, sys\n"
           "from absl import flags\n"
+          "from experiments import cli\n"
           "from experiments import train\n"
           "for path in sys.argv[1:]:\n"
           "  flags.FLAGS.unparse_flags()\n"
           "  flags.FLAGS(['train', '--flagfile=' + path])\n"
-          "  print(json.dumps(train.config_from_flags()._asdict()))\n")
+          "  print(json.dumps(cli.config_from_flags().flat()))\n")
   proc = subprocess.run([sys.executable, "-c", code, *paths], cwd=ROOT,
                         capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr
   expected = [json.loads(line) for line in proc.stdout.splitlines()]
   assert len(expected) == len(paths) >= 8
   for path, want in zip(paths, expected):
-    got = json.loads(json.dumps(suite.config_from_flagfile(path)._asdict()))
+    got = json.loads(json.dumps(suite.config_from_flagfile(path).flat()))
     assert got == want, path
 
 
 def test_nielsen_flagfile_config():
   config = suite.config_from_flagfile(suite.NIELSEN_FLAGFILE, data_dir="d")
-  assert (config.dataset, config.data_dir) == ("mnist", "d")
-  assert (config.hidden, config.activation) == ((30,), "sigmoid")
-  assert (config.loss, config.init) == ("sigmoid_squared", "normal")
-  assert (config.optimizer, config.learning_rate) == ("sgd", 3.0)
-  assert (config.batch_size, config.epochs) == (10, 30)
-  assert config.input_encoding == "none"
-  assert round(60000 * config.validation_fraction) == 10000
-  assert config.split_order == "file"
+  data, net, optim, fit = config.data, config.net, config.optim, config.fit
+  assert (data.dataset, data.data_dir) == ("mnist", "d")
+  assert (net.hidden, net.activation) == ((30,), "sigmoid")
+  assert (net.loss, net.init) == ("sigmoid_squared", "normal")
+  assert (optim.optimizer, optim.learning_rate) == ("sgd", 3.0)
+  assert (fit.batch_size, fit.epochs) == (10, 30)
+  assert data.input_encoding == "none"
+  assert round(60000 * data.validation_fraction) == 10000
+  assert data.split_order == "file"

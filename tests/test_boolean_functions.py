@@ -14,8 +14,11 @@ import tempfile
 from absl.testing import absltest
 from absl.testing import parameterized
 import numpy as np
+import pytest
 
 from nn_jax import separability
+
+pytestmark = pytest.mark.slow   # every test runs the script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOWN_COUNTS = {1: 4, 2: 14, 3: 104, 4: 1882}
@@ -79,17 +82,18 @@ class BooleanFunctionsTest(parameterized.TestCase):
 
   def test_too_few_epochs_disagree(self):
     workdir = self.tmpdir()
-    proc = run_script("--n=3", f"--workdir={workdir}", "--max_epochs=1")
+    proc = run_script("--n=3", f"--workdir={workdir}", "--epochs=1")
     self.assertEqual(proc.returncode, 0, proc.stderr)
     self.assertIn("agree=False", proc.stdout)
 
-  @parameterized.parameters("--n=0", "--n=5", "--max_epochs=0")
-  def test_bad_flags(self, flag):
+  @parameterized.parameters(("--n=0", "--n=0"), ("--n=5", "--n=5"),
+                            ("--epochs=0", "epochs must be >= 1; got 0"))
+  def test_bad_flags(self, flag, message):
     proc = run_script(flag, f"--workdir={self.tmpdir()}")
     self.assertEqual(proc.returncode, 2)
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     self.assertLen(lines, 1, proc.stderr)
-    self.assertIn(flag, lines[0])
+    self.assertIn(message, lines[0])
 
 
 if __name__ == "__main__":

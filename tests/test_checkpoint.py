@@ -17,6 +17,7 @@ import pytest
 
 from nn_jax import checkpoint
 from nn_jax import experiment
+from nn_jax.config import Config
 from nn_jax import mlp
 from nn_jax import train
 
@@ -39,6 +40,7 @@ def _checkpoints(workdir):
   return sorted(int(d) for d in os.listdir(folder) if d.isdigit())
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bitwise_exact(tmp_path):
   killed, whole = str(tmp_path / "killed"), str(tmp_path / "whole")
   proc = _train(killed)
@@ -181,37 +183,39 @@ def test_checkpoints_keep_the_progress_of_epochs_per_call(tmp_path, request):
   x = jax.random.normal(jax.random.PRNGKey(1), (8, 3))
   y = jax.nn.one_hot(jnp.arange(8) % 2, 2)
   seen = []
-  result = train.fit(params, MODEL, optax.sgd(0.1), train.Data(x, y, x, y),
-                     key=jax.random.PRNGKey(2), epochs=12, batch_size=4,
-                     epochs_per_call=4, checkpointer=ckpt,
-                     checkpoint_every=6,
-                     on_progress=lambda epoch, m: seen.append(epoch))
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), train.Data(x, y, x, y),
+      train.FitOptions(epochs=12, batch_size=4, epochs_per_call=4, checkpoint_every=6),
+      key=jax.random.PRNGKey(2), checkpointer=ckpt, on_progress=lambda epoch,
+      m: seen.append(epoch))
   # Calls of gcd(4, 6) = 2 epochs: progress every 2, a checkpoint every 6.
   assert seen == [2, 4, 6, 8, 10, 12]
   assert sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit()) == [6, 12]
   assert result.epochs_run == 12
 
 
+@pytest.mark.slow
 def test_a_new_run_does_not_write_into_an_earlier_runs_checkpoints(tmp_path):
   # Its epochs would not be saved over the earlier run's later ones, and a
   # resume would find the earlier run's.
-  config = experiment.Config(dataset="iris", hidden=(4,), epochs=4,
-                             checkpoint_every=2)
+  config = Config.make(dataset="iris", hidden=(4,), epochs=4,
+                       checkpoint_every=2)
   folder = str(tmp_path / "checkpoints")
   experiment.train_and_evaluate(config, checkpoint_dir=folder)
   with pytest.raises(ValueError, match="holds the checkpoints of an earlier "
                      r"run \(the latest at epoch 4\); resume"):
-    experiment.train_and_evaluate(config._replace(epochs=2),
+    experiment.train_and_evaluate(config.replace(epochs=2),
                                   checkpoint_dir=folder)
-  again = experiment.train_and_evaluate(config._replace(epochs=6),
+  again = experiment.train_and_evaluate(config.replace(epochs=6),
                                         checkpoint_dir=folder, resume=True)
-  assert again["epochs_run"] == 6
+  assert again.summary.epochs_run == 6
   # Resuming cannot go back: the run would report 6 epochs for epochs=4.
   with pytest.raises(ValueError, match="latest checkpoint is at epoch 6, past "
                      "epochs=4; set epochs to 6 or more"):
     experiment.train_and_evaluate(config, checkpoint_dir=folder, resume=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
 def test_typed_keys_are_checkpointed_and_resumed(tmp_path, request, impl):
   # A typed key (jax.random.key, as the scikit-learn estimators use) is
@@ -221,9 +225,9 @@ def test_typed_keys_are_checkpointed_and_resumed(tmp_path, request, impl):
   y = jax.nn.one_hot(jnp.arange(8) % 2, 2)
   data = train.Data(x, y, x, y)
   fit = lambda epochs, ckpt=None, **kw: train.fit(
-      params, MODEL, optax.sgd(0.1), data, key=jax.random.key(2, impl=impl),
-      epochs=epochs, batch_size=2, checkpointer=ckpt,
-      checkpoint_every=2 if ckpt else 0, **kw)
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=epochs, batch_size=2, checkpoint_every=2 if ckpt else 0),
+      key=jax.random.key(2, impl=impl), checkpointer=ckpt, **kw)
   ckpt = checkpoint.Checkpointer(str(tmp_path))
   request.addfinalizer(ckpt.close)
   fit(4, ckpt)
@@ -233,6 +237,7 @@ def test_typed_keys_are_checkpointed_and_resumed(tmp_path, request, impl):
   whole = fit(6)
   jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
   if impl == "threefry2x32":   # the same stream as the raw key's
-    raw = train.fit(params, MODEL, optax.sgd(0.1), data,
-                    key=jax.random.PRNGKey(2), epochs=6, batch_size=2)
+    raw = train.fit(
+        params, MODEL, optax.sgd(0.1), data,
+        train.FitOptions(epochs=6, batch_size=2), key=jax.random.PRNGKey(2))
     jax.tree.map(np.testing.assert_array_equal, raw.params, whole.params)

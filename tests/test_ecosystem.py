@@ -50,6 +50,7 @@ def moons_run(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_read_back(moons_run):
   scalars = read_events(str(moons_run / "tensorboard"))
   metrics = [json.loads(l) for l in
@@ -60,6 +61,7 @@ def test_tensorboard_scalars_read_back(moons_run):
   assert "val/accuracy" in scalars
 
 
+@pytest.mark.slow
 def test_plot_redraws_figures(moons_run):
   for name in ("learning_curves.png", "confusion_matrix.png",
                "decision_regions.png"):
@@ -71,6 +73,7 @@ def test_plot_redraws_figures(moons_run):
     assert (moons_run / name).stat().st_size > 5_000
 
 
+@pytest.mark.slow
 def test_plot_needs_a_run(tmp_path):
   proc = run("experiments.plot", f"--workdir={tmp_path}")
   assert proc.returncode == 2 and "metrics.jsonl" in proc.stderr
@@ -92,6 +95,7 @@ def test_plot_needs_a_run(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS, ids=os.path.basename)
 def test_presets_parse_and_run(tmp_path, preset):
   # Each preset's flags are accepted; the run is cut to one epoch on digits
@@ -102,6 +106,7 @@ def test_presets_parse_and_run(tmp_path, preset):
   assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_installed_command(tmp_path):
   command = shutil.which("nn-jax-train",
                          path=os.path.dirname(sys.executable))
@@ -127,6 +132,7 @@ def _readme_snippets():
     return re.findall(r"```python\n(.*?)```", f.read(), re.S)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(_readme_snippets())))
 def test_readme_python_snippets_run_as_written(tmp_path, index):
   snippet = tmp_path / "snippet.py"
@@ -137,10 +143,10 @@ def test_readme_python_snippets_run_as_written(tmp_path, index):
 
 
 def test_several_hosts_are_asked_for_by_the_environment():
-  from experiments import common  # pylint: disable=g-import-not-at-top
-  assert not common.distributed_requested({})
-  assert not common.distributed_requested({"NN_JAX_DISTRIBUTED": "0"})
-  assert common.distributed_requested({"NN_JAX_DISTRIBUTED": "1"})
-  assert common.distributed_requested(
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  assert not cli.distributed_requested({})
+  assert not cli.distributed_requested({"NN_JAX_DISTRIBUTED": "0"})
+  assert cli.distributed_requested({"NN_JAX_DISTRIBUTED": "1"})
+  assert cli.distributed_requested(
       {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "2",
        "JAX_PROCESS_ID": "0"})

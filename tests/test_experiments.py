@@ -12,6 +12,7 @@ import pytest
 
 from nn_jax import data
 from nn_jax import experiment
+from nn_jax.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,6 +23,7 @@ def run(module, *args, env=None):
                         env=None if env is None else {**os.environ, **env})
 
 
+@pytest.mark.slow
 def test_train_writes_results(tmp_path):
   proc = run("experiments.train", "--dataset=iris", "--hidden=6",
              "--epochs=5", "--batch_size=8", f"--workdir={tmp_path}")
@@ -38,6 +40,7 @@ def test_train_writes_results(tmp_path):
   assert "epoch 5/5" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag,names", [
     ("--learning_rate=-1", "learning_rate must be > 0 and finite; got -1.0"),
     ("--learning_rate=inf", "learning_rate must be > 0 and finite; got inf"),
@@ -68,6 +71,7 @@ def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   assert names in lines[0] and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_workdir_that_cannot_be_made_fails_in_one_line(tmp_path):
   afile = tmp_path / "afile"
   afile.write_text("")
@@ -77,6 +81,7 @@ def test_workdir_that_cannot_be_made_fails_in_one_line(tmp_path):
       f"error: --workdir={afile} is a file; give a folder for the results"]
 
 
+@pytest.mark.slow
 def test_a_run_replaces_an_earlier_runs_outputs(tmp_path):
   # A 2-D run's figure and a second TensorBoard event file would otherwise
   # sit next to this (4-feature) run's results.
@@ -95,37 +100,40 @@ def test_a_run_replaces_an_earlier_runs_outputs(tmp_path):
   assert (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_train_metrics_of_the_batches():
-  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
-                             batch_size=8, train_metrics="batches")
-  out = experiment.train_and_evaluate(config)
-  full = experiment.train_and_evaluate(config._replace(train_metrics="full"))
+  config = Config.make(dataset="iris", hidden=(6,), epochs=3, batch_size=8,
+                       train_metrics="batches")
+  out = experiment.train_and_evaluate(config).summary
+  full = experiment.train_and_evaluate(
+      config.replace(train_metrics="full")).summary
   # Same training, only the reported training cost differs: the batches'
   # mean is taken before each update, the full pass after the epoch.
-  assert out["test_accuracy"] == full["test_accuracy"]
-  assert out["final_train_loss"] != full["final_train_loss"]
+  assert out.test_accuracy == full.test_accuracy
+  assert out.final_train_loss != full.final_train_loss
 
 
+@pytest.mark.slow
 def test_float64_run_keeps_64_bits_inside_the_run():
-  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
-                             batch_size=8, dtype="float64", pretrain=True,
-                             pretrain_epochs=1)
+  config = Config.make(dataset="iris", hidden=(6,), epochs=3, batch_size=8,
+                       dtype="float64", pretrain=True, pretrain_epochs=1)
   out = experiment.train_and_evaluate(config)
-  assert {l["w"].dtype for l in out["params"]} == {np.dtype("float64")}
+  assert {l["w"].dtype for l in out.params} == {np.dtype("float64")}
   assert jax.numpy.zeros(1).dtype == np.float32   # x64 is off again
-  test = out["splits"].test
+  test = out.splits.test
   with warnings.catch_warnings():   # no float64 -> float32 truncation
     warnings.simplefilter("error")
-    predicted = experiment.predict_labels(out["params"], out["stats"], test.x,
-                                          out["model"])
-  assert out["test_accuracy"] == pytest.approx(np.mean(predicted == test.y))
-  single = experiment.train_and_evaluate(config._replace(dtype="float32"))
-  assert {l["w"].dtype for l in single["params"]} == {np.dtype("float32")}
+    predicted = experiment.predict_labels(out.params, out.stats, test.x,
+                                          out.model)
+  assert out.summary.test_accuracy == pytest.approx(
+      np.mean(predicted == test.y))
+  single = experiment.train_and_evaluate(config.replace(dtype="float32"))
+  assert {l["w"].dtype for l in single.params} == {np.dtype("float32")}
 
 
 def test_split_in_file_order_holds_out_the_last_examples():
-  config = experiment.Config(dataset="digits", split_order="file",
-                             input_encoding="none")
+  config = Config.make(dataset="digits", split_order="file",
+                       input_encoding="none")
   splits = experiment.prepare(config, jax.random.PRNGKey(0))
   again = experiment.prepare(config, jax.random.PRNGKey(1))
   digits = data.load("digits")
@@ -138,37 +146,39 @@ def test_split_in_file_order_holds_out_the_last_examples():
 
 
 def test_train_size_counts_the_selected_classes_examples():
-  config = experiment.Config(dataset="digits", classes="3,8", train_size=100,
-                             input_encoding="none")
+  config = Config.make(dataset="digits", classes="3,8", train_size=100,
+                       input_encoding="none")
   splits = experiment.prepare(config, jax.random.PRNGKey(0))
   assert splits.train.size == 100
   assert set(np.unique(splits.train.y)) == {0, 1}
-  everything = experiment.prepare(config._replace(train_size=0),
+  everything = experiment.prepare(config.replace(train_size=0),
                                   jax.random.PRNGKey(0))
   np.testing.assert_array_equal(splits.train.x, everything.train.x[:100])
   with pytest.raises(ValueError, match=f"train_size=1000 exceeds the "
                      f"{everything.train.size} training examples"):
-    experiment.prepare(config._replace(train_size=1000),
+    experiment.prepare(config.replace(train_size=1000),
                        jax.random.PRNGKey(0))
 
 
 def test_noshuffle_reaches_the_training_loop():
-  config = experiment.Config(dataset="iris", hidden=(6,), epochs=3,
-                             batch_size=8, train_metrics="batches")
-  fixed = experiment.train_and_evaluate(config._replace(shuffle=False))
-  shuffled = experiment.train_and_evaluate(config)
+  config = Config.make(dataset="iris", hidden=(6,), epochs=3, batch_size=8,
+                       train_metrics="batches")
+  fixed = experiment.train_and_evaluate(config.replace(shuffle=False)).summary
+  shuffled = experiment.train_and_evaluate(config).summary
   # Same data and initial weights; only the order of the examples differs.
-  assert fixed["final_train_loss"] != shuffled["final_train_loss"]
-  assert fixed["config"]["shuffle"] is False
+  assert fixed.final_train_loss != shuffled.final_train_loss
+  assert fixed.config["shuffle"] is False
 
 
+@pytest.mark.slow
 def test_default_run_reaches_97_percent_on_digits():
-  manual = experiment.train_and_evaluate(experiment.Config())
-  assert manual["test_accuracy"] >= 0.97
-  auto = experiment.train_and_evaluate(experiment.Config(grad="autodiff"))
-  assert abs(manual["test_accuracy"] - auto["test_accuracy"]) <= 0.005
+  manual = experiment.train_and_evaluate(Config()).summary
+  assert manual.test_accuracy >= 0.97
+  auto = experiment.train_and_evaluate(Config.make(grad="autodiff")).summary
+  assert abs(manual.test_accuracy - auto.test_accuracy) <= 0.005
 
 
+@pytest.mark.slow
 def test_xor(tmp_path):
   proc = run("experiments.xor", f"--workdir={tmp_path}")
   assert proc.returncode == 0, proc.stderr
@@ -184,6 +194,7 @@ def test_xor(tmp_path):
   assert "did not solve XOR from this start" in stuck.stdout
 
 
+@pytest.mark.slow
 def test_gradcheck_table_and_exit_code(tmp_path):
   proc = run("experiments.gradcheck", "--cases=mlp", "--activations=tanh,prelu",
              "--losses=softmax_cross_entropy,linear_squared",
@@ -217,10 +228,11 @@ g.check = lambda *case: (float("nan") if case[3:5] == (1, 7)
                          else real(*case))
 sys.argv = ["gradcheck", "--workdir=" + sys.argv[1], "--activations=tanh",
             "--losses=softmax_cross_entropy", "--cases=mlp"]
-g.cli()
+g.entry()
 """
 
 
+@pytest.mark.slow
 def test_gradcheck_reports_a_nan_error_as_the_worst(tmp_path):
   proc = subprocess.run([sys.executable, "-c", _NAN_GRADCHECK, str(tmp_path)],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -232,6 +244,7 @@ def test_gradcheck_reports_a_nan_error_as_the_worst(tmp_path):
       "max_error"] is None   # JSON has no inf: null
 
 
+@pytest.mark.slow
 def test_regularization_table(tmp_path):
   proc = run("experiments.regularization", "--seeds=1", "--epochs=3",
              "--train_size=100", "--techniques=l2,dropout",
@@ -244,6 +257,7 @@ def test_regularization_table(tmp_path):
   assert (tmp_path / "validation_curves.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--dataset=iris", "--positive_class=0"],
                                    ["--dataset=digits", "--classes=3,8"]])
 def test_perceptron_in_the_main_experiment(tmp_path, flags):
@@ -262,12 +276,14 @@ def test_perceptron_in_the_main_experiment(tmp_path, flags):
   assert (tmp_path / "learning_curves.png").exists()
 
 
+@pytest.mark.slow
 def test_perceptron_needs_a_binary_problem(tmp_path):
   proc = run("experiments.train", "--model=perceptron", f"--workdir={tmp_path}")
   assert proc.returncode == 2
   assert "positive_class" in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_compilation_cache(tmp_path):
   # With a cache folder a second run loads the compiled programs and gives
   # the same results; without one (the default) nothing is kept.
@@ -312,6 +328,7 @@ def _write_mixed_csv(path, n=240, seed=0):
   return path
 
 
+@pytest.mark.slow
 def test_train_and_sweep_on_a_csv_file(tmp_path):
   path = _write_mixed_csv(tmp_path / "mixed.csv")
   csv_flags = ("--dataset=csv", f"--csv_path={path}", "--target=label",
@@ -337,6 +354,7 @@ def test_train_and_sweep_on_a_csv_file(tmp_path):
   assert len(rows) == 2 and min(r["test_accuracy"] for r in rows) > 0.85
 
 
+@pytest.mark.slow
 def test_regression_on_two_csv_columns(tmp_path):
   rng = np.random.default_rng(0)
   rows = [f"{a:.3f},{b:.3f},{2 * a - b:.3f}" for a, b in rng.normal(
@@ -358,6 +376,7 @@ def test_regression_on_two_csv_columns(tmp_path):
   assert "learning rate 0.01: mean test cost" in proc.stdout
 
 
+@pytest.mark.slow
 def test_sweep_one_row_per_member(tmp_path):
   proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
              "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
@@ -394,6 +413,7 @@ def test_sweep_one_row_per_member(tmp_path):
     assert same == (a["seed"] == 0), (a, b)
 
 
+@pytest.mark.slow
 def test_sweep_reports_members_that_diverged(tmp_path):
   proc = run("experiments.sweep", "--learning_rates=0.1,1000", "--seeds=2",
              "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
@@ -405,6 +425,7 @@ def test_sweep_reports_members_that_diverged(tmp_path):
   assert [r["diverged"] for r in rows] == [False, False, True, True]
 
 
+@pytest.mark.slow
 def test_progress_lines_leave_out_a_missing_validation_set(tmp_path):
   # The MNIST-1D presets hold out no validation set: no "val cost nan".
   proc = run("experiments.train", "--dataset=iris", "--hidden=4",
@@ -412,3 +433,13 @@ def test_progress_lines_leave_out_a_missing_validation_set(tmp_path):
   assert proc.returncode == 0, proc.stderr
   line = [l for l in proc.stderr.splitlines() if "epoch 2/2" in l][0]
   assert "train cost" in line and "val" not in line, line
+
+
+@pytest.mark.slow
+def test_sweep_refuses_an_option_a_population_does_not_take(tmp_path):
+  proc = run("experiments.sweep", "--dataset=iris", "--seeds=1", "--epochs=2",
+             "--cost_threshold=0.1", f"--workdir={tmp_path}")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "error: cost_threshold=0.1 is not supported by fit_population")
+  assert "Traceback" not in proc.stderr

@@ -1,7 +1,8 @@
 """The lecture-figure scripts end to end: decision regions and error surface.
 
 The scripts run as a user runs them (``python -m ...``), all at once in a
-module fixture so that their start-up times overlap.
+module fixture so that their start-up times overlap (the tests that use it
+are marked slow).
 """
 
 import csv
@@ -14,6 +15,7 @@ from matplotlib import image
 import numpy as np
 import pytest
 
+from nn_jax import data
 from nn_jax import plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,16 +40,16 @@ def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("figures")
   csv_path = tmp / "vowels.csv"
   write_vowels(csv_path)
-  vowels = [f"--csv_path={csv_path}", "--label_column=vowel"]
+  vowels = ["--dataset=csv", f"--csv_path={csv_path}", "--target=vowel"]
   commands = {
       "builtin": ("experiments.decision_regions", "--epochs=300",
                   "--n_samples=150", "--hidden=16"),
-      "csv": ("experiments.decision_regions", *vowels, "--x_columns=F1,F2",
+      "csv": ("experiments.decision_regions", *vowels, "--features=F1,F2",
               "--epochs=200", "--hidden=8"),
       "csv_bad": ("experiments.decision_regions", *vowels),
-      "csv_real_label": ("experiments.decision_regions", f"--csv_path="
-                         f"{csv_path}", "--label_column=F1",
-                         "--x_columns=speaker,F2"),
+      "csv_real_label": ("experiments.decision_regions", "--dataset=csv",
+                         f"--csv_path={csv_path}", "--target=F1",
+                         "--features=speaker,F2"),
       "surface": ("experiments.error_surface", "--epochs=15"),
       # A sigmoid neuron whose E has no finite minimum from this sample.
       "surface_no_minimum": ("experiments.error_surface", "--epochs=5",
@@ -85,6 +87,7 @@ def check_png(path):
   assert len(colours) > 50, len(colours)
 
 
+@pytest.mark.slow
 def test_decision_regions_builtin(runs):
   workdir = ok(runs, "builtin")
   check_png(workdir / "decision_regions.png")
@@ -95,6 +98,7 @@ def test_decision_regions_builtin(runs):
   assert results["train_accuracy"] > 0.6  # chance is 1/3
 
 
+@pytest.mark.slow
 def test_decision_regions_from_csv(runs):
   workdir = ok(runs, "csv")
   check_png(workdir / "decision_regions.png")
@@ -104,22 +108,25 @@ def test_decision_regions_from_csv(runs):
   assert results["train_accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_decision_regions_csv_needs_two_columns(runs):
-  # Three numeric columns and no --x_columns: one line naming the flag.
+  # Three numeric columns and no --features: one line naming the flag.
   returncode, stderr, _ = runs["csv_bad"]
   assert returncode == 2
-  assert stderr.strip().startswith("error: --x_columns=")
+  assert stderr.strip().startswith("error: --features=")
   assert "speaker" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_decision_regions_csv_needs_class_labels(runs):
   returncode, stderr, _ = runs["csv_real_label"]
   assert returncode == 2
   assert stderr.strip() == (
-      "error: --label_column=F1: its column holds real numbers; decision "
+      "error: --target=F1: its column holds real numbers; decision "
       "regions need class labels (text, or at most 10 distinct integers)")
 
 
+@pytest.mark.slow
 def test_error_surface(runs):
   workdir = ok(runs, "surface")
   check_png(workdir / "error_surface.png")
@@ -145,6 +152,7 @@ def test_every_class_gets_its_own_colour(k):
   assert len(colors) == len(set(colors)) == k
 
 
+@pytest.mark.slow
 def test_error_surface_without_a_finite_minimum(runs):
   workdir = ok(runs, "surface_no_minimum")
   check_png(workdir / "error_surface.png")
@@ -180,3 +188,17 @@ def test_a_series_measured_once_is_drawn_with_a_marker(tmp_path, monkeypatch):
     train_line, val_line = ax.lines
     assert train_line.get_marker() in ("None", None, "")
     assert val_line.get_marker() == "o"
+
+
+@pytest.mark.parametrize("name", ["spiral", "blobs"])
+def test_generated_problems_of_k_classes(name):
+  # The data sets that experiments.decision_regions draws by default.
+  ds = data.load(name, seed=1, n_samples=100, num_classes=4)
+  assert ds.x.shape == (100, 2) and ds.num_classes == 4
+  assert np.bincount(ds.y).tolist() == [25] * 4
+  again = data.load(name, seed=1, n_samples=100, num_classes=4)
+  np.testing.assert_array_equal(ds.x, again.x)
+  calm = data.load(name, seed=1, n_samples=100, num_classes=4, noise=0.0)
+  assert not np.array_equal(ds.x, calm.x)
+  with pytest.raises(ValueError, match="num_classes >= 2"):
+    data.load(name, num_classes=1)

@@ -186,7 +186,7 @@ def test_offline_error_says_where_to_put_the_files(tmp_path):
   assert f"into {folder}" in message and "--data_dir" in message
   for name in mnist.FILES.values():
     assert name in message
-  assert isinstance(info.value, ValueError)  # one line from common.run
+  assert isinstance(info.value, ValueError)  # one line from cli.run
 
 
 def test_download_checks_the_checksum(tmp_path, monkeypatch):
@@ -229,6 +229,7 @@ def test_default_data_dir(monkeypatch, tmp_path):
   assert mnist.default_data_dir() == home_cache
 
 
+@pytest.mark.slow
 def test_mnist1d():
   pytest.importorskip("mnist1d")
   state = np.random.get_state()[1].copy()

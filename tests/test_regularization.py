@@ -10,6 +10,7 @@ import pytest
 
 from nn_jax import gradcheck
 from nn_jax import mlp
+from nn_jax import optimizers
 from nn_jax import pretrain
 from nn_jax import regularization as reg
 from nn_jax import train
@@ -70,9 +71,10 @@ def test_max_norm_holds_through_training():
   data = _data(32)
   model = mlp.make_model("relu", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [3, 16, 2], model, "normal")
-  result = train.fit(params, model, optax.sgd(0.5), data,
-                     key=jax.random.PRNGKey(1), epochs=5, batch_size=4,
-                     max_norm=0.8, epochs_per_call=5)
+  result = train.fit(
+      params, model, optax.sgd(0.5), data,
+      train.FitOptions(epochs=5, batch_size=4, max_norm=0.8, epochs_per_call=5),
+      key=jax.random.PRNGKey(1))
   for layer in result.params:
     assert np.all(np.linalg.norm(layer["w"], axis=1) <= 0.8 + 1e-5)
 
@@ -104,8 +106,10 @@ def test_batchnorm_refuses_batches_of_one():
   params = mlp.init(jax.random.PRNGKey(0), [3, 4, 2], model)
   for n, batch_size in ((8, 1), (1, 0)):
     with pytest.raises(ValueError, match="at least 2 examples"):
-      train.fit(params, model, optax.sgd(0.1), _data(n),
-                key=jax.random.PRNGKey(1), epochs=1, batch_size=batch_size)
+      train.fit(
+          params, model, optax.sgd(0.1), _data(n),
+          train.FitOptions(epochs=1, batch_size=batch_size),
+          key=jax.random.PRNGKey(1))
 
 
 def test_batchnorm_normalizes_each_unit_in_training():
@@ -129,9 +133,10 @@ def test_batchnorm_uses_running_statistics_at_evaluation():
   data = _data(64)
   model = mlp.make_model("relu", "softmax_cross_entropy", batchnorm=True)
   params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
-  result = train.fit(params, model, optax.sgd(0.1), data,
-                     key=jax.random.PRNGKey(1), epochs=30, batch_size=16,
-                     epochs_per_call=30)
+  result = train.fit(
+      params, model, optax.sgd(0.1), data,
+      train.FitOptions(epochs=30, batch_size=16, epochs_per_call=30),
+      key=jax.random.PRNGKey(1))
   z = data.x @ result.params[0]["w"].T
   # Running averages approach the whole-set statistics of z.
   np.testing.assert_allclose(result.stats[0]["mean"], jnp.mean(z, 0),
@@ -156,9 +161,10 @@ def test_early_stopping_returns_best_validation_epoch():
   data = _data(24, n_val=40)
   model = mlp.make_model("tanh", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [3, 64, 2], model)
-  result = train.fit(params, model, optax.adam(0.05), data,
-                     key=jax.random.PRNGKey(1), epochs=300, batch_size=0,
-                     early_stopping_patience=10, epochs_per_call=25)
+  result = train.fit(
+      params, model, optax.adam(0.05), data,
+      train.FitOptions(epochs=300, batch_size=0, early_stopping_patience=10, epochs_per_call=25),
+      key=jax.random.PRNGKey(1))
   val = result.history["val_loss"]
   assert result.early_stopped and result.epochs_run < 300
   assert result.best_epoch == int(np.argmin(val)) + 1
@@ -173,8 +179,9 @@ def test_divergence_keeps_last_finite_parameters():
   model = mlp.make_model("relu", "linear_squared")
   params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
   fit = lambda epochs: train.fit(
-      params, model, optax.sgd(1.2), data, key=jax.random.PRNGKey(1),
-      epochs=epochs, batch_size=4, epochs_per_call=epochs)
+      params, model, optax.sgd(1.2), data,
+      train.FitOptions(epochs=epochs, batch_size=4, epochs_per_call=epochs),
+      key=jax.random.PRNGKey(1))
   result = fit(50)
   # The cost explodes over a few epochs (1e1, 1e29, then NaN).
   k = result.epochs_run
@@ -209,19 +216,23 @@ def test_augmentation_runs_inside_the_loop():
   x = jnp.tile(data.x, (1, 3))[:, :9]
   model = mlp.make_model("relu", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [9, 4, 2], model)
-  base = dict(key=jax.random.PRNGKey(1), epochs=2, batch_size=4)
+  options = train.FitOptions(epochs=2, batch_size=4)
   d = data._replace(x=x, x_val=x[:0])
-  plain = train.fit(params, model, optax.sgd(0.1), d, **base).params
-  shifted = train.fit(params, model, optax.sgd(0.1), d, max_shift=1,
-                      image_shape=(3, 3), noise_std=0.1, **base).params
+  fit = lambda options, **kw: train.fit(params, model, optax.sgd(0.1), d,
+                                        options, key=jax.random.PRNGKey(1),
+                                        **kw).params
+  plain = fit(options)
+  shifted = fit(options.replace(max_shift=1, noise_std=0.1,
+                                augment=("shift", "noise")),
+                image_shape=(3, 3))
   with pytest.raises(AssertionError):
     chex.assert_trees_all_close(plain, shifted)
   with pytest.raises(ValueError, match="image"):
-    train.fit(params, model, optax.sgd(0.1), d, max_shift=1, **base)
+    fit(options.replace(max_shift=1, augment=("shift",)))
 
 
 def test_schedules():
-  make = lambda name: train.make_schedule(name, 1.0, steps_per_epoch=10,
+  make = lambda name: optimizers.make_schedule(name, 1.0, steps_per_epoch=10,
                                           epochs=40, decay_rate=0.5,
                                           decay_epochs=2)
   assert make("constant") == 1.0   # a number: no schedule to call
@@ -239,13 +250,15 @@ def test_prelu_slopes_are_learned():
   data = _data(32)
   model = mlp.make_model("prelu", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [3, 8, 2], model)
-  result = train.fit(params, model, optax.sgd(0.5), data,
-                     key=jax.random.PRNGKey(1), epochs=20, batch_size=4)
+  result = train.fit(
+      params, model, optax.sgd(0.5), data,
+      train.FitOptions(epochs=20, batch_size=4), key=jax.random.PRNGKey(1))
   assert not np.allclose(result.params[0]["alpha"], 0.25)
   # Weight decay on the slopes pulls them towards 0.
-  decayed = train.fit(params, model._replace(l2=0.5, l2_alpha=True),
-                      optax.sgd(0.5), data, key=jax.random.PRNGKey(1),
-                      epochs=20, batch_size=4).params[0]["alpha"]
+  decayed = train.fit(
+      params, model._replace(l2=0.5, l2_alpha=True), optax.sgd(0.5), data,
+      train.FitOptions(epochs=20, batch_size=4),
+      key=jax.random.PRNGKey(1)).params[0]["alpha"]
   assert float(jnp.mean(jnp.abs(decayed))) < float(
       jnp.mean(jnp.abs(result.params[0]["alpha"])))
 
@@ -261,6 +274,7 @@ def _best_linear_decoder_cost(encoder, model, a):
   return 0.5 * np.sum((h1 @ decoder - a) ** 2) / len(a)
 
 
+@pytest.mark.slow
 def test_pretraining_learns_to_reconstruct():
   x = jax.random.normal(jax.random.PRNGKey(0), (64, 6))
   model = mlp.make_model("tanh", "softmax_cross_entropy")
@@ -286,6 +300,7 @@ def test_pretraining_learns_to_reconstruct():
 _SGD = optax.sgd(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [{"batchnorm": True}, {"dropout": 0.5}])
 def test_each_autoencoder_gets_the_networks_own_hidden_output(kwargs,
                                                               monkeypatch):

@@ -18,6 +18,7 @@ from nn_jax import activations
 from nn_jax import data
 from nn_jax import encoding
 from nn_jax import experiment
+from nn_jax.config import Config
 from nn_jax import losses
 from nn_jax import mlp
 from nn_jax import params_io
@@ -94,9 +95,10 @@ def _data(n=8):
   return train.Data(x, y, x[:0], y[:0])
 
 
-def _fit(d, **kw):
-  return train.fit(PARAMS, MODEL, optax.sgd(0.1), d, key=jax.random.PRNGKey(1),
-                   epochs=1, **kw)
+def _fit(d, **options):
+  return train.fit(PARAMS, MODEL, optax.sgd(0.1), d,
+                   train.FitOptions(epochs=1, **{"batch_size": 0, **options}),
+                   key=jax.random.PRNGKey(1))
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -126,8 +128,9 @@ def test_only_cross_entropy_needs_targets_summing_to_1():
   # Squared error's softmax backward is exact for any targets in [0, 1].
   d = _data()._replace(y=np.ones((8, 2), np.float32))
   model = mlp.make_model("tanh", "softmax_squared")
-  result = train.fit(PARAMS, model, optax.sgd(0.1), d,
-                     key=jax.random.PRNGKey(1), epochs=1)
+  result = train.fit(
+      PARAMS, model, optax.sgd(0.1), d,
+      train.FitOptions(epochs=1, batch_size=0), key=jax.random.PRNGKey(1))
   assert result.epochs_run == 1
 
 
@@ -136,9 +139,11 @@ def test_batch_larger_than_data():
     _fit(_data(), batch_size=9)
 
 
-def test_epochs_per_call_at_least_one():
-  with pytest.raises(ValueError, match="epochs_per_call must be >= 1; got 0"):
-    _fit(_data(), epochs_per_call=0)
+def test_epochs_per_call_not_negative():
+  # 0 is the declared default (about 20 calls), for fit as for the flag.
+  with pytest.raises(ValueError, match="epochs_per_call must be >= 0; got -1"):
+    _fit(_data(), epochs_per_call=-1)
+  assert _fit(_data(), epochs_per_call=0).epochs_run == 1
 
 
 def test_labels_outside_the_classes():
@@ -223,6 +228,7 @@ class _Payload:
     return (open, (self.target, "w"))
 
 
+@pytest.mark.slow
 def test_pickle_payload_is_never_executed(tmp_path):
   target = tmp_path / "owned.txt"
   path = tmp_path / "evil.npz"
@@ -242,6 +248,7 @@ def _run(*args, cwd=ROOT):
                         cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_divergence_is_caught(tmp_path):
   proc = _run("--learning_rate=1e6", "--epochs=5", f"--workdir={tmp_path}")
   assert proc.returncode == 3
@@ -257,21 +264,23 @@ def test_divergence_is_caught(tmp_path):
 def _fingerprint(config):
   out = experiment.train_and_evaluate(config)
   h = hashlib.sha256()
-  for leaf in jax.tree.leaves(out["params"]):
+  for leaf in jax.tree.leaves(out.params):
     h.update(np.asarray(leaf).tobytes())
-  for name in sorted(out["history"]):
-    h.update(np.asarray(out["history"][name]).tobytes())
+  for name in sorted(out.history):
+    h.update(np.asarray(out.history[name]).tobytes())
   return h.hexdigest()
 
 
+@pytest.mark.slow
 def test_same_seed_same_bits_other_seed_other_bits():
-  config = experiment.Config(dataset="iris", hidden=(8,), epochs=5,
-                             batch_size=8, dropout=0.2)
+  config = Config.make(dataset="iris", hidden=(8,), epochs=5, batch_size=8,
+                       dropout=0.2)
   first, second = _fingerprint(config), _fingerprint(config)
   assert first == second
-  assert _fingerprint(config._replace(seed=1)) != first
+  assert _fingerprint(config.replace(seed=1)) != first
 
 
+@pytest.mark.slow
 def test_results_record_versions(tmp_path):
   proc = _run("--dataset=iris", "--hidden=4", "--epochs=1",
               f"--workdir={tmp_path}")

@@ -46,10 +46,15 @@ def _fast_compiles(tmp_path_factory):
   compilation_cache.reset_cache()
 
 
-@parametrize_with_checks([nn_sklearn.PerceptronClassifier(),
-                          nn_sklearn.MLPClassifier(),
-                          nn_sklearn.MLPRegressor()])
+@parametrize_with_checks([nn_sklearn.PerceptronClassifier()])
 def test_sklearn_compatible(estimator, check):
+  check(estimator)
+
+
+@pytest.mark.slow   # many fits, each of its own shapes and settings
+@parametrize_with_checks([nn_sklearn.MLPClassifier(),
+                          nn_sklearn.MLPRegressor()])
+def test_sklearn_compatible_mlp(estimator, check):
   check(estimator)
 
 
@@ -61,6 +66,7 @@ def _blobs(n=40, d=4, k=3, seed=0):
   return x.astype(np.float32), labels
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------- with sklearn
 def test_grid_search_over_a_pipeline_on_iris():
   x, y = load_iris(return_X_y=True)
@@ -88,6 +94,7 @@ def test_perceptron_in_a_pipeline_on_digits():
   assert pipe[-1].params_.shape == (10, 65)
 
 
+@pytest.mark.slow
 # ---------------------------------------------------------------- training
 def test_partial_fit_continues_like_fit():
   # Weights, Adam's moments, the PRNG stream and the batch-norm running
@@ -162,6 +169,7 @@ def test_validation_curves_and_early_stopping():
   assert r2 > 0.9
 
 
+@pytest.mark.slow
 def test_every_regularizer_with_both_gradient_methods():
   # Hand-written backprop and jax.grad train the same network, with the same
   # dropout masks and input noise, through every option at once.

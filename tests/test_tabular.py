@@ -9,6 +9,7 @@ import pytest
 
 from nn_jax import data
 from nn_jax import mlp
+from nn_jax import optimizers
 from nn_jax import tabular
 from nn_jax import train
 
@@ -63,10 +64,10 @@ def test_mixed_columns_train_better_than_chance(tmp_path):
   params = mlp.init(jax.random.PRNGKey(0), [7, 8, 2], model)
   y = jnp.asarray(data.targets(model.loss, train_ds))
   y_test = jnp.asarray(data.targets(model.loss, test_ds))
-  result = train.fit(params, model, train.make_optimizer("adam", 0.05),
-                     train.Data(jnp.asarray(train_ds.x), y,
-                                jnp.asarray(test_ds.x), y_test),
-                     key=jax.random.PRNGKey(1), epochs=30, batch_size=32)
+  result = train.fit(
+      params, model, optimizers.make("adam", 0.05),
+      train.Data(jnp.asarray(train_ds.x), y, jnp.asarray(test_ds.x), y_test),
+      train.FitOptions(epochs=30, batch_size=32), key=jax.random.PRNGKey(1))
   assert result.history["val_accuracy"][-1] >= 0.85
 
 

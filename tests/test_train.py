@@ -9,7 +9,14 @@ import optax
 import pytest
 
 from nn_jax import backprop
+from nn_jax import config
+from nn_jax import devices
+from nn_jax import epoch as epoch_lib
+from nn_jax import experiment
 from nn_jax import mlp
+from nn_jax import online
+from nn_jax import optimizers
+from nn_jax import population
 from nn_jax import train
 
 MODEL = mlp.make_model("tanh", "softmax_cross_entropy")
@@ -29,8 +36,9 @@ def _params(sizes=(3, 4, 2), seed=1, model=MODEL):
 
 def test_full_batch_epoch_is_one_gradient_step():
   data, params = _data(), _params()
-  result = train.fit(params, MODEL, optax.sgd(0.1), data,
-                     key=jax.random.PRNGKey(0), epochs=1, batch_size=0)
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=1, batch_size=0), key=jax.random.PRNGKey(0))
   _, grads = backprop.gradients(params, data.x, data.y, MODEL)
   expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
   chex.assert_trees_all_close(result.params, expected, rtol=1e-5, atol=1e-6)
@@ -38,9 +46,10 @@ def test_full_batch_epoch_is_one_gradient_step():
 
 def test_online_epoch_is_one_step_per_example_in_order():
   data, params = _data(n=5), _params()
-  result = train.fit(params, MODEL, optax.sgd(0.1), data,
-                     key=jax.random.PRNGKey(0), epochs=1, batch_size=1,
-                     shuffle=False)
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=1, batch_size=1, shuffle=False),
+      key=jax.random.PRNGKey(0))
   expected = params
   for i in range(5):
     _, g = backprop.gradients(expected, data.x[i:i + 1], data.y[i:i + 1],
@@ -51,9 +60,10 @@ def test_online_epoch_is_one_step_per_example_in_order():
 
 def test_mini_batches_shuffled_from_the_key():
   data, params = _data(n=20), _params()
-  fit = lambda seed: train.fit(params, MODEL, optax.sgd(0.1), data,
-                               key=jax.random.PRNGKey(seed), epochs=2,
-                               batch_size=6).params
+  fit = lambda seed: train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=2, batch_size=6),
+      key=jax.random.PRNGKey(seed)).params
   chex.assert_trees_all_equal(fit(0), fit(0))
   with pytest.raises(AssertionError):
     chex.assert_trees_all_close(fit(0), fit(1))
@@ -62,9 +72,10 @@ def test_mini_batches_shuffled_from_the_key():
 def test_incomplete_last_batch_is_dropped():
   # 7 examples, batches of 3: two updates, the 7th example unused.
   data, params = _data(n=7), _params()
-  result = train.fit(params, MODEL, optax.sgd(0.1), data,
-                     key=jax.random.PRNGKey(0), epochs=1, batch_size=3,
-                     shuffle=False)
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=1, batch_size=3, shuffle=False),
+      key=jax.random.PRNGKey(0))
   expected = params
   for i in range(2):
     sl = slice(3 * i, 3 * i + 3)
@@ -75,9 +86,10 @@ def test_incomplete_last_batch_is_dropped():
 
 def test_cost_threshold_stops_training():
   data, params = _data(n=16), _params((3, 16, 2))
-  result = train.fit(params, MODEL, optax.adam(0.05), data,
-                     key=jax.random.PRNGKey(0), epochs=500, batch_size=0,
-                     cost_threshold=0.05, epochs_per_call=7)
+  result = train.fit(
+      params, MODEL, optax.adam(0.05), data,
+      train.FitOptions(epochs=500, batch_size=0, cost_threshold=0.05, epochs_per_call=7),
+      key=jax.random.PRNGKey(0))
   loss = result.history["train_loss"]
   assert result.reached_threshold
   assert result.epochs_run < 500
@@ -88,9 +100,10 @@ def test_cost_threshold_stops_training():
 def test_history_and_validation_metrics():
   data, params = _data(n=12, n_val=6), _params()
   seen = []
-  result = train.fit(params, MODEL, train.make_optimizer("momentum", 0.1),
-                     data, key=jax.random.PRNGKey(0), epochs=9, batch_size=4,
-                     epochs_per_call=4, on_progress=lambda e, m: seen.append(e))
+  result = train.fit(
+      params, MODEL, optimizers.make("momentum", 0.1), data,
+      train.FitOptions(epochs=9, batch_size=4, epochs_per_call=4),
+      key=jax.random.PRNGKey(0), on_progress=lambda e, m: seen.append(e))
   assert result.epochs_run == 9 and seen == [4, 8, 9]
   for name in train.METRICS:
     assert result.history[name].shape == (9,)
@@ -104,17 +117,19 @@ def test_history_and_validation_metrics():
 
 def test_no_validation_data_gives_nan():
   data, params = _data(n=8), _params()
-  result = train.fit(params, MODEL, optax.sgd(0.1), data,
-                     key=jax.random.PRNGKey(0), epochs=2)
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=2, batch_size=0), key=jax.random.PRNGKey(0))
   assert np.all(np.isnan(result.history["val_loss"]))
 
 
-@pytest.mark.parametrize("name", train.OPTIMIZERS)
+@pytest.mark.parametrize("name", config.OPTIMIZERS)
 def test_every_optimizer_lowers_the_cost(name):
   data, params = _data(n=16), _params()
-  result = train.fit(params, MODEL, train.make_optimizer(name, 0.05), data,
-                     key=jax.random.PRNGKey(0), epochs=30, batch_size=4,
-                     epochs_per_call=30)
+  result = train.fit(
+      params, MODEL, optimizers.make(name, 0.05), data,
+      train.FitOptions(epochs=30, batch_size=4, epochs_per_call=30),
+      key=jax.random.PRNGKey(0))
   loss = result.history["train_loss"]
   assert loss[-1] < 0.8 * loss[0]
 
@@ -123,8 +138,9 @@ def test_any_optax_transformation():
   data, params = _data(), _params()
   # One full-batch step through a chain that clips the gradient's norm.
   opt = optax.chain(optax.clip_by_global_norm(1e-3), optax.sgd(0.1))
-  result = train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0),
-                     epochs=1, batch_size=0)
+  result = train.fit(
+      params, MODEL, opt, data, train.FitOptions(epochs=1, batch_size=0),
+      key=jax.random.PRNGKey(0))
   _, grads = backprop.gradients(params, data.x, data.y, MODEL)
   norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads)))
   assert norm > 1e-3
@@ -135,10 +151,10 @@ def test_any_optax_transformation():
 
 def test_manual_and_autodiff_train_alike():
   data, params = _data(n=16), _params()
-  fit = lambda grad: train.fit(params, MODEL, optax.sgd(0.2), data,
-                               key=jax.random.PRNGKey(0), epochs=10,
-                               batch_size=4, grad=grad,
-                               epochs_per_call=10).params
+  fit = lambda grad: train.fit(
+      params, MODEL, optax.sgd(0.2), data,
+      train.FitOptions(epochs=10, batch_size=4, grad=grad, epochs_per_call=10),
+      key=jax.random.PRNGKey(0)).params
   chex.assert_trees_all_close(fit("manual"), fit("autodiff"), rtol=1e-4,
                               atol=1e-5)
 
@@ -149,9 +165,10 @@ def test_sigmoid_network_learns_xor():
   model = mlp.make_model("sigmoid", "sigmoid_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(0), [2, 4, 1], model, "normal")
   data = train.Data(x, y, x[:0], y[:0])
-  result = train.fit(params, model, optax.sgd(1.0, momentum=0.9), data,
-                     key=jax.random.PRNGKey(0), epochs=1000, batch_size=0,
-                     epochs_per_call=1000)
+  result = train.fit(
+      params, model, optax.sgd(1.0, momentum=0.9), data,
+      train.FitOptions(epochs=1000, batch_size=0, epochs_per_call=1000),
+      key=jax.random.PRNGKey(0))
   assert result.history["train_accuracy"][-1] == 1.0
 
 
@@ -159,55 +176,73 @@ def test_bad_arguments():
   data, params = _data(n=5), _params()
   opt = optax.sgd(0.1)
   with pytest.raises(ValueError, match="batch_size"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
-              batch_size=6)
+    train.fit(
+        params, MODEL, opt, data, train.FitOptions(epochs=1, batch_size=6),
+        key=jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match="epochs"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=0)
-  with pytest.raises(ValueError, match="gradient method"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
-              grad="numeric")
+    train.fit(
+        params, MODEL, opt, data, train.FitOptions(epochs=0, batch_size=0),
+        key=jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="grad='numeric' is not allowed"):
+    train.fit(
+        params, MODEL, opt, data,
+        train.FitOptions(epochs=1, batch_size=0, grad="numeric"),
+        key=jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match="optimizer"):
-    train.make_optimizer("rmsprop", 0.1)
+    optimizers.make("rmsprop", 0.1)
   with pytest.raises(ValueError, match="epochs must be an integer"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0),
-              epochs=2.5)
+    train.fit(
+        params, MODEL, opt, data, train.FitOptions(epochs=2.5, batch_size=0),
+        key=jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match=r"image_shape \(2, 2\) has 4 pixels "
                      "but x has 3 features"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
-              max_shift=1, image_shape=(2, 2))
+    train.fit(
+        params, MODEL, opt, data,
+        train.FitOptions(epochs=1, batch_size=0, max_shift=1, augment=('shift',)),
+        key=jax.random.PRNGKey(0), image_shape=(2, 2))
   ints = data._replace(x=jnp.ones((5, 3), jnp.int32))
   with pytest.raises(ValueError, match="noise needs floating-point inputs"):
-    train.fit(params, MODEL, opt, ints, key=jax.random.PRNGKey(0), epochs=1,
-              noise_std=0.1)
+    train.fit(
+        params, MODEL, opt, ints,
+        train.FitOptions(epochs=1, batch_size=0, noise_std=0.1, augment=('noise',)),
+        key=jax.random.PRNGKey(0))
   with jax.enable_x64(True):
     wide = data._replace(x=jnp.asarray(np.asarray(data.x), jnp.float64))
     for batch_size in (1, 5):
       with pytest.raises(ValueError, match="x is float64 but the network's "
                          "weights are float32"):
-        train.fit(params, MODEL, opt, wide, key=jax.random.PRNGKey(0),
-                  epochs=1, batch_size=batch_size)
+        train.fit(
+            params, MODEL, opt, wide,
+            train.FitOptions(epochs=1, batch_size=batch_size),
+            key=jax.random.PRNGKey(0))
     # Targets too (np.eye gives float64): they failed inside the scan.
     wide = data._replace(y=jnp.asarray(np.asarray(data.y), jnp.float64))
     with pytest.raises(ValueError, match="y is float64 but the network's "
                        "weights are float32"):
-      train.fit(params, MODEL, optax.adam(0.1), wide,
-                key=jax.random.PRNGKey(0), epochs=1, batch_size=5)
+      train.fit(
+          params, MODEL, optax.adam(0.1), wide,
+          train.FitOptions(epochs=1, batch_size=5), key=jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match="batch_size must be an integer; got "
                      "2.5"):
-    train.fit(params, MODEL, opt, data, key=jax.random.PRNGKey(0), epochs=1,
-              batch_size=2.5)
+    train.fit(
+        params, MODEL, opt, data, train.FitOptions(epochs=1, batch_size=2.5),
+        key=jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match="early_stopping_patience must be >= "
                      "0"):
-    train.fit(params, MODEL, opt, data._replace(x_val=data.x, y_val=data.y),
-              key=jax.random.PRNGKey(0), epochs=1, early_stopping_patience=-1)
+    train.fit(
+        params, MODEL, opt, data._replace(x_val=data.x, y_val=data.y),
+        train.FitOptions(epochs=1, batch_size=0, early_stopping_patience=-1),
+        key=jax.random.PRNGKey(0))
   # Threshold units cannot be trained by gradients, on any path (online
   # plain SGD takes a path of its own).
   step = mlp.make_model("threshold", "softmax_cross_entropy")
-  for optimizer in (opt, train.make_optimizer("sgd", 0.1)):
+  for optimizer in (opt, online.delayed_sgd(0.1)):
     for batch_size in (1, 5):
       with pytest.raises(ValueError, match="'threshold' has no derivative"):
-        train.fit(_params(model=step), step, optimizer, data,
-                  key=jax.random.PRNGKey(0), epochs=1, batch_size=batch_size)
+        train.fit(
+            _params(model=step), step, optimizer, data,
+            train.FitOptions(epochs=1, batch_size=batch_size),
+            key=jax.random.PRNGKey(0))
 
 
 def test_float64_runs_compare_validation_costs_in_float64():
@@ -219,9 +254,10 @@ def test_float64_runs_compare_validation_costs_in_float64():
                       dtype=jnp.float64)
     x = jax.random.normal(jax.random.PRNGKey(1), (40, 3), jnp.float64)
     data = train.Data(x[:30], 2 * x[:30, :1], x[30:], 2 * x[30:, :1])
-    result = train.fit(params, model, train.make_optimizer("sgd", 1e-9),
-                       data, key=jax.random.PRNGKey(0), epochs=12,
-                       early_stopping_patience=3)
+    result = train.fit(
+        params, model, optimizers.make("sgd", 1e-9), data,
+        train.FitOptions(epochs=12, batch_size=0, early_stopping_patience=3),
+        key=jax.random.PRNGKey(0))
   assert result.history["val_loss"].dtype == np.float64
   # Narrower weights keep float32 metrics; NumPy float64 weights and data
   # are float32 on the device without 64-bit JAX, and train as such.
@@ -230,8 +266,10 @@ def test_float64_runs_compare_validation_costs_in_float64():
                           ).best_val_loss.dtype == jnp.float32
   wide = jax.tree.map(lambda a: np.asarray(a, np.float64), _params())
   numpy64 = train.Data(*(np.asarray(a, np.float64) for a in _data(n_val=4)))
-  assert train.fit(wide, MODEL, optax.sgd(0.1), numpy64,
-                   key=jax.random.PRNGKey(0), epochs=2).epochs_run == 2
+  assert train.fit(
+      wide, MODEL, optax.sgd(0.1), numpy64,
+      train.FitOptions(epochs=2, batch_size=0),
+      key=jax.random.PRNGKey(0)).epochs_run == 2
   assert np.all(np.diff(result.history["val_loss"]) < 0)
   assert result.epochs_run == 12 and result.best_epoch == 12
   assert not result.early_stopped
@@ -239,24 +277,26 @@ def test_float64_runs_compare_validation_costs_in_float64():
 
 _DATA_PARALLEL = """
 import jax, jax.numpy as jnp, optax
-from nn_jax import mlp, train
+from nn_jax import config, mlp, population, train
 assert jax.device_count() == 8
 model = mlp.make_model("tanh", "softmax_cross_entropy")
 params = mlp.init(jax.random.PRNGKey(0), [6, 16, 3], model)
 x = jax.random.normal(jax.random.PRNGKey(1), (128, 6))
 y = jax.nn.one_hot(jnp.arange(128) % 3, 3)
 data = train.Data(x, y, x[:8], y[:8])
-fit = lambda devices: train.fit(params, model, optax.sgd(0.2), data,
-                                key=jax.random.PRNGKey(2), epochs=4,
-                                batch_size=32, devices=devices)
+fit = lambda devices: train.fit(
+    params, model, optax.sgd(0.2), data,
+    config.FitOptions(epochs=4, batch_size=32, devices=devices),
+    key=jax.random.PRNGKey(2))
 diff = lambda a, b: max(float(jnp.max(jnp.abs(u - v))) for u, v in
                         zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 one, eight = fit(1), fit(8)
 assert eight.params[0]["w"].sharding.mesh.size == 8
 keys = jax.random.split(jax.random.PRNGKey(3), 8)
-pop = lambda devices, keys=keys: train.fit_population(
-    keys, [6, 16, 3], model, data, learning_rates=0.2, epochs=3,
-    batch_size=16, devices=devices)
+pop = lambda devices, keys=keys: population.fit_population(
+    keys, [6, 16, 3], model, data,
+    config.FitOptions(epochs=3, batch_size=16, devices=devices),
+    learning_rates=0.2)
 pop_one, pop_eight = pop(1), pop(8)
 assert pop_eight.params[0]["w"].sharding.spec[0] == "members"
 assert pop_eight.params[0]["w"].sharding.mesh.size == 8
@@ -269,6 +309,7 @@ print(diff(one.params, eight.params), diff(pop_one.params, pop_eight.params))
 """
 
 
+@pytest.mark.slow
 def test_data_parallel_and_population_over_8_devices_match_one_device():
   import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   env = {**os.environ,
@@ -285,7 +326,7 @@ def test_data_parallel_and_population_over_8_devices_match_one_device():
 
 def test_more_devices_than_available():
   with pytest.raises(ValueError, match="devices must be between 1"):
-    train.make_mesh(jax.device_count() + 1)
+    devices.make_mesh(jax.device_count() + 1)
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -294,16 +335,17 @@ def test_population_members_equal_single_runs(shared):
   keys = jax.random.split(jax.random.PRNGKey(5), 3)
   rates = jnp.array([0.05, 0.1, 0.2])
   shared_key = jax.random.PRNGKey(9) if shared else None
-  pop = train.fit_population(keys, [3, 4, 2], MODEL, data,
-                             learning_rates=rates, optimizer="sgd", epochs=3,
-                             batch_size=4, shared_key=shared_key)
+  pop = population.fit_population(
+      keys, [3, 4, 2], MODEL, data, config.FitOptions(epochs=3, batch_size=4),
+      learning_rates=rates, optimizer="sgd", shared_key=shared_key)
   assert pop.history["train_loss"].shape == (3, 3)
   for i in range(3):
     k_init, k_train = jax.random.split(keys[i])
     params = mlp.init(k_init, [3, 4, 2], MODEL)
-    single = train.fit(params, MODEL, optax.sgd(float(rates[i])), data,
-                       key=shared_key if shared else k_train, epochs=3,
-                       batch_size=4)
+    single = train.fit(
+        params, MODEL, optax.sgd(float(rates[i])), data,
+        train.FitOptions(epochs=3, batch_size=4),
+        key=shared_key if shared else k_train)
     member = jax.tree.map(lambda a, i=i: a[i], pop.params)
     chex.assert_trees_all_close(member, single.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pop.history["train_loss"][i],
@@ -315,8 +357,9 @@ def test_population_shuffles_once_per_epoch_with_a_shared_key(shared):
   # With a shared key the members' batch order is one array, not a copy
   # per member: every sort in the program sorts a single order.
   data = _data(n=16)
-  run = train._population_runner(  # pylint: disable=protected-access
-      (3, 4, 2), MODEL, "sgd", 0.9, "glorot", train.Options(2, 4), 16)
+  run = population._population_runner(  # pylint: disable=protected-access
+      (3, 4, 2), MODEL, "sgd", 0.9, "glorot",
+      config.FitOptions(epochs=2, batch_size=4), 16, None)
   keys = jax.random.split(jax.random.PRNGKey(5), 3)
   jaxpr = jax.make_jaxpr(run)(keys, jnp.full((3,), 0.1),
                               jax.random.PRNGKey(9) if shared else None, data)
@@ -336,11 +379,12 @@ def test_population_shuffles_once_per_epoch_with_a_shared_key(shared):
 @pytest.mark.parametrize("grad", ["manual", "autodiff"])
 def test_batch_metrics_are_the_mean_over_the_epoch_before_each_update(grad):
   data, params = _data(n=12), _params()
-  kwargs = dict(key=jax.random.PRNGKey(0), epochs=1, batch_size=4,
-                shuffle=False, grad=grad)
-  full = train.fit(params, MODEL, optax.sgd(0.1), data, **kwargs)
-  batches = train.fit(params, MODEL, optax.sgd(0.1), data,
-                      train_metrics="batches", **kwargs)
+  options = config.FitOptions(epochs=1, batch_size=4, shuffle=False,
+                              grad=grad)
+  fit = lambda options: train.fit(params, MODEL, optax.sgd(0.1), data,
+                                  options, key=jax.random.PRNGKey(0))
+  full = fit(options)
+  batches = fit(options.replace(train_metrics="batches"))
   chex.assert_trees_all_close(batches.params, full.params)
   p, costs, accs = params, [], []
   for i in range(3):
@@ -355,18 +399,17 @@ def test_batch_metrics_are_the_mean_over_the_epoch_before_each_update(grad):
   np.testing.assert_allclose(batches.history["train_accuracy"],
                              [np.mean(accs)], rtol=1e-6)
   with pytest.raises(ValueError, match="train_metrics"):
-    train.fit(params, MODEL, optax.sgd(0.1), data, train_metrics="some",
-              **kwargs)
+    fit(options.replace(train_metrics="some"))
 
 
 def test_lockstep_epoch_is_the_cond_epoch():
   data, params = _data(n=12, n_val=4), _params()
   opt = optax.sgd(0.1)
-  options = train.Options(epochs=2, batch_size=4)
+  options = config.FitOptions(epochs=2, batch_size=4)
   runs = []
   for lockstep in (False, True):
-    epoch = jax.jit(train.make_epoch(MODEL, opt, 12, options,
-                                     lockstep=lockstep))
+    epoch = jax.jit(epoch_lib.make_epoch(MODEL, opt, 12, options,
+                                         lockstep=lockstep))
     state = train.init_state(params, MODEL, opt, jax.random.PRNGKey(3))
     rows = []
     for _ in range(3):     # the third epoch is past the end
@@ -380,12 +423,12 @@ def test_lockstep_epoch_is_the_cond_epoch():
   assert np.all(np.isnan(runs[1][1][2]))
 
 
+@pytest.mark.slow
 def test_runs_of_one_config_compile_once():
-  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
-  config = experiment.Config(dataset="iris", hidden=(3,), epochs=2)
-  experiment.train_and_evaluate(config)
+  run = config.Config.make(dataset="iris", hidden=(3,), epochs=2)
+  experiment.train_and_evaluate(run)
   before = train._fit_runner.cache_info()
-  experiment.train_and_evaluate(config._replace(seed=1))
+  experiment.train_and_evaluate(run.replace(seed=1))
   after = train._fit_runner.cache_info()
   assert (after.hits, after.misses) == (before.hits + 1, before.misses)
 
@@ -403,11 +446,11 @@ def test_fits_of_one_setting_trace_once_and_keep_the_callers_arrays(
   make_epoch = train.make_epoch
   monkeypatch.setattr(train, "make_epoch", counted_epoch)
   train._fit_runner.cache_clear()  # pylint: disable=protected-access
-  opt = train.make_optimizer("sgd", 0.1)
-  assert train.make_optimizer("sgd", 0.1) is opt
+  opt = optimizers.make("sgd", 0.1)
+  assert optimizers.make("sgd", 0.1) is opt
   fit = lambda params, data, seed: train.fit(
-      params, MODEL, opt, data, key=jax.random.PRNGKey(seed), epochs=2,
-      batch_size=4)
+      params, MODEL, opt, data, train.FitOptions(epochs=2, batch_size=4),
+      key=jax.random.PRNGKey(seed))
   try:
     for seed in range(3):
       params = _params(seed=seed)
@@ -427,22 +470,25 @@ def test_fits_of_one_setting_trace_once_and_keep_the_callers_arrays(
 @pytest.mark.parametrize("sizes,activation,residual,n,metrics,delayed", [
     ([5, 7, 3], "sigmoid", False, 70, "full", 1),
     ([6, 6, 4, 3], "relu", True, 64, "batches", 1),
-    ([5, 6, 6, 3], "tanh", True, 130, "batches", 1),
-    ([4, 300, 260, 3], "tanh", False, 70, "full", 2),
-    ([5, 256, 256, 256, 3], "relu", True, 130, "batches", 3)])
+    pytest.param([5, 6, 6, 3], "tanh", True, 130, "batches", 1,
+                 marks=pytest.mark.slow),
+    pytest.param([4, 300, 260, 3], "tanh", False, 70, "full", 2,
+                 marks=pytest.mark.slow),
+    pytest.param([5, 256, 256, 256, 3], "relu", True, 130, "batches", 3,
+                 marks=pytest.mark.slow)])
 def test_online_sgd_with_delayed_layers_is_step_by_step_sgd(
     sizes, activation, residual, n, metrics, delayed):
-  # make_optimizer's plain SGD lets online epochs update the first layer
-  # and large hidden layers above it once per block (train.DELAY_BLOCK
-  # examples); optax.sgd itself is stepped one example at a time. Same
-  # steps, other rounding.
+  # online.delayed_sgd lets online epochs update the first layer and large
+  # hidden layers above it once per block (online.DELAY_BLOCK examples);
+  # optax.sgd is stepped one example at a time. Same steps, other rounding.
   model = mlp.make_model(activation, "softmax_cross_entropy",
                          residual=residual)
-  assert train._delayed_layers(  # pylint: disable=protected-access
+  assert online._delayed_layers(  # pylint: disable=protected-access
       mlp.init(jax.random.PRNGKey(0), sizes, model)) == delayed
-  delayed, stepwise = train.make_optimizer("sgd", 0.05), optax.sgd(0.05)
-  assert train._plain_sgd_rate(delayed) == 0.05
-  assert train._plain_sgd_rate(stepwise) is None
+  delayed, stepwise = optimizers.make("delayed_sgd", 0.05), optax.sgd(0.05)
+  assert online.applies(delayed, model, 1, "manual", False)
+  assert not online.applies(stepwise, model, 1, "manual", False)
+  assert not online.applies(delayed, model, 2, "manual", False)
   with jax.enable_x64(True):
     rng = np.random.default_rng(n)
     x = jnp.asarray(rng.normal(size=(n, sizes[0])))
@@ -450,8 +496,10 @@ def test_online_sgd_with_delayed_layers_is_step_by_step_sgd(
                        dtype=jnp.float64)
     data = train.Data(x, y, x[:5], y[:5])
     params = mlp.init(jax.random.PRNGKey(1), sizes, model, dtype=jnp.float64)
-    a, b = (train.fit(params, model, opt, data, key=jax.random.PRNGKey(2),
-                      epochs=3, batch_size=1, train_metrics=metrics)
+    a, b = (train.fit(
+        params, model, opt, data,
+        train.FitOptions(epochs=3, batch_size=1, train_metrics=metrics),
+        key=jax.random.PRNGKey(2))
             for opt in (delayed, stepwise))
     chex.assert_trees_all_close(a.params, b.params, atol=1e-12)
   for name in train.METRICS:
@@ -466,7 +514,9 @@ def test_online_sgd_with_integer_inputs():
   data = train.Data(x, y, x[:0], y[:0])
   model = mlp.make_model("sigmoid", "softmax_cross_entropy")
   params = mlp.init(jax.random.PRNGKey(1), [16, 8, 3], model)
-  a, b = (train.fit(params, model, opt, data, key=jax.random.PRNGKey(0),
-                    epochs=1, batch_size=1, shuffle=False)
-          for opt in (train.make_optimizer("sgd", 1e-4), optax.sgd(1e-4)))
+  a, b = (train.fit(
+      params, model, opt, data,
+      train.FitOptions(epochs=1, batch_size=1, shuffle=False),
+      key=jax.random.PRNGKey(0))
+          for opt in (online.delayed_sgd(1e-4), optax.sgd(1e-4)))
   chex.assert_trees_all_close(a.params, b.params, atol=1e-5)
