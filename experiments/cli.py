@@ -24,6 +24,7 @@ from nn_jax import config as config_lib
 FLAGS = flags.FLAGS
 
 USAGE_ERROR = 2
+INTERRUPTED = 130   # as a shell reports a Ctrl-C
 
 # JAX reports at INFO which accelerator back-ends it could not find, and
 # orbax-checkpoint some 40 lines per checkpoint; that is noise next to our
@@ -193,6 +194,15 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
     except OSError as e:   # a path that cannot be read or written
       fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror
            else str(e))
+    except KeyboardInterrupt:
+      done = (f" after epoch {Progress.last_epoch}"
+              if Progress.last_epoch else "")
+      resume = (" The checkpoints are kept: the same command with --resume "
+                "continues from the latest." if "resume" in FLAGS and (
+                    FLAGS["checkpoint_every"].value if "checkpoint_every"
+                    in FLAGS else 0) else "")
+      fail(f"interrupted{done}; the earlier results in the workdir are as "
+           f"they were.{resume}", code=INTERRUPTED)
   app.run(guarded, flags_parser=_parse_flags)
 
 
@@ -221,6 +231,8 @@ def flag_dict(module_name: str) -> dict:
 class Progress:
   """Progress over epochs: a tqdm bar on a terminal, else absl log lines."""
 
+  last_epoch = 0   # the latest epoch reported, for an interrupted run
+
   def __init__(self, total: int, desc: str = "train"):
     self.total = total
     self.bar = None
@@ -229,6 +241,7 @@ class Progress:
       self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
 
   def __call__(self, epoch: int, m: dict) -> None:
+    Progress.last_epoch = epoch
     # Accuracies only where there are any (not for regression).
     shown = {k: v for k, v in m.items()
              if not (k.endswith("accuracy") and np.isnan(v))}
@@ -257,3 +270,17 @@ class Progress:
 def log(message: str, *args) -> None:
   """Progress line through absl logging (INFO, shown on stderr)."""
   logging.info(message, *args)
+
+
+
+def numbers(flag: str, ok: Callable[[float], bool] = lambda v: True,
+            allowed: str = "") -> list:
+  """A list flag's items as finite numbers for which ``ok`` holds (as
+  ``allowed`` says, e.g. "> 0"); fails naming the flag."""
+  try:
+    values = [float(v) for v in FLAGS[flag].value]
+  except ValueError:
+    values = []
+  check(bool(values) and all(np.isfinite(v) and ok(v) for v in values),
+        flag, f"comma-separated finite numbers {allowed}".strip())
+  return values

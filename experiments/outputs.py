@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from experiments.cli import fail, log
+from experiments.cli import fail
+
 
 def make_workdir(path: str) -> str:
   """Creates the workdir (and its parents) and returns its path."""
@@ -23,25 +24,101 @@ def make_workdir(path: str) -> str:
   return path
 
 
-# What experiments.train writes into its workdir (besides checkpoints/).
-RUN_OUTPUTS = ("results.json", "metrics.jsonl", "params.npz",
-               "learning_curves.png", "confusion_matrix.png",
-               "decision_regions.png", "tensorboard")
+class Workdir:
+  """A run's workdir, as a context manager: locked for the run, its outputs
+  written to a staging folder inside it and moved into place only when the
+  run calls :meth:`commit`.
+
+  On entry the folder is made, checked writable and locked (a second run on
+  it is refused in one line naming the first one's process); ``staging``
+  is the folder to write into. :meth:`commit` moves every file written
+  there into the workdir, replacing files of the same name, and removes the
+  files that the previous run wrote (listed in its manifest) and this one
+  did not, so that no figure of an earlier run stays beside this run's
+  results; nothing else in the workdir is touched. A run that ends without
+  committing, by an error or a full disk, leaves the previous outputs as
+  they were.
+  """
+
+  MANIFEST = ".nn_jax_outputs.json"   # the files the last run wrote
+  LOCK = ".nn_jax.lock"
+
+  def __init__(self, path: str):
+    self.path = path
+    self.staging = None
+    self._lock = None
+
+  def __enter__(self) -> "Workdir":
+    import fcntl  # pylint: disable=g-import-not-at-top
+    import tempfile  # pylint: disable=g-import-not-at-top
+    make_workdir(self.path)
+    lock_path = os.path.join(self.path, self.LOCK)
+    try:
+      self._lock = open(lock_path, "a+")   # pylint: disable=consider-using-with
+      fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self._lock.seek(0)
+      owner = self._lock.read().strip() or "another process"
+      self._lock.close()
+      fail(f"--workdir={self.path} is in use by another run (process "
+           f"{owner}); wait for it or choose another folder")
+    except OSError as e:
+      fail(f"--workdir={self.path} is not writable ({e.strerror or e}); "
+           f"choose another folder")
+    self._lock.seek(0)
+    self._lock.truncate()
+    self._lock.write(str(os.getpid()))
+    self._lock.flush()
+    try:   # also the check that the run can write its results
+      self.staging = tempfile.mkdtemp(prefix=".nn_jax-staging-",
+                                      dir=self.path)
+    except OSError:
+      self._lock.close()
+      raise
+    return self
+
+  def commit(self) -> list[str]:
+    """Moves the staged outputs into place; returns their names."""
+    written = sorted(
+        os.path.relpath(os.path.join(root, f), self.staging)
+        for root, _, files in os.walk(self.staging) for f in files)
+    for name in written:
+      target = os.path.join(self.path, name)
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      os.replace(os.path.join(self.staging, name), target)
+    for name in set(self._previous()) - set(written):
+      target = os.path.join(self.path, name)
+      if os.path.isfile(target):
+        os.remove(target)
+        _remove_empty_parents(os.path.dirname(target), self.path)
+    write_json(os.path.join(self.path, self.MANIFEST), {"files": written})
+    return written
+
+  def _previous(self) -> list:
+    try:
+      with open(os.path.join(self.path, self.MANIFEST)) as f:
+        files = json.load(f).get("files", [])
+    except (OSError, ValueError, AttributeError):
+      return []
+    # Only plain relative names inside the workdir.
+    return [n for n in files if isinstance(n, str) and not os.path.isabs(n)
+            and ".." not in n.split(os.sep)]
+
+  def __exit__(self, *exc) -> None:
+    if self.staging is not None:
+      shutil.rmtree(self.staging, ignore_errors=True)
+    if self._lock is not None:
+      self._lock.close()   # releases the lock
 
 
-def clear_outputs(workdir: str) -> None:
-  """Removes an earlier run's outputs from ``workdir`` before a run writes
-  its own, so that none of them (a figure this run does not draw, a
-  second TensorBoard event file) is taken for this run's."""
-  earlier = [n for n in RUN_OUTPUTS if os.path.exists(os.path.join(workdir, n))]
-  if earlier:
-    log("replacing the earlier run's %s in %s", ", ".join(earlier), workdir)
-  for name in earlier:
-    path = os.path.join(workdir, name)
-    if os.path.isdir(path):
-      shutil.rmtree(path)
-    else:
-      os.remove(path)
+def _remove_empty_parents(folder: str, top: str) -> None:
+  """Removes ``folder`` and its parents up to ``top`` while they are empty."""
+  while os.path.abspath(folder) != os.path.abspath(top):
+    try:
+      os.rmdir(folder)
+    except OSError:
+      return
+    folder = os.path.dirname(folder)
 
 
 def _jsonable(value):

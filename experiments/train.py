@@ -34,32 +34,32 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   config = cli.config_from_flags()
-  workdir = outputs.make_workdir(FLAGS.workdir)
-  checkpoints = os.path.join(os.path.abspath(workdir), "checkpoints")
-  if FLAGS.resume and not (os.path.isdir(checkpoints) and any(
-      d.isdigit() for d in os.listdir(checkpoints))):
-    cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
-            checkpoints)
-  progress = cli.Progress(config.fit.epochs)
-  run = experiment.train_and_evaluate(config, on_progress=progress,
-                                      checkpoint_dir=checkpoints,
-                                      resume=FLAGS.resume)
-  progress.close()
+  with outputs.Workdir(FLAGS.workdir) as workdir:
+    checkpoints = os.path.join(os.path.abspath(workdir.path), "checkpoints")
+    if FLAGS.resume and not (os.path.isdir(checkpoints) and any(
+        d.isdigit() for d in os.listdir(checkpoints))):
+      cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
+              checkpoints)
+    progress = cli.Progress(config.fit.epochs)
+    run = experiment.train_and_evaluate(config, on_progress=progress,
+                                        checkpoint_dir=checkpoints,
+                                        resume=FLAGS.resume)
+    progress.close()
+    params_io.save(os.path.join(workdir.staging, "params.npz"),
+                   params=run.params, stats=run.stats)
+    outputs.write_run(workdir.staging, config, run)
+    workdir.commit()
   summary = run.summary
-  outputs.clear_outputs(workdir)
-  params_path = os.path.join(workdir, "params.npz")
-  params_io.save(params_path, params=run.params, stats=run.stats)
-  outputs.write_run(workdir, config, run)
   if summary.diverged:
     cli.fail(f"training diverged at epoch {summary.epochs_run}: the cost or "
              f"the weights became NaN/Inf; lower --learning_rate (now "
              f"{config.optim.learning_rate}). The last finite parameters "
-             f"are in {params_path}", code=3)
+             f"are in {os.path.join(workdir.path, 'params.npz')}", code=3)
   scores = [f"test {name} {value:.4f}" for name, value in (
       ("accuracy", summary.test_accuracy), ("cost", summary.test_loss))
             if not math.isnan(value)]
   print(f"{'  '.join(scores)}  after {summary.epochs_run} epochs in "
-        f"{summary.seconds:.1f} s  (results in {workdir})")
+        f"{summary.seconds:.1f} s  (results in {workdir.path})")
 
 
 def entry():

@@ -23,6 +23,7 @@ other gradient method; :func:`gradients` selects between them with
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nn_jax import mlp
 from nn_jax import regularization as reg
@@ -52,6 +53,7 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   """
   act = model.activation
   _check_differentiable(params, model)
+  _check_one_hot_rows(y, model)
   zs, activations = cache["zs"], cache["activations"]
   skip = mlp.skips(mlp.sizes_of(params), model)
   delta = model.loss.delta(zs[-1], y)                    # delta_L
@@ -109,6 +111,24 @@ def _check_differentiable(params: mlp.Params, model: mlp.Model) -> None:
                      f"derivative; gradient training of hidden layers needs "
                      f"a differentiable one (train threshold units with "
                      f"nn_jax.perceptron)")
+
+
+def _check_one_hot_rows(y: jax.Array, model: mlp.Model) -> None:
+  """Softmax cross-entropy's output delta ``softmax(z) - y`` holds for
+  target rows that sum to 1 (one-hot, or class probabilities); other rows
+  (multi-label, unnormalized) are refused. Checked where ``y`` holds values
+  (not inside ``jax.jit``: :func:`nn_jax.train.fit` checks its data before
+  compiling)."""
+  if (model.loss.name != "softmax_cross_entropy"
+      or isinstance(y, jax.core.Tracer)):
+    return
+  sums = np.sum(np.asarray(y, np.float64), axis=-1)
+  off = np.abs(sums - 1)
+  if off.size and np.max(off) > 1e-3:
+    row = int(np.argmax(off))
+    raise ValueError(f"y rows must sum to 1 for softmax_cross_entropy "
+                     f"(one-hot or class probabilities: its output delta is "
+                     f"softmax(z) - y); row {row} sums to {sums[row]:g}")
 
 
 def _check_targets(params: mlp.Params, x: jax.Array, y: jax.Array) -> None:

@@ -11,10 +11,15 @@ is complete, so an interrupted save never replaces a good checkpoint. Arrays
 are stored as tensorstore/OCDBT files and metadata as JSON: no Python object
 is ever serialized. Restoring checks the tree against the network it is meant for and
 the hashes of what was read, and names the first path that does not match.
+A Ctrl-C during a save or a close takes effect when it is done.
 """
 
+import contextlib
 import hashlib
+import logging
 import os
+import signal
+import threading
 from typing import Any, Optional
 
 import jax
@@ -59,6 +64,23 @@ def describe(tree) -> dict:
   return out
 
 
+@contextlib.contextmanager
+def _interrupt_after():
+  """Holds a Ctrl-C (SIGINT) until the block is done, then raises it: a save
+  is not cut short, and orbax's threads do not report a broken wait."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  held = []
+  previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+    if held:
+      raise KeyboardInterrupt
+
+
 class Checkpointer:
   """Saves and restores training states in ``directory`` (one folder per epoch).
 
@@ -79,7 +101,8 @@ class Checkpointer:
 
   def close(self) -> None:
     """Waits for pending writes and releases orbax's resources."""
-    self._manager.close()
+    with _interrupt_after():
+      self._manager.close()
 
   def __enter__(self):
     return self
@@ -91,6 +114,29 @@ class Checkpointer:
     """The epoch of the newest complete checkpoint, or None."""
     return self._manager.latest_step()
 
+  def epochs(self) -> list:
+    """The epochs of the complete checkpoints, newest first."""
+    return sorted(self._manager.all_steps(), reverse=True)
+
+  def restore_newest_intact(self, like: Any):
+    """:meth:`restore` of the newest checkpoint that restores; a damaged
+    newer one is skipped with a warning that says why. Raises the newest
+    one's error when none restores."""
+    errors = []
+    for epoch in self.epochs():
+      try:
+        restored = self.restore(like, epoch)
+      except ValueError as e:
+        errors.append(e)
+        continue
+      for e in errors:
+        logging.warning("skipped a damaged checkpoint: %s; resuming from "
+                        "epoch %d", e, epoch)
+      return restored
+    if errors:
+      raise errors[0]
+    raise ValueError(f"no checkpoint in {self.directory}")
+
   def save(self, epoch: int, state: Any, history: np.ndarray) -> None:
     """Writes ``state`` and the metric rows ``history`` (epochs, metrics;
     float32, or float64 from a float64 run)."""
@@ -100,11 +146,12 @@ class Checkpointer:
     meta = {"epoch": int(epoch), "config": self.config,
             "history_shape": list(history.shape),
             "history_dtype": history.dtype.name, "arrays": describe(state)}
-    self._manager.save(epoch, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(_key_data(state)),
-        history=ocp.args.StandardSave({"rows": history}),
-        meta=ocp.args.JsonSave(meta)))
-    self._manager.wait_until_finished()
+    with _interrupt_after():
+      self._manager.save(epoch, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(_key_data(state)),
+          history=ocp.args.StandardSave({"rows": history}),
+          meta=ocp.args.JsonSave(meta)))
+      self._manager.wait_until_finished()
 
   def metadata(self, epoch: int) -> dict:
     """The JSON metadata saved with the checkpoint of ``epoch``."""
@@ -153,8 +200,14 @@ class Checkpointer:
       raise ValueError(f"checkpoint {where} has arrays the network lacks, "
                        f"first {extra[0]}: another architecture or optimizer")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _key_data(like))
-    rows = jax.ShapeDtypeStruct(tuple(meta["history_shape"]),
-                                np.dtype(meta.get("history_dtype", "float32")))
+    shape, dtype = meta.get("history_shape"), meta.get("history_dtype",
+                                                      "float32")
+    if dtype not in ("float32", "float64") or not (
+        isinstance(shape, list) and len(shape) == 2
+        and all(isinstance(n, int) and n >= 0 for n in shape)):
+      raise ValueError(f"checkpoint {where}: its metadata are damaged "
+                       f"(history {shape!r} of {dtype!r})")
+    rows = jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype))
     try:
       restored = self._manager.restore(epoch, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract),

@@ -254,6 +254,10 @@ class DataConfig(_Settings):
              f"task is for dataset=csv; {self.dataset!r} has its own")
     _require(self.test_fraction + self.validation_fraction < 1,
              "test_fraction + validation_fraction must be < 1")
+    _require(self.dataset != "csv" or self.input_encoding == "standardize",
+             f"input_encoding={self.input_encoding} is for the built-in "
+             "data sets; a CSV file's numeric columns are always "
+             "standardized (fitted on its training rows)")
 
 
 @dataclasses.dataclass(frozen=True)

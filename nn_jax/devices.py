@@ -1,5 +1,6 @@
 """Device meshes: data-parallel training and populations split over devices."""
 
+import os
 from typing import Optional
 
 import jax
@@ -29,3 +30,23 @@ def sharding(mesh: jax.sharding.Mesh, axis: Optional[str] = None
   (replicated on every device without one)."""
   return jax.sharding.NamedSharding(
       mesh, jax.sharding.PartitionSpec(*([axis] if axis else [])))
+
+
+def available_bytes() -> Optional[int]:
+  """Memory free for arrays on the default device: the accelerator's limit
+  less what is in use, or the host's available memory for a CPU (None when
+  it cannot be told)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  try:
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (ValueError, OSError, AttributeError):
+    return None

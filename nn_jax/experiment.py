@@ -6,6 +6,7 @@ perceptron (:func:`run_perceptron`) on the splits of :func:`prepare`.
 """
 
 import dataclasses
+import hashlib
 import os
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -88,6 +89,10 @@ def prepare(config: Config, key) -> Splits:
     else:
       pick = lambda d: data_lib.one_vs_rest(d, config.positive_class)
     train, val, test = (pick(s) for s in (train, val, test))
+  if config.test_fraction > 0 and test.size == 0:
+    raise ValueError(f"test_fraction={config.test_fraction} of the "
+                     f"{train.size + val.size} examples leaves no test "
+                     f"example; use more data or a larger test_fraction")
   if config.train_size:   # of the selected classes' training examples
     if config.train_size > train.size:
       raise ValueError(f"train_size={config.train_size} exceeds the "
@@ -184,10 +189,35 @@ def has_decision_regions(config: Config, n_in: int) -> bool:
 RESUMABLE_CHANGES = ("epochs", "epochs_per_call")
 
 
-def _check_resumable(checkpointer, config: Config) -> None:
-  """Raises ValueError naming a setting that differs from the checkpoint's."""
-  epoch = checkpointer.latest_epoch()
-  saved = checkpointer.metadata(epoch).get("config", {})
+def data_fingerprint(data: train_data.Data) -> str:
+  """SHA-256 of the training and validation arrays (shapes, dtypes, bytes):
+  a checkpoint records it, and resuming on other data is refused."""
+  h = hashlib.sha256()
+  for a in data:
+    a = np.ascontiguousarray(np.asarray(a))
+    h.update(f"{a.shape}{a.dtype}".encode())
+    h.update(a.tobytes())
+  return h.hexdigest()
+
+
+def _check_resumable(checkpointer, config: Config, fingerprint: str) -> None:
+  """Raises ValueError naming a setting that differs from the checkpoint's,
+  or saying that the training data differ."""
+  saved = None
+  for epoch in checkpointer.epochs():   # the newest readable one
+    try:
+      saved = checkpointer.metadata(epoch).get("config", {})
+      break
+    except ValueError:
+      continue
+  if saved is None:
+    checkpointer.metadata(checkpointer.latest_epoch())   # raises its error
+  if saved.get("data_fingerprint", fingerprint) != fingerprint:
+    raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
+                     f"made from other training data (SHA-256 "
+                     f"{saved['data_fingerprint'][:12]}..., now "
+                     f"{fingerprint[:12]}...); resume with the data it was "
+                     f"made from, or start afresh in another folder")
   for name, value in config.flat().items():
     if name in RESUMABLE_CHANGES or name not in saved:
       continue
@@ -247,17 +277,25 @@ def run_perceptron(config: Config, splits: Splits, key,
   return RunResult(summary, history, {"w": result.w}, [], None, splits)
 
 
-def _checkpointer(config: Config, checkpoint_dir, resume):
+def _checkpointer(config: Config, data: train_data.Data, checkpoint_dir,
+                  resume):
   """The run's checkpointer (None without checkpoints), checked against an
   earlier run's checkpoints in the folder."""
   if not checkpoint_dir or not (config.fit.checkpoint_every or (
       resume and os.path.isdir(checkpoint_dir))):
     return None
   from nn_jax import checkpoint  # pylint: disable=g-import-not-at-top
-  checkpointer = checkpoint.Checkpointer(checkpoint_dir, config=config.flat())
+  fingerprint = data_fingerprint(data)
+  checkpointer = checkpoint.Checkpointer(
+      checkpoint_dir,
+      config={**config.flat(), "data_fingerprint": fingerprint})
   latest = checkpointer.latest_epoch()
   if resume and latest is not None:
-    _check_resumable(checkpointer, config)
+    try:
+      _check_resumable(checkpointer, config, fingerprint)
+    except ValueError:
+      checkpointer.close()
+      raise
   elif latest is not None:   # its epochs would not be saved over
     checkpointer.close()
     raise ValueError(f"checkpoint_every: {checkpoint_dir} holds the "
@@ -265,6 +303,30 @@ def _checkpointer(config: Config, checkpoint_dir, resume):
                      f"{latest}); resume to continue that run, or choose "
                      f"another folder")
   return checkpointer
+
+
+def memory_estimate(sizes, batch: int, dtype, optimizer: str) -> int:
+  """Bytes a network of layer ``sizes`` needs in training, roughly: the
+  parameters about four times (with their gradients, the best epoch's and
+  the update's copies) plus the optimizer's state, and a batch's
+  activations and deltas."""
+  n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1],
+                                                            sizes[1:]))
+  state = {"adam": 2, "momentum": 1, "nesterov": 1}.get(optimizer, 0)
+  return jnp.dtype(dtype).itemsize * ((4 + state) * n_params
+                                      + 4 * batch * sum(sizes))
+
+
+def _check_memory(sizes, batch, dtype, optimizer) -> None:
+  from nn_jax import devices  # pylint: disable=g-import-not-at-top
+  need, free = memory_estimate(sizes, batch, dtype, optimizer), (
+      devices.available_bytes())
+  if free is not None and need > free:
+    raise ValueError(f"a network of layer sizes {list(sizes)} needs about "
+                     f"{need / 2**30:.1f} GiB to train (parameters, "
+                     f"gradients, optimizer state, a batch's activations), "
+                     f"more than the {free / 2**30:.1f} GiB free; use fewer "
+                     f"or smaller hidden layers")
 
 
 def run_network(config: Config, splits: Splits, keys, start: float,
@@ -282,15 +344,23 @@ def run_network(config: Config, splits: Splits, keys, start: float,
   sizes = ([splits.train.x.shape[1], *config.net.hidden]
            + [data_lib.num_outputs(model.loss, splits.train)])
   dtype = jnp.dtype(config.net.dtype)
-  params = mlp.init(init_key, sizes, model, config.net.init, dtype)
+  if config.fit.batch_size > splits.train.size:
+    raise ValueError(
+        f"batch_size={config.fit.batch_size} is more than the "
+        f"{splits.train.size} training examples" + (
+            f" (train_size={config.data.train_size})"
+            if config.data.train_size else "")
+        + "; lower batch_size (0: the whole training set)")
   batch = train_data.resolve_batch_size(config.fit.batch_size,
                                        splits.train.size)
+  _check_memory(sizes, batch, dtype, config.optim.optimizer)
+  params = mlp.init(init_key, sizes, model, config.net.init, dtype)
   make_optimizer = lambda: optimizers.from_config(
       config.optim, steps_per_epoch=splits.train.size // batch,
       epochs=config.fit.epochs)
   data = training_data(splits, model.loss, dtype)
   pretrain_costs = []
-  checkpointer = _checkpointer(config, checkpoint_dir, resume)
+  checkpointer = _checkpointer(config, data, checkpoint_dir, resume)
   if config.pretrain and not (resume and checkpointer and
                               checkpointer.latest_epoch() is not None):
     params, pretrain_costs = pretrain_lib.pretrain(

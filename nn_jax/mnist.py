@@ -255,6 +255,9 @@ def _mnist_split(images: np.ndarray, labels: np.ndarray, images_path: str,
   if images.ndim != 3 or images.dtype != np.uint8:
     raise ValueError(f"{images_path} must hold uint8 images (n, rows, cols); "
                      f"it holds {images.dtype} of shape {images.shape}")
+  if images.ndim == 3 and images.shape[1] * images.shape[2] == 0:
+    raise ValueError(f"{images_path} has no input features: its images are "
+                     f"{images.shape[1]}x{images.shape[2]} pixels")
   if labels.ndim != 1 or labels.dtype != np.uint8:
     raise ValueError(f"{labels_path} must hold uint8 labels (n,); it holds "
                      f"{labels.dtype} of shape {labels.shape}")

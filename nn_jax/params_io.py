@@ -42,10 +42,16 @@ def save(path: str, **trees: Any) -> str:
 def load(path: str, **like: Any) -> dict:
   """Reads the pytrees named in ``like`` from ``path``, shaped like them.
 
+  Only the arrays ``like`` names are read, each after its stored size was
+  checked against the network's (a file with a huge extra or padded member
+  is refused without decompressing it).
+
   Raises:
     ValueError: the file is unreadable (truncated, corrupted: the zip CRC
-      is checked, or holding Python objects, which are never deserialized), or its
-      arrays do not match ``like`` (the message names the path and shapes).
+      is checked, or holding Python objects, which are never deserialized),
+      or its arrays do not match ``like``: the message names the file and
+      the array (missing, extra, another shape, not real floating-point
+      numbers, NaN or Inf).
   """
   try:
     f = np.load(path)   # NumPy refuses object arrays by default
@@ -53,31 +59,51 @@ def load(path: str, **like: Any) -> dict:
     raise ValueError(f"cannot read parameters file {path}: {e}") from None
   if not isinstance(f, np.lib.npyio.NpzFile):
     raise ValueError(f"{path} holds one array, not a parameters file (.npz)")
+  with f:
+    names = set(f.files)
+    out = {}
+    for name, tree in like.items():
+      expected = _flatten(tree, name)
+      missing = [key for key in expected if key not in names]
+      if missing:
+        raise ValueError(f"{path} has no array {missing[0]}: it was saved "
+                         f"from another architecture")
+      extra = sorted(k for k in names if k.startswith(name + "/")
+                     and k not in expected)
+      if extra:
+        raise ValueError(f"{path} has arrays the network lacks, first "
+                         f"{extra[0]}: it was saved from another "
+                         f"architecture")
+      leaves, treedef = jax.tree.flatten(tree)
+      values = [_read(f, path, key, value).astype(np.asarray(leaf).dtype)
+                for (key, value), leaf in zip(expected.items(), leaves)]
+      out[name] = jax.tree.unflatten(treedef, values)
+  return out
+
+
+def _read(f, path: str, key: str, like: np.ndarray) -> np.ndarray:
+  """The array ``key`` of the open file ``f``, checked against ``like``."""
+  # float64 is the widest type stored; the .npy header takes < 64 KiB.
+  limit = 8 * like.size + 65536
   try:
-    with f:
-      stored = {k: f[k] for k in f.files}
+    size = f.zip.getinfo(key + ".npy").file_size
+  except KeyError:
+    size = 0
+  if size > limit:
+    raise ValueError(f"{path}: {key} takes {size} bytes, more than an array "
+                     f"of shape {like.shape} can")
+  try:
+    value = f[key]
   except Exception as e:  # pylint: disable=broad-except
     # A damaged member fails in zipfile, zlib or NumPy's header parser.
     raise ValueError(f"cannot read parameters file {path}: "
                      f"{type(e).__name__}: {e}") from None
-  out = {}
-  for name, tree in like.items():
-    expected = _flatten(tree, name)
-    missing = [key for key in expected if key not in stored]
-    if missing:
-      raise ValueError(f"{path} has no array {missing[0]}: it was saved from "
-                       f"another architecture")
-    for key, value in expected.items():
-      if stored[key].shape != value.shape:
-        raise ValueError(f"{path}: {key} has shape {stored[key].shape}, the "
-                         f"network expects {value.shape}")
-    extra = sorted(k for k in stored if k.startswith(name + "/")
-                   and k not in expected)
-    if extra:
-      raise ValueError(f"{path} has arrays the network lacks, first {extra[0]}"
-                       f": it was saved from another architecture")
-    leaves, treedef = jax.tree.flatten(tree)
-    values = [stored[k].astype(np.asarray(l).dtype)
-              for k, l in zip(expected, leaves)]
-    out[name] = jax.tree.unflatten(treedef, values)
-  return out
+  if value.shape != like.shape:
+    raise ValueError(f"{path}: {key} has shape {value.shape}, the network "
+                     f"expects {like.shape}")
+  if value.dtype.kind not in "fiu" or value.dtype.names:
+    raise ValueError(f"{path}: {key} holds {value.dtype} values, not real "
+                     f"numbers")
+  if not np.all(np.isfinite(value)):
+    raise ValueError(f"{path}: {key} holds NaN or Inf")
+  return value

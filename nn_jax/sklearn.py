@@ -704,6 +704,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
       return (1 - scale * history["val_loss"] / sst).tolist()
 
   def _targets_2d(self, y, first_call):
+    big = np.abs(np.asarray(y, np.float64)) > np.finfo(np.float32).max
+    if np.any(big):
+      raise ValueError(f"y holds {np.asarray(y).ravel()[np.argmax(big)]:g}, "
+                       f"beyond the range of the 32-bit floats the network "
+                       f"computes in; scale the targets")
     y = np.asarray(y, np.float32)
     y2 = y.reshape(len(y), -1)
     if first_call:

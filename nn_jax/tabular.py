@@ -123,7 +123,9 @@ def is_missing(cell: str) -> bool:
 def read_csv(path: str, delimiter: str = ",") -> Table:
   """Reads a CSV file with a header line into a :class:`Table` of strings.
 
-  Blank lines are skipped (they do not count as data rows).
+  Blank lines are skipped (they do not count as data rows). A file whose
+  header holds no comma but semicolons or tabs is read with those as the
+  separator.
 
   Raises:
     ValueError: the file does not exist or is not UTF-8 text, is empty, has
@@ -157,6 +159,10 @@ def read_csv(path: str, delimiter: str = ",") -> Table:
   if header is None:
     raise ValueError(f"{path} is empty; it needs a header line with the "
                      f"column names, then one line per example")
+  if len(header) == 1 and delimiter == ",":
+    for other in (";", "\t"):
+      if other in header[0]:   # a ;- or tab-separated file
+        return read_csv(path, other)
   for j, name in enumerate(header):
     if not name:
       raise ValueError(f"{path}: column {j + 1} of the header has no name")
@@ -390,6 +396,9 @@ def _known_cells(table, column, known, what, why, numbers=False) -> list:
   return named
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _numeric_column(table: Table, column: str,
                     hint: str = "a numeric column must hold numbers (a "
                     "categorical one goes in nominal or ordinal)"
@@ -401,6 +410,10 @@ def _numeric_column(table: Table, column: str,
     if number is None:
       raise ValueError(
           f"{_where(table, i, column)}: {v!r} is not a finite number; {hint}")
+    if abs(number) > FLOAT32_MAX:
+      raise ValueError(
+          f"{_where(table, i, column)}: {v!r} is beyond the range of the "
+          f"32-bit floats the network computes in (+-{FLOAT32_MAX:.3g})")
     out[i] = number
   return out
 
@@ -455,6 +468,9 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
     features = tuple(c for c in table.header if c != target)
   else:
     features = tuple(c for c in table.header if c in set(features))
+  if not features:
+    raise ValueError(f"{table.path} has no input features: its only column "
+                     f"is the target {target!r}")
   nominal_set = set(nominal)
   missing_types = (nominal_set | set(ordinal)) - set(features)
   if missing_types:

@@ -102,9 +102,10 @@ def fit(params: mlp.Params, model: mlp.Model,
     image_shape: ``(height, width)`` of the images, for ``augment=shift``.
     on_progress: called as ``on_progress(epoch, metrics)`` after each call.
     checkpointer: a :class:`nn_jax.checkpoint.Checkpointer`.
-    resume: continue from the checkpointer's latest checkpoint, if any. With
-      the same arguments the result is bitwise the same as a run that was
-      never interrupted.
+    resume: continue from the checkpointer's newest intact checkpoint, if
+      any (a damaged newer one is skipped, with a warning). With the same
+      arguments the result is bitwise the same as a run that was never
+      interrupted.
 
   Returns:
     A :class:`FitResult`; ``history[m]`` holds metric ``m`` per epoch run.
@@ -142,7 +143,7 @@ def fit(params: mlp.Params, model: mlp.Model,
   rows = []
   if resume and checkpointer is not None and (
       checkpointer.latest_epoch() is not None):
-    state, done_rows, _ = checkpointer.restore(state)
+    state, done_rows, _ = checkpointer.restore_newest_intact(state)
     rows.append(done_rows)
   # The runner donates the state: it gets buffers of its own, neither the
   # caller's parameters nor one buffer in two places.

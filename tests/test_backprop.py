@@ -100,9 +100,10 @@ def test_threshold_cannot_be_backpropagated(method):
   with pytest.raises(ValueError, match="no derivative"):
     backprop.gradients(params, jnp.ones((1, 2)), jnp.ones((1, 2)), model,
                        method)
-  # Without hidden layers the activation is not used.
-  backprop.gradients(params[-1:], jnp.ones((1, 3)), jnp.ones((1, 2)), model,
-                     method)
+  # Without hidden layers the activation is not used (one-hot targets:
+  # rows of ones are refused for softmax cross-entropy).
+  backprop.gradients(params[-1:], jnp.ones((1, 3)), jnp.array([[1.0, 0.0]]),
+                     model, method)
 
 
 @pytest.mark.parametrize("method", backprop.METHODS)
@@ -166,3 +167,24 @@ def test_input_gradient(kwargs, sizes):
     assert gradcheck.relative_error(dE_dx, expected) <= TOL
     chex.assert_trees_all_equal(grads, backprop.backward(params, cache, y,
                                                          model))
+
+
+@pytest.mark.parametrize("y,row", [([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]], 0),
+                                   ([[0.2, 0.3, 0.5], [0.0, 0.0, 0.0]], 1)])
+def test_softmax_cross_entropy_refuses_rows_not_summing_to_1(y, row):
+  # Multi-label or unnormalized targets: the hand-written delta
+  # softmax(z) - y would be wrong for them, so they are refused by name.
+  model = mlp.make_model("tanh", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [4, 5, 3], model)
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 4))
+  with pytest.raises(ValueError, match=f"y rows must sum to 1 for "
+                     f"softmax_cross_entropy .* row {row} sums to"):
+    backprop.gradients(params, x, jnp.asarray(y), model, "manual")
+  _, cache = mlp.forward(params, x, model, train=True)
+  with pytest.raises(ValueError, match="y rows must sum to 1"):
+    backprop.backward(params, cache, jnp.asarray(y), model)
+  # Class probabilities pass, and match autodiff.
+  soft = jnp.asarray([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])
+  _, manual = backprop.gradients(params, x, soft, model, "manual")
+  _, auto = backprop.gradients(params, x, soft, model, "autodiff")
+  chex.assert_trees_all_close(manual, auto, rtol=1e-5, atol=1e-6)

@@ -3,6 +3,7 @@ fit the network or were damaged."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -241,3 +242,76 @@ def test_typed_keys_are_checkpointed_and_resumed(tmp_path, request, impl):
         params, MODEL, optax.sgd(0.1), data,
         train.FitOptions(epochs=6, batch_size=2), key=jax.random.PRNGKey(2))
     jax.tree.map(np.testing.assert_array_equal, raw.params, whole.params)
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_training_data(tmp_path):
+  # The labels flipped after the checkpoint: the resumed run mixed the two
+  # data sets and exited 0.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(40, 2))
+  def write(labels):
+    lines = ["a,b,y"] + [f"{p:.6f},{q:.6f},{l}" for (p, q), l in
+                         zip(x, labels)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+  labels = np.where(x[:, 0] > 0, "yes", "no")
+  write(labels)
+  config = Config.make(dataset="csv", csv_path=str(tmp_path / "d.csv"),
+                       target="y", hidden=(4,), epochs=2, batch_size=8,
+                       checkpoint_every=2)
+  folder = str(tmp_path / "checkpoints")
+  experiment.train_and_evaluate(config, checkpoint_dir=folder)
+  write(np.where(labels == "yes", "no", "yes"))
+  with pytest.raises(ValueError, match="cannot resume: the checkpoint at "
+                     "epoch 2 was made from other training data"):
+    experiment.train_and_evaluate(config.replace(epochs=4),
+                                  checkpoint_dir=folder, resume=True)
+  write(labels)   # the same data again: resumes
+  again = experiment.train_and_evaluate(config.replace(epochs=4),
+                                        checkpoint_dir=folder, resume=True)
+  assert again.summary.epochs_run == 4
+
+
+def _damage(folder):
+  for target in _data_files(folder):
+    with open(target, "rb") as f:
+      blob = bytearray(f.read())
+    with open(target, "wb") as f:
+      f.write(bytes(blob[:len(blob) // 2]))
+
+
+def test_resume_skips_a_damaged_newest_checkpoint(tmp_path, request, caplog):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  older = _state()
+  ckpt.save(1, older, np.zeros((1, 4), np.float32))
+  newer = older._replace(epoch=older.epoch + 1)
+  ckpt.save(2, newer, np.ones((2, 4), np.float32))
+  _damage(str(tmp_path / "2"))
+  with caplog.at_level("WARNING"):
+    restored, rows, meta = ckpt.restore_newest_intact(_state())
+  assert meta["epoch"] == 1 and rows.shape == (1, 4)
+  jax.tree.map(np.testing.assert_array_equal, restored, older)
+  assert "skipped a damaged checkpoint" in caplog.text
+  assert "truncated or corrupted" in caplog.text
+  _damage(str(tmp_path / "1"))   # none intact: the newest one's error
+  with pytest.raises(ValueError, match=r"checkpoint .*2: .*|truncated"):
+    ckpt.restore_newest_intact(_state())
+
+
+def test_damaged_metadata_are_refused_in_one_line(tmp_path, request):
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  request.addfinalizer(ckpt.close)
+  ckpt.save(1, _state(), np.zeros((1, 4), np.float32))
+  metas = [os.path.join(root, f) for root, _, files in os.walk(tmp_path / "1")
+           for f in files if "history_dtype" in open(
+               os.path.join(root, f), errors="ignore").read()]
+  assert metas
+  for path in metas:
+    with open(path) as f:
+      text = f.read()
+    with open(path, "w") as f:
+      f.write(re.sub(r'("history_dtype":\s*)"float32"', r'\1"nonsense"',
+                     text))
+  with pytest.raises(ValueError, match="metadata are damaged"):
+    ckpt.restore(_state())

@@ -144,3 +144,33 @@ def test_fields_are_frozen():
 def test_list_items_have_their_type(hidden):
   with pytest.raises(ValueError, match="hidden must hold positive integers"):
     config.NetConfig(hidden=hidden)
+
+
+@pytest.mark.parametrize("name", ["l2", "max_norm", "noise_std",
+                                  "cost_threshold", "alpha", "momentum",
+                                  "dropout", "test_fraction"])
+def test_nan_never_turns_a_setting_off(name):
+  # NaN fails every comparison: it passed "< 0" checks and turned the
+  # setting off in silence.
+  with pytest.raises(ValueError, match=f"{name} must be .* and finite; got "
+                     "nan"):
+    config.Config.make(**{name: math.nan})
+
+
+def test_seed_and_counters_do_not_wrap():
+  # PRNGKey(2**32) is PRNGKey(0); an epoch count past int32 overflowed
+  # after compiling.
+  for name, value in (("seed", 2**32), ("epochs", 2**31),
+                      ("epochs_per_call", 2**31), ("seed", 2**63)):
+    with pytest.raises(ValueError, match=f"{name} .*at most|out of range"):
+      config.Config.make(**{name: value})
+  from nn_jax import sklearn as nn_sklearn  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="epochs must be at most"):
+    nn_sklearn.MLPClassifier(epochs=2**31).fit([[0.0], [1.0]], [0, 1])
+
+
+def test_csv_inputs_are_standardized_only():
+  with pytest.raises(ValueError, match="input_encoding=scale is for the "
+                     "built-in data sets"):
+    config.Config.make(dataset="csv", csv_path="a.csv", target="y",
+                       input_encoding="scale")

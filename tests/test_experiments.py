@@ -83,20 +83,24 @@ def test_workdir_that_cannot_be_made_fails_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_replaces_an_earlier_runs_outputs(tmp_path):
-  # A 2-D run's figure and a second TensorBoard event file would otherwise
-  # sit next to this (4-feature) run's results.
-  (tmp_path / "decision_regions.png").write_bytes(b"earlier")
-  (tmp_path / "tensorboard").mkdir()
-  (tmp_path / "tensorboard" / "events.out.tfevents.1").write_bytes(b"")
+  # A 2-D run's figure and its TensorBoard event file would otherwise sit
+  # next to this (4-feature) run's results; files that nn_jax did not write
+  # stay, in the workdir and in its tensorboard/ alike.
+  first = run("experiments.train", "--dataset=moons", "--hidden=4",
+              "--epochs=2", f"--workdir={tmp_path}")
+  assert first.returncode == 0, first.stderr
+  assert (tmp_path / "decision_regions.png").exists()
+  earlier_events = set(os.listdir(tmp_path / "tensorboard"))
+  (tmp_path / "tensorboard" / "notes.txt").write_text("mine too")
   (tmp_path / "notes.txt").write_text("mine")
   proc = run("experiments.train", "--dataset=iris", "--hidden=4",
              "--epochs=2", f"--workdir={tmp_path}")
   assert proc.returncode == 0, proc.stderr
-  assert "replacing the earlier run's decision_regions.png, tensorboard" in (
-      proc.stderr)
   assert not (tmp_path / "decision_regions.png").exists()
-  assert "events.out.tfevents.1" not in os.listdir(tmp_path / "tensorboard")
+  events = set(os.listdir(tmp_path / "tensorboard"))
+  assert not earlier_events - {"hparams"} & events
   assert (tmp_path / "notes.txt").read_text() == "mine"
+  assert (tmp_path / "tensorboard" / "notes.txt").read_text() == "mine too"
   assert (tmp_path / "results.json").exists()
 
 
@@ -443,3 +447,17 @@ def test_sweep_refuses_an_option_a_population_does_not_take(tmp_path):
   assert proc.stderr.strip().splitlines()[-1].startswith(
       "error: cost_threshold=0.1 is not supported by fit_population")
   assert "Traceback" not in proc.stderr
+
+
+def test_a_network_too_big_for_memory_is_refused_before_allocating():
+  config = Config.make(dataset="iris", hidden=(10**8,), epochs=1)
+  with pytest.raises(ValueError, match=r"layer sizes \[4, 100000000, 3\] "
+                     r"needs about [\d.]+ GiB to train .* GiB free"):
+    experiment.train_and_evaluate(config)
+
+
+def test_train_size_below_the_batch_size_names_both():
+  config = Config.make(dataset="iris", train_size=1, epochs=1)
+  with pytest.raises(ValueError, match=r"batch_size=32 is more than the 1 "
+                     r"training examples \(train_size=1\)"):
+    experiment.train_and_evaluate(config)

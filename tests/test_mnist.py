@@ -259,3 +259,11 @@ def test_mnist1d_missing_package(monkeypatch):
   monkeypatch.setattr(builtins, "__import__", no_mnist1d)
   with pytest.raises(ImportError, match="pip install mnist1d"):
     mnist.load_mnist1d()
+
+
+def test_images_of_no_pixels_have_no_input_features(tmp_path):
+  # 0x0 images were reported as a layer-size error.
+  write_files(tmp_path, tiny_mnist(side=0), compress=False)
+  with pytest.raises(ValueError, match="train-images-idx3-ubyte has no input "
+                     "features: its images are 0x0 pixels"):
+    mnist.load_mnist(str(tmp_path), download_missing=False)

@@ -234,7 +234,11 @@ def test_pickle_payload_is_never_executed(tmp_path):
   path = tmp_path / "evil.npz"
   evil = np.empty((1,), object)
   evil[0] = _Payload(str(target))
-  np.savez(path, **{"params/0/w": evil})   # an object array: a pickle inside
+  # Every array of the network, and an object array (a pickle) as the
+  # first weights, so that the loader gets to it.
+  arrays = {f"params/{l}/{k}": np.asarray(v) for l, layer in enumerate(PARAMS)
+            for k, v in layer.items()}
+  np.savez(path, **{**arrays, "params/0/w": evil})
   with zipfile.ZipFile(path) as z:
     assert any(n.endswith(".npy") for n in z.namelist())
   with pytest.raises(ValueError, match="cannot read parameters file"):
@@ -289,3 +293,42 @@ def test_results_record_versions(tmp_path):
   for key in ("jax", "jaxlib", "optax", "python", "xla_flags", "git_commit"):
     assert key in prov
   assert prov["jax"] == jax.__version__
+
+
+def _saved(tmp_path, **replace):
+  """PARAMS saved with some arrays replaced."""
+  arrays = {f"params/{l}/{k}": np.asarray(v) for l, layer in enumerate(PARAMS)
+            for k, v in layer.items()}
+  path = tmp_path / "p.npz"
+  np.savez(path, **{**arrays, **replace})
+  return str(path)
+
+
+@pytest.mark.parametrize("value,match", [
+    (lambda w: w.astype(np.complex64), "params/0/w holds complex64 values"),
+    (lambda w: np.full(w.shape, "a"), "params/0/w holds <U1 values"),
+    (lambda w: np.zeros(w.shape, [("a", "f4")]), "params/0/w holds"),
+    (lambda w: np.where(np.eye(*w.shape) > 0, np.nan, w), "params/0/w holds "
+     "NaN or Inf"),
+])
+def test_parameters_that_are_not_real_finite_numbers_are_refused(
+    tmp_path, value, match):
+  # Complex weights lost their imaginary part, NaN weights were drawn.
+  w = np.asarray(PARAMS[0]["w"])
+  path = _saved(tmp_path, **{"params/0/w": value(w)})
+  with pytest.raises(ValueError, match=f"{path}: {match}"):
+    params_io.load(path, params=PARAMS)
+
+
+def test_a_huge_member_is_refused_before_it_is_decompressed(tmp_path):
+  # A 3 GB member of zeros compresses to a few MB; reading it took 23 s and
+  # 3.3 GB. Extra members are never read; a padded expected one is refused
+  # by its stored size.
+  w = np.asarray(PARAMS[0]["w"])
+  big = np.zeros((1000, 1000))
+  path = _saved(tmp_path, **{"params/0/w": big})
+  with pytest.raises(ValueError, match=r"params/0/w takes \d+ bytes, more "
+                     r"than an array of shape"):
+    params_io.load(path, params=PARAMS)
+  path = _saved(tmp_path, **{"params/0/w": w, "other/huge": big})
+  assert params_io.load(path, params=PARAMS)["params"][0]["w"].shape == w.shape

@@ -275,3 +275,11 @@ def test_perceptron_one_vs_rest_and_partial_fit():
   assert online.n_iter_ == 5 and len(online.loss_curve_) == 5
   assert online.loss_curve_[-1] < online.loss_curve_[0]
   assert online.score(x, y) > 0.8
+
+
+def test_regression_targets_beyond_float32_are_named():
+  # 1e39 became inf in float32 and was reported as NaN or Inf.
+  with pytest.raises(ValueError, match="y holds 1e[+]39, beyond the range of "
+                     "the 32-bit floats"):
+    nn_sklearn.MLPRegressor(epochs=1).fit(np.ones((4, 2)),
+                                          [1.0, 2.0, 3.0, 1e39])

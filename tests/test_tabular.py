@@ -297,3 +297,42 @@ def test_blank_lines_are_not_rows_but_lines_are_counted(tmp_path):
   with pytest.raises(ValueError, match=r"data row 3 \(line 6\), column 'x': "
                      r"'zz' is not a finite number"):
     tabular.load_csv(str(path), "y")
+
+
+def test_a_number_beyond_float32_names_row_and_column(tmp_path):
+  # 1e300 became inf in float32: a NaN test cost and exit 0.
+  rows = easy_rows(5)
+  rows[1][0] = "1e300"
+  path = write_csv(tmp_path / "big.csv", HEADER, rows)
+  with pytest.raises(ValueError, match=r"data row 2 \(line 3\), column "
+                     r"'x1': '1e300' is beyond the range of the 32-bit"):
+    tabular.load_csv(path, "label", ["color"], ORDINAL)
+
+
+def test_too_few_rows_for_a_test_split(tmp_path):
+  # Two rows: the test split was empty and the test accuracy NaN.
+  from nn_jax import config, experiment  # pylint: disable=g-import-not-at-top,multiple-imports
+  path = write_csv(tmp_path / "two.csv", ["x", "y"], [["1", "a"], ["2", "b"]])
+  run = config.Config.make(dataset="csv", csv_path=str(path), target="y",
+                           validation_fraction=0.0)
+  with pytest.raises(ValueError, match="test_fraction=0.2 of the 2 examples "
+                     "leaves no test example"):
+    experiment.prepare(run, experiment.run_keys(run)[0])
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_semicolon_and_tab_separated_files(tmp_path, separator):
+  path = tmp_path / "s.csv"
+  path.write_text(separator.join(["a", "b", "y"]) + "\n"
+                  + "\n".join(separator.join([f"{i}.5", str(i), "yes" if i % 2
+                                              else "no"]) for i in range(6))
+                  + "\n")
+  table = tabular.read_csv(str(path))
+  assert table.header == ("a", "b", "y") and table.size == 6
+
+
+def test_a_file_with_only_the_target_has_no_input_features(tmp_path):
+  path = write_csv(tmp_path / "t.csv", ["y"], [["a"], ["b"], ["a"]])
+  with pytest.raises(ValueError, match="has no input features: its only "
+                     "column is the target 'y'"):
+    tabular.load_csv(str(path), "y")
