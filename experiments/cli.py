@@ -272,7 +272,6 @@ def log(message: str, *args) -> None:
   logging.info(message, *args)
 
 
-
 def numbers(flag: str, ok: Callable[[float], bool] = lambda v: True,
             allowed: str = "") -> list:
   """A list flag's items as finite numbers for which ``ok`` holds (as

@@ -2,6 +2,7 @@ r"""Decision regions of a multilayer network on a 2-D problem of k classes.
 
   python -m experiments.decision_regions                  # 3-arm spiral
   python -m experiments.decision_regions --dataset=blobs --num_classes=5
+  python -m experiments.decision_regions --dataset=vowels   # the lecture's
   python -m experiments.decision_regions --dataset=csv \
       --csv_path=vowels.csv --features=F1,F2 --target=vowel
 
@@ -16,8 +17,18 @@ training are experiments.train's flags (other defaults: --hidden=32,32
 --activation=tanh --optimizer=adam --learning_rate=0.01 --epochs=1500
 --batch_size=0). Inputs are standardized with the training split's
 statistics; the axes keep the raw units. The test points are drawn as
-triangles, and their cost is measured every epoch. Writes
-decision_regions.png and results.json to --workdir.
+triangles, and their cost is measured every epoch. In the same run
+scikit-learn's k-nearest neighbours (k=5) and Gaussian quadratic classifier
+(QDA) are fitted on the same encoded split, and results.json reports the
+three test accuracies side by side. Writes decision_regions.png and
+results.json to --workdir.
+
+``--dataset=vowels`` is the lecture's figure (Huang & Lippmann 1988):
+Peterson & Barney's F1 against F2 in Hz, the regions labelled with the hVd
+words, the test speakers' tokens on top (odd-numbered speakers train, even
+ones test); it takes the settings of experiments/flags/vowels.flags that
+the command line leaves out (--log_frequency: log-Hz inputs, the axes in
+Hz).
 """
 
 import os
@@ -26,6 +37,7 @@ import time
 from absl import flags
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy import ndimage
 
 from experiments import cli
 from experiments import outputs
@@ -34,6 +46,7 @@ from nn_jax import data
 from nn_jax import experiment
 from nn_jax import plots
 from nn_jax import tabular
+from nn_jax import vowels
 
 cli.define_flags(config_lib.DataConfig,
                  defaults=dict(dataset="spiral", validation_fraction=0.0))
@@ -47,6 +60,15 @@ cli.define_flags(config_lib.NetConfig, config_lib.OptimConfig,
 flags.DEFINE_string("workdir", "runs/decision_regions", "Where results go.")
 
 FLAGS = flags.FLAGS
+PRESET = os.path.join(os.path.dirname(__file__), "flags", "vowels.flags")
+
+
+def vowel_preset() -> None:
+  """Sets the flags of ``PRESET`` that the command line did not set."""
+  for arg in FLAGS.read_flags_from_files([f"--flagfile={PRESET}"]):
+    name, value = arg[2:].split("=", 1)
+    if not FLAGS[name].present:
+      FLAGS[name].parse(value)
 
 
 def load(config) -> tuple:
@@ -70,21 +92,58 @@ def load(config) -> tuple:
                 f"the two inputs, e.g. --features={','.join(features[:2])}")
       config = config.replace(features=",".join(features))
   splits = experiment.prepare(config, experiment.run_keys(config)[0])
-  cli.check(splits.train.x.shape[1] == 2, "dataset" if d.dataset != "csv"
-            else "features", f"{d.dataset} gives {splits.train.x.shape[1]} "
+  cli.check(splits.train.x.shape[1] == 2, {"csv": "features", "vowels":
+            "vowel_features"}.get(d.dataset, "dataset"), f"{d.dataset} gives {splits.train.x.shape[1]} "
             "inputs; decision regions need two numeric ones")
   splits = splits._replace(val=splits.test)
   enc = splits.encoder
   if d.dataset == "csv":
     return splits, enc.scaler, enc.classes, enc.numeric
-  names = tuple(f"class {c}" for c in range(splits.train.num_classes))
+  names = splits.train.class_names or tuple(
+      f"class {c}" for c in range(splits.train.num_classes))
+  if d.dataset == "vowels":   # the plane in Hz, as the lecture draws it
+    return (splits, vowels.HzEncoding(enc, d.log_frequency), names,
+            tuple(f"{f} (Hz)" for f in d.vowel_features))
   return splits, enc, names, ("$x_1$", "$x_2$")
 
 
-def draw(path: str, run, predict, train, test, names, axes,
-         source: str) -> str:
+def source(config, num_classes: int) -> str:
+  """What the data are, for the figure's title."""
+  d = config.data
+  return {"csv": os.path.basename(d.csv_path), "vowels": (
+      "Peterson & Barney's vowels, odd-numbered speakers train, even test "
+      f"(seed {config.seed})")}.get(d.dataset, f"{d.dataset} ({num_classes} "
+                                   f"classes, seed {config.seed})")
+
+
+def describe(others: dict) -> str:
+  """``kNN (k=5) 0.730, QDA 0.763``: the other classifiers' accuracies."""
+  return ", ".join(f"{vowels.REFERENCES[name]} {acc:.3f}" for name, acc in
+                   others.items() if acc is not None)
+
+
+def label_regions(ax, predict, names) -> None:
+  """Writes each class's name at the deepest point of its regions in the
+  window (the farthest from any other class's)."""
+  (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+  g0, g1 = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+  labels = np.asarray(predict(np.stack([g0.ravel(), g1.ravel()], 1)))
+  for c, name in enumerate(names):
+    mask = np.pad(labels.reshape(g0.shape) == c, 1)
+    depth = ndimage.distance_transform_edt(mask)[1:-1, 1:-1]
+    if depth.max() > 0:
+      i, j = np.unravel_index(depth.argmax(), depth.shape)
+      ax.text(g0[i, j], g1[i, j], name, ha="center", va="center",
+              weight="bold", bbox=dict(boxstyle="round,pad=0.15", lw=0,
+                                       fc="white", alpha=0.75))
+
+
+def draw(path: str, run, predict, train, test, names, axes, title: str,
+         others: dict, lecture: bool) -> str:
   """The regions with the training points (circles) and test points
-  (triangles) on the left, the cost per epoch on the right."""
+  (triangles) on the left, the cost per epoch on the right. ``lecture``:
+  as the lecture draws the vowels, only the test points, on regions
+  labelled with the class names, the axes from 0."""
   s = run.summary
   fig, (ax, ax_cost) = plt.subplots(
       1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1.25, 1]})
@@ -93,22 +152,32 @@ def draw(path: str, run, predict, train, test, names, axes,
   margin = max(0.08 * float(np.ptp(x_all, 0).max()),
                float(np.max(train.x.min(0) - x_all.min(0))),
                float(np.max(x_all.max(0) - train.x.max(0))))
-  plots.decision_regions(predict, train.x, train.y, "", ax=ax,
+  shown = test if lecture else train
+  plots.decision_regions(predict, shown.x, shown.y, "", ax=ax,
                          margin=margin, resolution=300,
                          num_classes=len(names))
   colors = plots.class_colors(max(len(names), 2))   # as in the regions
-  ax.scatter(test.x[:, 0], test.x[:, 1], marker="^", s=45,
-             edgecolors="k", color=[colors[c] for c in test.y])
-  handles = [plt.Line2D([], [], marker="o", linestyle="", markeredgecolor="k",
-                        color=colors[c], label=name)
-             for c, name in enumerate(names)]
+  if lecture:
+    ax.collections[-1].set_sizes([14])   # the test points, smaller
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    ax.set(xlim=(max(x0, 0), x1), ylim=(max(y0, 0), y1))   # no Hz below 0
+    label_regions(ax, predict, names)
+  else:
+    ax.scatter(test.x[:, 0], test.x[:, 1], marker="^", s=45,
+               edgecolors="k", color=[colors[c] for c in test.y])
+    ax.legend(handles=[plt.Line2D([], [], marker="o", linestyle="",
+                                  markeredgecolor="k", color=colors[c],
+                                  label=name)
+                       for c, name in enumerate(names)],
+              loc="best", fontsize=8, framealpha=0.8)
   ax.set(xlabel=axes[0], ylabel=axes[1])
-  ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.8)
-  test_text = ("" if not test.size
-               else f", test {s.test_accuracy:.2f} (triangles)")
+  test_text = ("" if not test.size else f", test {s.test_accuracy:.3f}"
+               + (" (points)" if lecture else " (triangles)"))
+  other_text = describe(others)
   ax.set_title(f"{'-'.join(map(str, s.sizes))} {s.config['activation']} "
-               f"network: accuracy train {s.final_train_accuracy:.2f}"
-               f"{test_text}")
+               f"network: accuracy train {s.final_train_accuracy:.3f}"
+               f"{test_text}" + (f"\ntest accuracy of {other_text}"
+                                 if other_text else ""), fontsize=10)
   epochs = np.arange(1, s.epochs_run + 1)
   ax_cost.plot(epochs, run.history["train_loss"], label="training")
   if test.size:
@@ -117,12 +186,14 @@ def draw(path: str, run, predict, train, test, names, axes,
               title="cost per epoch")
   ax_cost.grid(alpha=0.3)
   ax_cost.legend()
-  fig.suptitle(f"Decision regions learned by backprop: {source}")
-  return plots.save(fig, path)
+  fig.suptitle(f"Decision regions learned by backprop: {title}")
+  return plots.save(fig, path, dpi=150)
 
 
 def main(argv):
   del argv
+  if FLAGS.dataset == "vowels":
+    vowel_preset()
   config = cli.config_from_flags()
   workdir = outputs.make_workdir(FLAGS.workdir)
   splits, scaler, names, axes = load(config)
@@ -132,27 +203,26 @@ def main(argv):
   run = experiment.run_network(config, splits, experiment.run_keys(config),
                                time.perf_counter(), on_progress=progress)
   progress.close()
+  others = vowels.reference_accuracies(splits.train, splits.test)
   train, test = (s._replace(x=raw(s.x)) for s in (splits.train, splits.test))
   predict = lambda pts: experiment.predict_labels(
       run.params, run.stats, encode(pts), run.model)
-  source = (os.path.basename(config.data.csv_path)
-            if config.data.dataset == "csv" else
-            f"{config.data.dataset} ({len(names)} classes, seed "
-            f"{config.seed})")
   png = draw(os.path.join(workdir, "decision_regions.png"), run, predict,
-             train, test, names, axes, source)
+             train, test, names, axes, source(config, len(names)), others,
+             lecture=config.data.dataset == "vowels")
   s = run.summary
   test_accuracy = s.test_accuracy if test.size else None
   outputs.write_json(os.path.join(workdir, "results.json"), {
       "train_accuracy": s.final_train_accuracy,
       "test_accuracy": test_accuracy,
+      "test_accuracies": {"network": test_accuracy, **others},
       "final_train_loss": s.final_train_loss, "epochs_run": s.epochs_run,
       "classes": list(names), "num_train": train.size,
       "num_test": test.size, "sizes": s.sizes,
       "flags": cli.flag_dict(__file__), "seconds": s.seconds})
   print(f"train accuracy {s.final_train_accuracy:.3f}, test accuracy "
-        f"{'n/a' if test_accuracy is None else f'{test_accuracy:.3f}'} "
-        f"({png})")
+        f"{'n/a' if test_accuracy is None else f'{test_accuracy:.3f}'}; "
+        f"{describe(others) or 'no kNN, QDA'} ({png})")
 
 
 def entry():

@@ -10,8 +10,8 @@ E(w1, w2) is a long, narrow valley. ``linear`` (g = identity, E = 1/2 mean
 squared error: a quadratic bowl) or ``sigmoid`` (0/1 targets, cross-entropy).
 From the same start, batch gradient descent (one step per epoch on the whole
 set) and online SGD (one step per example, reshuffled every epoch) follow
-``w <- w - eta dE/dw`` with the gradients of the hand-written backprop
-(:func:`nn_jax.backprop.gradients`); the bias stays at 0. --learning_rate
+``w <- w - eta dE/dw`` (optax.sgd) with the gradients of the hand-written
+backprop (:func:`nn_jax.surface.descend`); the bias stays at 0. --learning_rate
 is eta of both methods, --epochs their epochs, --seed draws the data and
 the SGD shuffles. Writes
 error_surface.png (contours with both paths, cost per epoch) and
@@ -23,16 +23,16 @@ import os
 from absl import flags
 import jax
 import jax.numpy as jnp
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
 from experiments import outputs
-from nn_jax import backprop
 from nn_jax import config as config_lib
 from nn_jax import mlp
+from nn_jax import optimizers
 from nn_jax import plots
+from nn_jax import surface
 
 LOSSES = {"linear": "linear_squared", "sigmoid": "sigmoid_cross_entropy"}
 
@@ -49,66 +49,6 @@ flags.DEFINE_string("workdir", "runs/error_surface", "Where results go.")
 FLAGS = flags.FLAGS
 
 
-def make_data(neuron: str, n: int, correlation: float, seed: int):
-  """Correlated inputs ``(n, 2)`` and targets ``(n, 1)`` of a teacher neuron."""
-  rng = np.random.default_rng(seed)
-  cov = np.array([[1.0, correlation], [correlation, 1.0]])
-  x = rng.multivariate_normal(np.zeros(2), cov, n)
-  z = x @ np.array([1.0, 0.5])
-  if neuron == "linear":
-    y = z + 0.3 * rng.normal(size=n)
-  else:  # labels drawn with probability sigmoid(2z): a finite minimum
-    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-2 * z))).astype(float)
-  return jnp.asarray(x, jnp.float32), jnp.asarray(y[:, None], jnp.float32)
-
-
-def as_params(w):
-  """The neuron's parameters in ``nn_jax.mlp`` form, bias fixed at 0."""
-  return [{"w": w[None, :], "b": jnp.zeros((1,), w.dtype)}]
-
-
-def descend(model, x, y, w0, batches, learning_rate):
-  """Gradient steps over ``batches`` (steps, batch size) of example indices.
-
-  Returns the path: the weights before and after every step, ``(steps+1, 2)``.
-  """
-  def step(w, idx):
-    _, grads = backprop.gradients(as_params(w), x[idx], y[idx], model,
-                                  "manual")
-    w = w - learning_rate * grads[0]["w"][0]  # the bias gradient is dropped
-    return w, w
-  _, path = jax.lax.scan(step, w0, batches)
-  return jnp.concatenate([w0[None], path])
-
-
-def minimum(loss, w0, steps: int = 50):
-  """Newton's method on the convex E(w) (a quadratic bowl, or the logistic
-  cross-entropy). Returns ``None`` where it does not settle (separable 0/1
-  targets: E falls towards 0 without a finite minimum)."""
-  grad, hessian = jax.jit(jax.grad(loss)), jax.jit(jax.hessian(loss))
-  w = w0
-  for _ in range(steps):
-    step = jnp.linalg.solve(hessian(w), grad(w))
-    w = w - step
-    if not bool(jnp.all(jnp.isfinite(w))):
-      return None
-    if float(jnp.max(jnp.abs(step))) < 1e-6 * (1 + float(jnp.max(
-        jnp.abs(w)))):
-      return np.asarray(w)
-  return None
-
-
-def initial_weights() -> list:
-  """--start as two numbers; fails naming the flag."""
-  try:
-    start = [float(v) for v in FLAGS.start]
-  except ValueError:
-    start = []
-  cli.check(len(start) == 2 and np.all(np.isfinite(start)), "start",
-            "two finite numbers w1,w2, e.g. -1.5,2.5")
-  return start
-
-
 def descents(model, x, y, w0, epochs: int, learning_rate: float,
              seed: int) -> tuple:
   """The paths of batch GD and online SGD from ``w0``: ``(batch_path,
@@ -118,38 +58,19 @@ def descents(model, x, y, w0, epochs: int, learning_rate: float,
   shuffles = np.random.default_rng([seed, 1])  # apart from the data's
   online_idx = np.concatenate([shuffles.permutation(n) for _ in range(epochs)])
   online_idx = jnp.asarray(online_idx.reshape(epochs * n, 1))         # (E n, 1)
-  return (np.asarray(descend(model, x, y, w0, batch_idx, learning_rate)),
-          np.asarray(descend(model, x, y, w0, online_idx, learning_rate)))
-
-
-def surface(cost, paths: list, w_min) -> tuple:
-  """E on a 201 x 201 grid over a window that holds the paths and the
-  minimum (if E has a finite one): ``(g1, g2, E)``."""
-  pts = np.concatenate([*paths,
-                        np.empty((0, 2)) if w_min is None else w_min[None]])
-  lo, hi = pts.min(0), pts.max(0)
-  pad = 0.15 * (hi - lo).max() + 0.1
-  g1, g2 = np.meshgrid(np.linspace(lo[0] - pad, hi[0] + pad, 201),
-                       np.linspace(lo[1] - pad, hi[1] + pad, 201))
-  grid = np.stack([g1.ravel(), g2.ravel()], 1)
-  e = np.asarray(cost(jnp.asarray(grid, jnp.float32))).reshape(g1.shape)
-  return g1, g2, e
+  sgd = optimizers.make("sgd", learning_rate)
+  return (np.asarray(surface.descend(model, x, y, w0, batch_idx, sgd)),
+          np.asarray(surface.descend(model, x, y, w0, online_idx, sgd)))
 
 
 def draw(path: str, grid: tuple, paths: tuple, costs: tuple, w0, w_min,
          e_min: float, min_label: str, title: str) -> str:
   """The contours of E with both paths, and the cost per epoch."""
-  g1, g2, e = grid
   batch_path, online_path = paths
   n = (len(online_path) - 1) // (len(batch_path) - 1)   # steps per epoch
   fig, (ax, ax_cost) = plt.subplots(
       1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1.2, 1]})
-  # Levels at quantiles of E over the plot: more contours near the minimum.
-  levels = np.unique(np.quantile(e, np.linspace(0.03, 1, 18) ** 2))
-  norm = matplotlib.colors.LogNorm(levels[0], levels[-1])
-  ax.contourf(g1, g2, e, levels=levels, cmap="Greys_r", norm=norm,
-              alpha=0.45, extend="both")
-  ax.contour(g1, g2, e, levels=levels, colors="0.35", linewidths=0.6)
+  plots.cost_contours(ax, grid)
   ax.plot(online_path[:, 0], online_path[:, 1], "-", color="tab:blue", lw=0.9,
           alpha=0.8, label=f"online SGD: batch size 1 ({n} steps / epoch)")
   ax.plot(online_path[::n, 0], online_path[::n, 1], "o", color="tab:blue",
@@ -179,7 +100,9 @@ def draw(path: str, grid: tuple, paths: tuple, costs: tuple, w0, w_min,
 def main(argv):
   del argv
   cli.check(abs(FLAGS.correlation) < 1, "correlation", "must be in (-1, 1)")
-  start = initial_weights()
+  start = cli.numbers("start")
+  cli.check(len(start) == 2, "start",
+            "two finite numbers w1,w2, e.g. -1.5,2.5")
   config = cli.config_from_flags()
   eta, epochs, n = (config.optim.learning_rate, config.fit.epochs,
                     config.data.n_samples)
@@ -187,18 +110,18 @@ def main(argv):
   workdir = outputs.make_workdir(FLAGS.workdir)
   timer = outputs.Timer()
   model = mlp.make_model("identity", LOSSES[FLAGS.neuron])
-  x, y = make_data(FLAGS.neuron, n, FLAGS.correlation, config.seed)
-  loss = lambda w: backprop.loss(as_params(w), x, y, model)
+  x, y = surface.make_data(FLAGS.neuron, n, FLAGS.correlation, config.seed)
+  loss = surface.cost_fn(model, x, y)
   cost = jax.jit(jax.vmap(loss))
   w0 = jnp.asarray(start, jnp.float32)
-  w_min = minimum(loss, w0)
+  w_min = surface.minimum(loss, w0)
   paths = descents(model, x, y, w0, epochs, eta, config.seed)
   # E at the end of each epoch (and at the start).
   costs = (np.asarray(cost(jnp.asarray(paths[0]))),
            np.asarray(cost(jnp.asarray(paths[1][::n]))))
   cli.check(all(np.isfinite(c).all() for c in costs), "learning_rate",
             "too large: the weights diverged")
-  grid = surface(cost, paths, w_min)
+  grid = surface.surface(cost, paths, w_min)
   found = w_min is not None
   if not found:   # the lowest point of the window instead
     w_min = np.stack([g.ravel() for g in grid[:2]], 1)[np.argmin(grid[2])]

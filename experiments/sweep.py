@@ -61,18 +61,6 @@ flags.DEFINE_string("workdir", "runs/sweep", "Where results are written.")
 FLAGS = flags.FLAGS
 
 
-def learning_rates() -> list:
-  """--learning_rates as numbers; fails naming the flag."""
-  try:
-    rates = [float(r) for r in FLAGS.learning_rates]
-  except ValueError:
-    cli.fail(f"--learning_rates={','.join(FLAGS.learning_rates)}: "
-             f"comma-separated numbers")
-  cli.check(rates and all(0 < r < np.inf for r in rates), "learning_rates",
-            "finite positive numbers")
-  return rates
-
-
 def train_members(config, splits, rates, seeds: int,
                   shared_order: bool) -> tuple:
   """Trains a member per (rate, seed); returns its rows (final metrics and
@@ -148,7 +136,7 @@ def draw(path: str, rows: list, rates: list, score: str, name: str,
 def main(argv):
   del argv
   config = cli.config_from_flags()
-  rates = learning_rates()
+  rates = cli.numbers("learning_rates", lambda v: v > 0, "> 0")
   seeds = FLAGS.seeds
   cli.check(seeds >= 1, "seeds", "must be >= 1")
   workdir = outputs.make_workdir(FLAGS.workdir)

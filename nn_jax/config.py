@@ -37,7 +37,7 @@ from nn_jax import mlp
 INT32_MAX = 2**31 - 1
 
 DATASETS = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-            "mnist", "mnist1d", "csv")
+            "mnist", "mnist1d", "csv", "vowels")
 INPUT_ENCODINGS = ("standardize", "scale", "none")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
@@ -215,6 +215,11 @@ class DataConfig(_Settings):
       None, "Noise of a generated data set (default: its own): moons, "
       "circles: std of each point; spiral: std of each point's angle "
       "(rad); blobs: std of each class around its centre.", Range(0))
+  vowel_features: tuple[str, ...] = setting(
+      ("F1", "F2"), "vowels: the inputs, of F0, F1, F2, F3 (Hz).",
+      Items(str, OneOf(("F0", "F1", "F2", "F3")), "F0, F1, F2 or F3"))
+  log_frequency: bool = setting(False, "vowels: the log of each frequency "
+                                "as input (before input_encoding).")
   nominal: str = setting("", "CSV: nominal columns, a,b (1-of-k coded).")
   ordinal: str = setting("", "CSV: ordinal columns with their levels, "
                          "c:low<mid<high;d:s<m<l (thermometer coded).")

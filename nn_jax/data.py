@@ -6,7 +6,8 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 ``circles`` (2-D, 2 classes, from scikit-learn's generators with a seed),
 ``spiral`` (interleaved spiral arms, one per class) and ``blobs``
 (overlapping Gaussian classes around the unit circle), 2-D with any number
-of classes.
+of classes. Shipped with the package: ``vowels`` (Peterson & Barney's
+formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`).
 """
 
 import functools
@@ -22,7 +23,8 @@ from nn_jax import losses as losses_lib
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
-NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs")
+NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
+         "vowels")
 # The noise of each generated set that has one, by default.
 NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45}
 
@@ -38,6 +40,7 @@ class Dataset(NamedTuple):
     task: ``"classification"`` or ``"regression"``.
     num_classes: number of classes (0 for regression).
     image_shape: ``(height, width)`` when the features are image pixels.
+    class_names: the name of each class, where the data set has them.
   """
   name: str
   x: np.ndarray
@@ -45,6 +48,7 @@ class Dataset(NamedTuple):
   task: str
   num_classes: int
   image_shape: Optional[tuple] = None
+  class_names: tuple = ()
 
   @property
   def size(self) -> int:
@@ -85,6 +89,9 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     d = datasets.load_iris()
     return classification(name, d.data, d.target)
+  if name == "vowels":   # F1, F2 in Hz of every speaker (nn_jax.vowels)
+    from nn_jax import vowels  # pylint: disable=g-import-not-at-top
+    return vowels.load()[0]
   if name == "xor":
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     return classification(name, x, np.array([0, 1, 1, 0]))
@@ -254,7 +261,9 @@ def select_classes(ds: Dataset, classes) -> Dataset:
   relabel = np.zeros(ds.num_classes, np.int32)
   relabel[classes] = np.arange(len(classes))
   return ds._replace(x=ds.x[keep], y=relabel[ds.y[keep]],
-                     num_classes=len(classes))
+                     num_classes=len(classes), class_names=tuple(
+                         ds.class_names[c] for c in classes
+                         if ds.class_names))
 
 
 def one_vs_rest(ds: Dataset, positive: int) -> Dataset:
@@ -266,4 +275,7 @@ def one_vs_rest(ds: Dataset, positive: int) -> Dataset:
       or not 0 <= positive < ds.num_classes):
     raise ValueError(f"positive_class must be a label in 0.."
                      f"{ds.num_classes - 1}; got {positive}")
-  return ds._replace(y=(ds.y == positive).astype(np.int32), num_classes=2)
+  names = ds.class_names and (f"not {ds.class_names[positive]}",
+                               ds.class_names[positive])
+  return ds._replace(y=(ds.y == positive).astype(np.int32), num_classes=2,
+                     class_names=names)

@@ -40,9 +40,11 @@ def prepare(config: Config, key) -> Splits:
   """Loads the data set, splits it, and encodes inputs fitted on training data.
 
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
-  are training and test data. MNIST, MNIST-1D and CSV files keep their own
-  test set (a CSV file is split by ``test_fraction`` and encoded by
-  :mod:`nn_jax.tabular`, fitted on its training rows). ``train_size > 0``
+  are training and test data. MNIST, MNIST-1D, the vowels and CSV files
+  keep their own test set (the vowels' test speakers are the even-numbered
+  ones, the validation rows drawn from the odd ones' rows; a CSV file is
+  split by ``test_fraction`` and encoded by :mod:`nn_jax.tabular`, fitted on
+  its training rows). ``train_size > 0``
   keeps only that many training examples (the first of the shuffled split,
   after ``classes`` or ``positive_class`` picked theirs). With ``split_order
   = "file"`` the held-out parts are the last examples in file order
@@ -53,7 +55,7 @@ def prepare(config: Config, key) -> Splits:
   encoder = None
   fractions = (config.test_fraction, config.validation_fraction)
   split_key = None if config.split_order == "file" else key
-  if config.dataset in ("mnist", "mnist1d", "csv"):
+  if config.dataset in ("mnist", "mnist1d", "csv", "vowels"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
@@ -61,6 +63,10 @@ def prepare(config: Config, key) -> Splits:
     elif config.dataset == "mnist1d":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
       full, test = mnist.load_mnist1d()
+    elif config.dataset == "vowels":   # by speaker: odd train, even test
+      from nn_jax import vowels  # pylint: disable=g-import-not-at-top
+      full, test = vowels.load_split(config.vowel_features,
+                                     config.log_frequency)
     else:
       from nn_jax import tabular  # pylint: disable=g-import-not-at-top
       full, test, encoder = tabular.load_split(

@@ -118,3 +118,16 @@ def confusion_matrix(matrix, path: str, title: str = "",
          yticklabels=labels, xlabel="predicted", ylabel="true",
          title=title or "confusion matrix (test set)")
   return save(fig, path)
+
+
+def cost_contours(ax: plt.Axes, grid: tuple, levels: int = 18) -> None:
+  """Draws a cost surface ``grid = (g1, g2, E)`` (as from
+  :func:`nn_jax.surface.surface`) on ``ax``: grey filled contours and their
+  lines, the levels at quantiles of E over the window (denser near the
+  minimum), on a log colour scale."""
+  g1, g2, e = grid
+  values = np.unique(np.quantile(e, np.linspace(0.03, 1, levels) ** 2))
+  norm = matplotlib.colors.LogNorm(values[0], values[-1])
+  ax.contourf(g1, g2, e, levels=values, cmap="Greys_r", norm=norm,
+              alpha=0.45, extend="both")
+  ax.contour(g1, g2, e, levels=values, colors="0.35", linewidths=0.6)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nn_jax import devices as devices_lib
+from nn_jax import epoch as epoch_lib
 from nn_jax import mlp
 from nn_jax import optimizers
 from nn_jax import train_data
@@ -125,3 +126,19 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
   return PopulationResult(params, stats, history)
 
+
+def evaluate(result: PopulationResult, x, y, model: mlp.Model) -> tuple:
+  """Every member's ``(cost, accuracy)`` on inputs ``x`` and targets ``y``
+  (encoded for ``model.loss``), in evaluation mode: two ``(members,)``
+  arrays."""
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  return jax.vmap(lambda p, s: epoch_lib.evaluate(p, x, y, model, s))(
+      result.params, result.stats)
+
+
+def seed_keys(seeds: int, groups: int = 1) -> jax.Array:
+  """The PRNG keys of seeds ``0 .. seeds-1`` for every one of ``groups``
+  settings, group by group: ``(groups * seeds,)`` keys, so that member
+  ``g * seeds + s`` has seed ``s`` (the same initial weights and batches in
+  every group)."""
+  return jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(seeds), groups))

@@ -130,3 +130,27 @@ def random_shift(key: jax.Array, x: jax.Array, image_shape: tuple,
                                  (h, w))
 
   return jax.vmap(crop)(padded, shifts).reshape(x.shape)
+
+
+# -------------------------------------------------------------- weight norms
+def row_norms(params) -> list:
+  """Each layer's row norms ``||w_j||``: unit ``j``'s incoming weight
+  vector, the quantity that :func:`max_norm` bounds; ``(n_out,)`` a layer."""
+  return [jnp.linalg.norm(layer["w"], axis=1) for layer in params]
+
+
+def weight_norms(params, bound: float = 0.0) -> dict:
+  """What the norm limits act on: ``largest_row``, each layer's largest row
+  norm ``max_j ||w_j||`` (``(layers,)``), and ``total``, the norm of all
+  weights together ``sqrt(sum_l ||w_l||^2)`` (so that the L2 penalty is
+  ``(l2 / 2) total^2``). Biases and PReLU slopes are not counted. With a
+  max-norm ``bound`` > 0 also ``at_bound``: each layer's fraction of units
+  whose row norm is within 0.1% of it (where the constraint binds)."""
+  rows = row_norms(params)
+  out = {"largest_row": jnp.stack([jnp.max(r) for r in rows]),
+         "total": jnp.sqrt(sum(jnp.sum(layer["w"] ** 2)
+                               for layer in params))}
+  if bound > 0:
+    out["at_bound"] = jnp.stack([jnp.mean(r >= (1 - 1e-3) * bound)
+                                 for r in rows])
+  return out
