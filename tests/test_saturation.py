@@ -1,0 +1,51 @@
+"""experiments.saturation end to end at a tiny size: its robust direction."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args):
+  return subprocess.run([sys.executable, "-m", "experiments.saturation",
+                         *args], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+
+
+@pytest.mark.slow
+def test_deep_sigmoid_from_normal_weights_has_the_smaller_first_gradient(
+    tmp_path):
+  proc = run("--setups=sigmoid:normal,relu:he", "--depths=1,5", "--seeds=2",
+             "--epochs=1", "--learning_rates=0.1", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+  assert {(r["activation"], r["init"], r["depth"]) for r in runs} == {
+      (a, i, d) for a, i in (("sigmoid", "normal"), ("relu", "he"))
+      for d in (1, 5)}
+  deep = {r["activation"]: np.array(r["grad_norms_start"]) for r in runs
+          if r["depth"] == 5}
+  assert deep["sigmoid"].shape == (2, 6)          # seeds x layers
+  # Before training, per seed: the deep sigmoid's first layer gets a
+  # smaller gradient than the ReLU's, and smaller than its own output layer.
+  assert np.all(deep["sigmoid"][:, 0] < deep["relu"][:, 0])
+  assert np.all(deep["sigmoid"][:, 0] < deep["sigmoid"][:, -1])
+  for r in runs:
+    assert len(r["test_accuracy"]) == 2 and r["learning_rate"] == 0.1
+    assert np.shape(r["grad_norms_median"]) == (2, r["depth"] + 1)
+    assert np.shape(r["saturated_start"]) == (2, r["depth"])
+    assert 0 <= np.min(r["dead_end"]) <= np.max(r["dead_end"]) <= 1
+  for name in ("saturation.png", "saturation_training.png"):
+    assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_bad_setup_fails_in_one_line(tmp_path):
+  proc = run("--setups=sigmoid:nosuch", f"--workdir={tmp_path}")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().startswith("error: --setups=sigmoid:nosuch")
+  assert "Traceback" not in proc.stderr
