@@ -76,8 +76,7 @@ def run_activation(config, splits, activation, rates):
   data = experiment.training_data(splits, model.loss)
   sizes = [data.x.shape[1], *config.net.hidden, data.y.shape[1]]
   seeds = FLAGS.seeds
-  keys = jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(seeds),
-                                               len(rates)))
+  keys = population.seed_keys(seeds, len(rates))
   result = population.fit_population(
       keys, sizes, model, data, config.fit,
       learning_rates=np.repeat(rates, seeds),

@@ -31,6 +31,7 @@ from nn_jax import diagnostics
 from nn_jax import experiment
 from nn_jax import mlp
 from nn_jax import plots
+from nn_jax import population
 from nn_jax.epoch import evaluate
 
 cli.define_flags(config_lib.DataConfig)
@@ -80,8 +81,7 @@ def run_activation(config, splits, activation, inits, depth, rates):
   # Members in the order (init, rate, seed); a seed starts from the same
   # draw and takes the same batches at every rate.
   result = diagnostics.fit_tracked(
-      jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(seeds),
-                                            len(inits) * r)),
+      population.seed_keys(seeds, len(inits) * r),
       sizes, model, data, config.fit, init=np.repeat(inits, r * seeds),
       learning_rates=np.tile(np.repeat(rates, seeds), len(inits)),
       optimizer=config.optim.optimizer, momentum=config.optim.momentum,

@@ -34,8 +34,7 @@ class Grid(NamedTuple):
 def member_keys(rates: Sequence[float], seeds: int) -> tuple:
   """``(keys, member_rates)`` of a grid, rate-major: member ``i`` has
   rate ``rates[i // seeds]`` and the key of seed ``i % seeds``."""
-  keys = jax.vmap(jax.random.PRNGKey)(jnp.tile(jnp.arange(seeds),
-                                               len(rates)))
+  keys = population.seed_keys(seeds, len(rates))
   return keys, np.repeat(np.asarray(rates, np.float32), seeds)
 
 
