@@ -12,6 +12,7 @@ formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`).
 
 import functools
 import numbers
+import os
 from typing import NamedTuple, Optional
 
 import chex
@@ -82,13 +83,10 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
       radians (``spiral``), of each class around its centre (``blobs``).
   """
   if name == "digits":
-    from sklearn import datasets  # pylint: disable=g-import-not-at-top
-    d = datasets.load_digits()
-    return classification(name, d.data / 16.0, d.target, (8, 8))
+    x, y = _embedded("digits")
+    return classification(name, x / 16.0, y, (8, 8))
   if name == "iris":
-    from sklearn import datasets  # pylint: disable=g-import-not-at-top
-    d = datasets.load_iris()
-    return classification(name, d.data, d.target)
+    return classification(name, *_embedded("iris"))
   if name == "vowels":   # F1, F2 in Hz of every speaker (nn_jax.vowels)
     from nn_jax import vowels  # pylint: disable=g-import-not-at-top
     return vowels.load()[0]
@@ -113,6 +111,29 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
                      f"num_classes; got {num_classes} and {n_samples}")
   make = spiral if name == "spiral" else blobs
   return classification(name, *make(n_samples, num_classes, noise, seed))
+
+
+def _embedded(name: str):
+  """``(x, labels)`` of scikit-learn's embedded ``digits`` or ``iris``, read
+  from the files scikit-learn ships as its own loaders read them (float64
+  features, int labels), without importing scikit-learn (a second of a short
+  run's start); through its loaders if the files are not where expected."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.find_spec("sklearn")
+  folder = os.path.join(os.path.dirname(spec.origin) if spec and spec.origin
+                        else "", "datasets", "data")
+  try:
+    if name == "digits":   # 64 pixels and the label per row, no header
+      table = np.loadtxt(os.path.join(folder, "digits.csv.gz"), delimiter=",")
+      return table[:, :-1], table[:, -1].astype(int)
+    # iris.csv: a header (rows, features, class names), then the rows
+    table = np.loadtxt(os.path.join(folder, "iris.csv"), delimiter=",",
+                       skiprows=1)
+    return table[:, :-1], table[:, -1].astype(int)
+  except OSError:
+    from sklearn import datasets  # pylint: disable=g-import-not-at-top
+    d = getattr(datasets, f"load_{name}")()
+    return d.data, d.target
 
 
 def spiral(n: int, classes: int, noise: float, seed: int):

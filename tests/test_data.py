@@ -131,3 +131,13 @@ def test_one_vs_rest_needs_an_integer_class_of_a_classification_set():
                             np.zeros((4, 1), np.float32), data.REGRESSION, 0)
   with pytest.raises(ValueError, match="positive_class needs classes"):
     data.one_vs_rest(regression, 0)
+
+
+@pytest.mark.parametrize("name", ["digits", "iris"])
+def test_embedded_sets_read_as_scikit_learn_loads_them(name):
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  x, y = data._embedded(name)   # pylint: disable=protected-access
+  d = getattr(datasets, f"load_{name}")()
+  assert x.dtype == d.data.dtype and y.dtype == d.target.dtype
+  np.testing.assert_array_equal(x, d.data)
+  np.testing.assert_array_equal(y, d.target)

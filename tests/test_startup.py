@@ -1,0 +1,23 @@
+"""What a short run costs before it trains: the modules it imports."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Imported only by the runs that use them.
+HEAVY = ("sklearn", "scipy", "matplotlib", "orbax", "tensorboardX",
+         "nn_jax.mnist", "nn_jax.tabular", "nn_jax.checkpoint", "tqdm")
+
+
+def test_quickstart_imports_only_what_it_uses():
+  # experiments.train and the digits data, as the quickstart's run loads
+  # them, in a fresh interpreter: none of the heavy modules.
+  code = ("import sys; import experiments.train; from nn_jax import data; "
+          "data.load('digits'); data.load('iris'); "
+          f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120,
+                        check=True)
+  assert proc.stdout.strip() == "[]", proc.stdout
