@@ -67,7 +67,8 @@ MODES = {"batch": (0, 1.0), "online": (1, 0.25)}   # batch size, rate factor
 def train_mode(h, mode, data, rates, config):
   """Rows (one per rate) and the solved flags (rates, seeds) of a mode."""
   batch, factor = MODES[mode]
-  options = config_lib.FitOptions(epochs=config.fit.epochs, batch_size=batch)
+  options = config_lib.FitOptions(epochs=config.fit.epochs, batch_size=batch,
+                                  train_metrics="full")
   cli.log("2-%d-1, %s: %d members, %d epochs", h, mode,
           len(rates) * FLAGS.seeds, options.epochs)
   grid = descent_modes.fit_grid([2, h, 1], MODEL, data, options,

@@ -209,7 +209,7 @@ def main(argv):
   cli.check(FLAGS.ravine_epochs >= 1, "ravine_epochs", "must be >= 1")
   eta = FLAGS.ravine_learning_rate
   cli.check(0 < eta < np.inf, "ravine_learning_rate", "must be > 0")
-  config = cli.config_from_flags()
+  config = cli.config_from_flags(train_metrics="full")
   workdir = outputs.make_workdir(FLAGS.workdir)
   timer = outputs.Timer()
   rows = [ravine(seed, mus, eta) for seed in range(FLAGS.seeds)]

@@ -56,7 +56,7 @@ FLAGS = flags.FLAGS
 # experiments.regularization's BASE (but for --hidden): the network and its
 # training.
 BASE = dict(activation="relu", optimizer="momentum", momentum=0.9,
-            learning_rate=0.01, batch_size=32)
+            learning_rate=0.01, batch_size=32, train_metrics="full")
 
 
 def run_setting(config, splits, technique: str, value: float,

@@ -71,7 +71,8 @@ def run_mode(mode, r, sizes, model, data, config, rates):
   """One mode on the data repeated r times: its record and the grid's
   costs (rates, seeds, epochs)."""
   batch = {"batch": 0, "online": 1}.get(mode, config.fit.batch_size)
-  options = config_lib.FitOptions(epochs=FLAGS.passes // r, batch_size=batch)
+  options = config_lib.FitOptions(epochs=FLAGS.passes // r, batch_size=batch,
+                                  train_metrics="full")
   cli.log("%s, r = %d: %d members, %d epochs", mode, r,
           len(rates) * FLAGS.seeds, options.epochs)
   record, cost = descent_modes.at_best_rate(

@@ -129,7 +129,8 @@ def draw(path: str, panels: list, units: dict) -> str:
 
 def train_all(config, models: dict, width: int, seeds: int):
   """Every problem x units x depth: ``(rows for results.json, panels)``."""
-  options = config_lib.FitOptions(epochs=config.fit.epochs, batch_size=0)
+  options = config_lib.FitOptions(epochs=config.fit.epochs, batch_size=0,
+                                  train_metrics="full")
   depths = {0: (), 1: (width,), 2: (width, width)}
   panels, rows = [], []
   for problem, make in PROBLEMS.items():

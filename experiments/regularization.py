@@ -38,7 +38,7 @@ FLAGS = flags.FLAGS
 
 # The baseline's network and training (the data come from the flags).
 BASE = dict(hidden=(512, 512), activation="relu", optimizer="momentum",
-            learning_rate=0.01, batch_size=32)
+            learning_rate=0.01, batch_size=32, train_metrics="full")
 
 TECHNIQUES = {
     "baseline": {},

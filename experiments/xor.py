@@ -50,7 +50,8 @@ def train_network(config, ds) -> train.FitResult:
       params, MODEL,
       optimizers.make("momentum", config.optim.learning_rate, 0.9),
       train.Data(x, y, x[:0], y[:0]),
-      train.FitOptions(epochs=config.fit.epochs, batch_size=0), key=key)
+      train.FitOptions(epochs=config.fit.epochs, batch_size=0,
+                       train_metrics="full"), key=key)
 
 
 def draw(path: str, ds, perceptron_predict, net_predict, accuracies,

@@ -358,11 +358,11 @@ class FitOptions(_Settings):
   noise_std: float = setting(0.1, "Std of the input noise.", Range(0))
   max_shift: int = setting(1, "Largest image shift, px.",
                            Range(0, INT32_MAX))
-  train_metrics: str = setting("full", "Training cost and accuracy per "
-                               "epoch: full (a second pass over the "
-                               "training set after the epoch) or batches "
-                               "(the mean over the epoch's batches, each "
-                               "before its update; no second pass).",
+  train_metrics: str = setting("batches", "Training cost and accuracy per "
+                               "epoch: batches (the mean over the epoch's "
+                               "batches, each before its update) or full "
+                               "(a second pass over the whole training set "
+                               "after the epoch).",
                                OneOf(TRAIN_METRICS))
   devices: int = setting(1, "Data-parallel over this many devices (batch "
                          "split, parameters replicated); a population's "

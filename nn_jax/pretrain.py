@@ -66,7 +66,8 @@ def pretrain(key: chex.PRNGKey, params: mlp.Params, model: mlp.Model,
     result = train.fit(ae, ae_model, make_optimizer(),
                        train.Data(a, a, a[:0], a[:0]),
                        train.FitOptions(epochs=epochs, batch_size=batch_size,
-                                        grad=grad), key=k_fit)
+                                        grad=grad, train_metrics="full"),
+                       key=k_fit)
     encoder = result.params[0]
     params[l]["w"] = encoder["w"]
     if "b" in params[l]:

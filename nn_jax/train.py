@@ -85,10 +85,11 @@ def fit(params: mlp.Params, model: mlp.Model,
       other ones each epoch, without always the last ones); ``grad``;
       ``cost_threshold``, ``early_stopping_patience``; ``max_norm``;
       ``augment`` with ``noise_std`` and ``max_shift``; ``train_metrics``
-      (``full``: the training cost and accuracy of each epoch measured on
-      the whole training set after it; ``batches``: the mean over the
-      epoch's batches, each measured before its update, as PyTorch and
-      Keras loops report them); ``devices`` (data-parallel: every batch
+      (``batches``, the default: the training cost and accuracy of each
+      epoch are the mean over its batches, each measured before its update,
+      as PyTorch and Keras loops report them, and ``cost_threshold`` is
+      compared with that mean; ``full``: measured on the whole training
+      set after the epoch, a second pass); ``devices`` (data-parallel: every batch
       split across a ``"data"`` mesh axis, the parameters replicated; the
       batch size must be a multiple); ``epochs_per_call`` (0: about 20
       calls in all); ``checkpoint_every`` (needs ``checkpointer``; each call
