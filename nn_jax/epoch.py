@@ -66,6 +66,17 @@ def init_state(params: mlp.Params, model: mlp.Model,
                     jnp.asarray(jnp.inf, dtype), zero, zero)
 
 
+def scores(params: mlp.Params, x: jax.Array, y: jax.Array, model: mlp.Model,
+           stats: Optional[list] = None):
+  """``(cost, accuracy, outputs)`` in evaluation mode, traceable (the body
+  of :func:`evaluate`); NaN and no outputs (None) if ``x`` is empty."""
+  if x.shape[0] == 0:
+    return jnp.asarray(jnp.nan), jnp.asarray(jnp.nan), None
+  o, cache = mlp.forward(params, x, model, stats=stats)
+  return (model.loss.value(cache["zs"][-1], y),
+          mlp.accuracy(o, y, model.loss.task), o)
+
+
 @functools.partial(jax.jit, static_argnames="model")
 def evaluate(params: mlp.Params, x: jax.Array, y: jax.Array,
              model: mlp.Model, stats: Optional[list] = None):
@@ -73,11 +84,7 @@ def evaluate(params: mlp.Params, x: jax.Array, y: jax.Array,
 
   The cost is the loss alone, without the L2 penalty.
   """
-  if x.shape[0] == 0:
-    return jnp.asarray(jnp.nan), jnp.asarray(jnp.nan)
-  o, cache = mlp.forward(params, x, model, stats=stats)
-  return (model.loss.value(cache["zs"][-1], y),
-          mlp.accuracy(o, y, model.loss.task))
+  return scores(params, x, y, model, stats)[:2]
 
 
 def _all_finite(tree) -> jax.Array:
@@ -179,8 +186,10 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
     keep = lambda new, old: jax.tree.map(
         lambda a, b: jnp.where(diverged, b, a), new, old)
-    best = lambda new, old: jax.tree.map(
+    # The best epoch's parameters only where early stopping returns them.
+    best = lambda new, old: (jax.tree.map(
         lambda a, b: jnp.where(improved, a, b), new, old)
+                             if o.early_stopping_patience > 0 else old)
     done = diverged | (train_loss < o.cost_threshold)
     if o.early_stopping_patience > 0:
       done = done | (bad_epochs >= o.early_stopping_patience)

@@ -6,6 +6,7 @@ perceptron (:func:`run_perceptron`) on the splits of :func:`prepare`.
 """
 
 import dataclasses
+import functools
 import hashlib
 import os
 import time
@@ -17,6 +18,7 @@ import numpy as np
 
 from nn_jax import data as data_lib
 from nn_jax import encoding
+from nn_jax import epoch as epoch_lib
 from nn_jax import losses
 from nn_jax import mlp
 from nn_jax import optimizers
@@ -123,15 +125,35 @@ def training_data(splits: Splits, loss: losses.Loss,
                         encode(splits.val).reshape(-1, y.shape[1]))
 
 
+def _labels(o: jax.Array) -> jax.Array:
+  """The largest output's index, or a single sigmoid unit > 0.5 (int32)."""
+  if o.shape[1] == 1:
+    return (o[:, 0] > 0.5).astype(jnp.int32)
+  return jnp.argmax(o, -1).astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _predict_labels(params, stats, x, model: mlp.Model) -> jax.Array:
+  return _labels(mlp.predict(params, x, model, stats))
+
+
 def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
   """Class labels: the largest output, or a single sigmoid unit > 0.5
-  (computed in the parameters' precision, float64 ones in 64 bits)."""
+  (computed in the parameters' precision, float64 ones in 64 bits; one
+  compiled program)."""
   dtype = params[0]["w"].dtype
   with jax.enable_x64(dtype == np.float64):
-    o = mlp.predict(params, jnp.asarray(x, dtype), model, stats)
-    if o.shape[1] == 1:
-      return np.asarray(o[:, 0] > 0.5, np.int32)
-    return np.asarray(jnp.argmax(o, -1))
+    return np.asarray(_predict_labels(params, stats, jnp.asarray(x, dtype),
+                                      model))
+
+
+@functools.partial(jax.jit, static_argnames=("model", "labels"))
+def _test_scores(params, stats, x, y, model: mlp.Model, labels: bool):
+  """``(cost, accuracy, labels or None)`` of the test set in one program:
+  :func:`nn_jax.epoch.evaluate`'s cost and accuracy, and the predicted
+  labels from the same outputs."""
+  cost, accuracy, o = epoch_lib.scores(params, x, y, model, stats)
+  return cost, accuracy, _labels(o) if labels and o is not None else None
 
 
 def confusion_matrix(y, predicted, k: int) -> list:
@@ -179,9 +201,16 @@ class RunResult:
   splits: Splits
 
 
+@jax.jit
+def _seed_keys(seed: jax.Array) -> tuple:
+  return tuple(jax.random.split(jax.random.PRNGKey(seed), 4))
+
+
 def run_keys(config: Config):
-  """The run's PRNG keys: ``(split, init, train, pretrain)``, from the seed."""
-  return jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  """The run's PRNG keys: ``(split, init, train, pretrain)``, from the seed
+  (one compiled program; the same keys as ``jax.random.split(
+  jax.random.PRNGKey(seed), 4)``)."""
+  return _seed_keys(np.uint32(config.seed))
 
 
 def has_decision_regions(config: Config, n_in: int) -> bool:
@@ -381,15 +410,15 @@ def run_network(config: Config, splits: Splits, keys, start: float,
   finally:
     if checkpointer is not None:
       checkpointer.close()
-  test_loss, test_acc = train_lib.evaluate(
-      result.params, jnp.asarray(splits.test.x, dtype),
+  classified = (splits.test.task == data_lib.CLASSIFICATION
+                and splits.test.size > 0)
+  test_loss, test_acc, predicted = _test_scores(
+      result.params, result.stats, jnp.asarray(splits.test.x, dtype),
       jnp.asarray(data_lib.targets(model.loss, splits.test), dtype), model,
-      result.stats)
+      classified)
   confusion = None
-  if splits.test.task == data_lib.CLASSIFICATION and splits.test.size:
-    predicted = predict_labels(result.params, result.stats, splits.test.x,
-                               model)
-    confusion = confusion_matrix(splits.test.y, predicted,
+  if classified:
+    confusion = confusion_matrix(splits.test.y, np.asarray(predicted),
                                  splits.test.num_classes)
   summary = _summary(
       config, splits, start, test_accuracy=float(test_acc),

@@ -50,6 +50,23 @@ class FitResult(NamedTuple):
 
 
 
+def _copy(tree):
+  return jax.tree.map(jnp.copy, tree)
+
+
+# The runner donates the state: it gets buffers of its own, neither the
+# caller's parameters nor one buffer in two places (one compiled program).
+_fresh = jax.jit(_copy)
+
+
+@functools.lru_cache(maxsize=16)
+def _starter(model, optimizer):
+  """:func:`init_state` with fresh buffers, as one compiled program."""
+  def start_state(params, key):
+    return _copy(init_state(params, model, optimizer, key))
+  return jax.jit(start_state)
+
+
 @functools.lru_cache(maxsize=16)
 def _fit_runner(model, optimizer, n, options, image_shape, mesh, chunk):
   """``chunk`` epochs in one jitted scan, cached: fits with the same model,
@@ -57,9 +74,10 @@ def _fit_runner(model, optimizer, n, options, image_shape, mesh, chunk):
   state is donated: XLA writes the new state into its buffers."""
   epoch_fn = make_epoch(model, optimizer, n, options,
                         image_shape=image_shape, mesh=mesh)
-  return jax.jit(lambda s, d: jax.lax.scan(lambda c, _: epoch_fn(c, d), s,
-                                          None, length=chunk),
-                 donate_argnums=0)
+  def run_epochs(state, data):
+    return jax.lax.scan(lambda c, _: epoch_fn(c, data), state, None,
+                        length=chunk)
+  return jax.jit(run_epochs, donate_argnums=0)
 
 
 def fit(params: mlp.Params, model: mlp.Model,
@@ -137,8 +155,9 @@ def fit(params: mlp.Params, model: mlp.Model,
     chunk = math.gcd(chunk, o.checkpoint_every)
   image_shape = tuple(image_shape) if image_shape else None
   run = _fit_runner(model, optimizer, n, o, image_shape, mesh, chunk)
-  if state is None:
-    state = init_state(params, model, optimizer, key)
+  fresh = state is None
+  if fresh:
+    state = _starter(model, optimizer)(params, key)
   elif mesh is not None:
     state = jax.device_put(state, devices_lib.sharding(mesh))
   rows = []
@@ -146,9 +165,9 @@ def fit(params: mlp.Params, model: mlp.Model,
       checkpointer.latest_epoch() is not None):
     state, done_rows, _ = checkpointer.restore_newest_intact(state)
     rows.append(done_rows)
-  # The runner donates the state: it gets buffers of its own, neither the
-  # caller's parameters nor one buffer in two places.
-  state = jax.tree.map(jnp.copy, state)
+    fresh = False
+  if not fresh:
+    state = _fresh(state)
   epoch = int(state.epoch)
   while not (bool(state.done) or epoch >= o.epochs):
     state, metrics = run(state, data)

@@ -56,10 +56,12 @@ def check(params: mlp.Params, model: mlp.Model, data: Data) -> None:
       what = "features" if name.startswith("x") else "target columns"
       raise ValueError(f"{name} has {shape[1]} {what} but the network has "
                        f"{width}")
-  # Reduce where the arrays live (the device ones in one compiled call): only
-  # scalars cross to the host.
+  # Reduce where the arrays live (those on an accelerator in one compiled
+  # call): only scalars cross to the host. Arrays in the host's memory
+  # (NumPy's, JAX's CPU ones) are reduced by NumPy, without compiling.
   on_device = {k: getattr(data, k) for k in Data._fields
-               if isinstance(getattr(data, k), jax.Array)}
+               if isinstance(getattr(data, k), jax.Array) and any(
+                   d.platform != "cpu" for d in getattr(data, k).devices())}
   summaries = {**(_summaries(on_device) if on_device else {}),
                **{k: _summary(np, np.asarray(getattr(data, k)), k)
                   for k in Data._fields if k not in on_device}}

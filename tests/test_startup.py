@@ -21,3 +21,17 @@ def test_quickstart_imports_only_what_it_uses():
                         capture_output=True, text=True, timeout=120,
                         check=True)
   assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_a_run_compiles_a_handful_of_programs(caplog):
+  # Seed keys, the split's permutation, the initial weights, the training
+  # state, the epochs, the test scores: no program per array operation.
+  import jax  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
+  config = Config.make(dataset="iris", hidden=(7,), epochs=2, batch_size=16)
+  with jax.log_compiles(True), caplog.at_level("WARNING"):
+    experiment.train_and_evaluate(config)
+  compiled = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("Finished XLA compilation")]
+  assert 1 <= len(compiled) <= 6, compiled
