@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from nn_jax import caches
 from nn_jax import config as config_lib
 
 FLAGS = flags.FLAGS
@@ -42,13 +43,28 @@ class _QuietOrbax(std_logging.Filter):
 logging.get_absl_handler().addFilter(_QuietOrbax())
 
 
+# Values of --compilation_cache_dir and $NN_JAX_COMPILATION_CACHE that turn
+# the cache off.
+CACHE_OFF = ("", "0", "off", "none", "false")
+
+
+def default_compilation_cache(environ=os.environ) -> str:
+  """$NN_JAX_COMPILATION_CACHE if set (one of ``CACHE_OFF``: no cache), else
+  ``$XDG_CACHE_HOME/nn_jax/xla`` (by default ``~/.cache/nn_jax/xla``)."""
+  if "NN_JAX_COMPILATION_CACHE" in environ:
+    return environ["NN_JAX_COMPILATION_CACHE"]
+  return os.path.join(caches.cache_home(environ), "xla")
+
+
 flags.DEFINE_string(
-    "compilation_cache_dir", os.environ.get("NN_JAX_COMPILATION_CACHE", ""),
-    "Keep the compiled XLA programs in this folder (e.g. "
-    "~/.cache/nn_jax/xla), so that a later run of the same shapes and "
-    "settings loads them instead of compiling them again (a second or two "
-    "on a CPU). Default: $NN_JAX_COMPILATION_CACHE; empty: no cache. JAX's "
-    "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
+    "compilation_cache_dir", default_compilation_cache(),
+    "Keep the compiled XLA programs in this folder, so that a later run of "
+    "the same shapes and settings loads them instead of compiling them "
+    "again (a second or more on a CPU); at most "
+    f"{caches.MAX_BYTES // 2**20} MB, the oldest removed first. Default: "
+    "$NN_JAX_COMPILATION_CACHE if set, else $XDG_CACHE_HOME/nn_jax/xla "
+    "(~/.cache/nn_jax/xla); empty or off: no cache. JAX's own "
+    "JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
 
 
@@ -150,20 +166,15 @@ def _parse_flags(argv):
 
 
 def enable_compilation_cache(folder: str) -> None:
-  """Makes JAX keep its compiled programs in ``folder`` (empty: off), unless
-  JAX already has a cache folder of its own."""
+  """Makes JAX keep its compiled programs in ``folder`` (one of
+  ``CACHE_OFF``: no cache) through :func:`nn_jax.caches.enable`, unless JAX
+  already has a cache folder of its own."""
   import jax  # pylint: disable=g-import-not-at-top
-  if not folder or jax.config.jax_compilation_cache_dir:
+  if folder.strip().lower() in CACHE_OFF or (
+      jax.config.jax_compilation_cache_dir):
     return
-  folder = os.path.expanduser(folder)
-  try:
-    os.makedirs(folder, exist_ok=True)
-  except OSError as e:
-    logging.warning("no compilation cache (%s)", e)
-    return
-  jax.config.update("jax_compilation_cache_dir", folder)
-  # Our programs compile in well under JAX's default threshold of a second.
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  if not caches.enable(folder):
+    logging.warning("no compilation cache: %s cannot be written", folder)
 
 
 def distributed_requested(environ=os.environ) -> bool:

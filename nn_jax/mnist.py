@@ -38,6 +38,7 @@ from typing import Optional
 
 import numpy as np
 
+from nn_jax import caches
 from nn_jax import data as data_lib
 
 FILES = {
@@ -94,10 +95,7 @@ def default_data_dir() -> str:
   ``$XDG_CACHE_HOME`` is ignored (it would put the cache under whatever
   folder a command runs in).
   """
-  cache = os.environ.get("XDG_CACHE_HOME", "")
-  if not os.path.isabs(cache):
-    cache = os.path.join(os.path.expanduser("~"), ".cache")
-  return os.path.join(cache, "nn_jax", "mnist")
+  return os.path.join(caches.cache_home(), "mnist")
 
 
 def _open(path: str):

@@ -18,6 +18,11 @@ if os.environ.get("NN_JAX_TEST_XLA_FLAGS", "1") != "0":
       os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false",
       "--xla_backend_optimization_level=0"]).strip()
 
+# Tests keep no compiled programs in the user's cache folder (the default of
+# the scripts, which tests also start as subprocesses); the tests of the
+# cache give it a temporary folder.
+os.environ["NN_JAX_COMPILATION_CACHE"] = "off"
+
 import jax  # pylint: disable=g-import-not-at-top
 
 # Every key is used once: the suite fails on any reuse of a PRNG key.

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import warnings
+import zlib
 
 import jax
 import numpy as np
@@ -289,32 +290,51 @@ def test_perceptron_needs_a_binary_problem(tmp_path):
 
 @pytest.mark.slow
 def test_compilation_cache(tmp_path):
-  # With a cache folder a second run loads the compiled programs and gives
-  # the same results; without one (the default) nothing is kept.
-  cache = tmp_path / "xla"
+  # On by default in the user's cache folder: a second run loads the
+  # compiled programs; damaged or refused cached programs are compiled
+  # again without a word and replaced; the results are bitwise the same in
+  # every case, and with the cache off (nothing kept).
   env = {k: v for k, v in os.environ.items()
          if k not in ("NN_JAX_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+  home = tmp_path / "home"
+  env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+  cache = home / ".cache" / "nn_jax" / "xla"
   args = ("experiments.train", "--dataset=iris", "--hidden=4", "--epochs=3")
-  results = []
-  for name, flag, extra_env in (   # the folder from the environment or a flag
-      ("first", [], {"NN_JAX_COMPILATION_CACHE": str(cache)}),
-      ("second", [f"--compilation_cache_dir={cache}"], {})):
+
+  def train(name, **extra_env):
     proc = subprocess.run(
-        [sys.executable, "-m", *args, f"--workdir={tmp_path / name}", *flag],
+        [sys.executable, "-m", *args, f"--workdir={tmp_path / name}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**env, **extra_env})
     assert proc.returncode == 0, proc.stderr
-    results.append(json.loads((tmp_path / name / "results.json").read_text()))
-    assert any(e.startswith("jit_") for e in os.listdir(cache))
-  for key in ("test_accuracy", "test_loss", "final_train_loss"):
-    assert results[0][key] == results[1][key]
-  home = tmp_path / "home"
-  proc = subprocess.run(
-      [sys.executable, "-m", *args, f"--workdir={tmp_path / 'off'}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env={**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
-  assert proc.returncode == 0, proc.stderr
-  assert not (home / ".cache" / "nn_jax").exists()
+    assert "persistent compilation cache" not in proc.stderr, proc.stderr
+    with np.load(tmp_path / name / "params.npz") as f:
+      params = {k: f[k] for k in f.files}
+    return params, (tmp_path / name / "metrics.jsonl").read_text()
+
+  def same(a, b):
+    assert a[0].keys() == b[0].keys() and a[1] == b[1]
+    for k in a[0]:
+      np.testing.assert_array_equal(a[0][k], b[0][k])
+
+  cold = train("cold")
+  entries = sorted(e for e in os.listdir(cache) if e.endswith("-cache"))
+  assert entries
+  same(train("warm"), cold)
+  assert sorted(e for e in os.listdir(cache) if e.endswith("-cache")) == (
+      entries)
+  # Damaged files, and well-formed ones that XLA refuses to load.
+  junk = {name: b"not a program" if i % 2 else zlib.compress(b"\0" * 99)
+          for i, name in enumerate(entries)}
+  for name, bad in junk.items():
+    (cache / name).write_bytes(bad)
+  same(train("damaged"), cold)
+  for name, bad in junk.items():   # each replaced by the new program
+    assert (cache / name).read_bytes() != bad, name
+  off = tmp_path / "off_home"
+  same(train("off", NN_JAX_COMPILATION_CACHE="off", HOME=str(off),
+             XDG_CACHE_HOME=str(off / ".cache")), cold)
+  assert not (off / ".cache" / "nn_jax").exists()
 
 
 def _write_mixed_csv(path, n=240, seed=0):
