@@ -1,8 +1,11 @@
 """What a short run costs before it trains: the modules it imports."""
 
+import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,3 +38,24 @@ def test_a_run_compiles_a_handful_of_programs(caplog):
   compiled = [r.getMessage() for r in caplog.records
               if r.getMessage().startswith("Finished XLA compilation")]
   assert 1 <= len(compiled) <= 6, compiled
+
+
+@pytest.mark.slow
+def test_startup_benchmark_writes_its_entry(tmp_path):
+  # The iris job at one epoch, once: four fresh processes taken in turn.
+  out = tmp_path / "results.json"
+  out.write_text(json.dumps({"epoch": {"kept": True}}))
+  proc = subprocess.run(
+      [sys.executable, "-m", "benchmarks.startup", "--jobs=iris",
+       "--repeats=1", "--epochs=1", f"--out={out}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads(out.read_text())
+  assert results["epoch"] == {"kept": True}
+  entry = results["startup"]["jobs"]["iris"]
+  assert {k: len(v) for k, v in entry["runs"].items()} == {
+      "nn_jax_cold": 1, "nn_jax_warm": 1, "peer": 2}
+  for ratio in entry["ratios"].values():
+    assert ratio["wall"] > 0 and ratio["cpu"] > 0
+  assert "| iris, 4-8-3" in results["startup"]["markdown_table"]
+  assert "--dataset=iris" in entry["nn_jax_command"]
