@@ -213,9 +213,11 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
 
 
 def draw_run(workdir: str, history: dict, results: dict,
-             regions=None) -> list[str]:
-  """The figures of a run: learning curves, the confusion matrix (if any)
-  and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
+             regions=None, fit=None) -> list[str]:
+  """The figures of a run: learning curves, the confusion matrix (if any),
+  given ``regions = (predict, x, y)`` decision regions, and given ``fit =
+  (predict, x, y, x_label)`` (from :func:`regression_view`) the regression
+  fit; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   c = results["config"]
   title = f"{c['dataset']}: {results['description']}"
@@ -230,7 +232,33 @@ def draw_run(workdir: str, history: dict, results: dict,
     written.append(plots.decision_regions(
         predict, x, y, os.path.join(workdir, "decision_regions.png"),
         title=f"{c['dataset']}: test points, network's regions"))
+  if fit is not None:
+    from nn_jax import data  # pylint: disable=g-import-not-at-top
+    predict, x, y, x_label = fit
+    written.append(plots.regression_fit(
+        predict, x, y, os.path.join(workdir, "regression_fit.png"),
+        title=f"{c['dataset']}: test points, network's fit",
+        truth=data.truth(c["dataset"]), x_label=x_label))
   return written
+
+
+def regression_view(params, stats, model, splits) -> tuple:
+  """``(predict, x, y, x_label)`` of a regression network on the test
+  split, for :func:`nn_jax.plots.regression_fit`: inputs in the data set's
+  own units (``x``) where the input encoding can be undone (the built-in
+  data sets), else as the network sees them (a CSV file's)."""
+  from nn_jax import encoding  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  enc = splits.encoder
+  if enc is None or isinstance(enc, (encoding.Standardize,
+                                     encoding.ScaleRange)):
+    encode = (lambda pts: pts) if enc is None else enc.apply
+    x = splits.test.x if enc is None else enc.invert(splits.test.x)
+    label = "x"
+  else:
+    encode, x, label = (lambda pts: pts), splits.test.x, "input (encoded)"
+  return (lambda pts: experiment.predict(params, stats, encode(pts), model),
+          x, splits.test.y, label)
 
 
 class Timer:
@@ -264,4 +292,7 @@ def write_run(workdir: str, config, run) -> None:
     regions = (lambda pts: experiment.predict_labels(
         run.params, run.stats, pts, run.model),
                run.splits.test.x, run.splits.test.y)
-  draw_run(workdir, run.history, results, regions)
+  fit = None
+  if experiment.has_regression_fit(config) and run.splits.test.size:
+    fit = regression_view(run.params, run.stats, run.model, run.splits)
+  draw_run(workdir, run.history, results, regions, fit)

@@ -8,6 +8,10 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 (overlapping Gaussian classes around the unit circle), 2-D with any number
 of classes. Shipped with the package: ``vowels`` (Peterson & Barney's
 formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`).
+Generated regression sets (x uniform on [0, 1], Gaussian noise of std
+``noise`` on every target): ``sine`` (one output, y = sin(2 pi x)) and
+``lissajous`` (two outputs, y = (sin(2 pi x), sin(4 pi x)), a figure eight
+in the plane); :func:`truth` gives their noise-free functions.
 """
 
 import functools
@@ -24,9 +28,10 @@ from nn_jax import losses as losses_lib
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-         "vowels")
+         "vowels", "sine", "lissajous")
 # The noise of each generated set that has one, by default.
-NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45}
+NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45,
+         "sine": 0.1, "lissajous": 0.1}
 
 
 class Dataset(NamedTuple):
@@ -73,13 +78,14 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   Args:
     name: the data set.
     seed: seed of the generated sets (``moons``, ``circles``, ``spiral``,
-      ``blobs``).
+      ``blobs``, ``sine``, ``lissajous``).
     n_samples: size of the generated sets (``spiral``: a multiple of
       ``num_classes``, rounded down).
     num_classes: classes of ``spiral`` and ``blobs``.
     noise: of the generated sets (None: ``NOISE``): the std of each point's
       Gaussian noise (``moons``, ``circles``), of each point's angle in
-      radians (``spiral``), of each class around its centre (``blobs``).
+      radians (``spiral``), of each class around its centre (``blobs``), of
+      the noise added to each target (``sine``, ``lissajous``).
   """
   if name == "digits":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
@@ -100,6 +106,12 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   noise = NOISE[name] if noise is None else noise
   if not noise >= 0:
     raise ValueError(f"noise must be >= 0; got {noise}")
+  if name in _TRUTH:
+    x = np.random.default_rng(seed).uniform(0, 1, (n_samples, 1))
+    y = _TRUTH[name](x)
+    y = y + noise * np.random.default_rng([seed, 1]).normal(size=y.shape)
+    return Dataset(name, x.astype(np.float32), y.astype(np.float32),
+                   REGRESSION, 0)
   if name in ("moons", "circles"):
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     if name == "moons":
@@ -113,6 +125,19 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
                      f"num_classes; got {num_classes} and {n_samples}")
   make = spiral if name == "spiral" else blobs
   return classification(name, *make(n_samples, num_classes, noise, seed))
+
+
+_TRUTH = {
+    "sine": lambda x: np.sin(2 * np.pi * x),
+    "lissajous": lambda x: np.concatenate(
+        [np.sin(2 * np.pi * x), np.sin(4 * np.pi * x)], 1),
+}
+
+
+def truth(name: str):
+  """The noise-free function of a generated regression set, ``x (m, 1) ->
+  y (m, k)`` in NumPy (float64), or None for any other data set."""
+  return _TRUTH.get(name)
 
 
 def spiral(n: int, classes: int, noise: float, seed: int):
