@@ -23,7 +23,8 @@ forms' trained weights end (seed by seed, the largest difference).
 
 Measured per network: the test MSE (against the noisy test targets), the
 approximation error (MSE against the noise-free function on 1,000 points
-evenly over [0, 1]), the training MSE and the test R^2. Writes results.json,
+evenly over [0, 1]), the training MSE, the test R^2, and whether it diverged
+(its training cost ended above that of its first epoch). Writes results.json,
 regression_fits.png (the fits of the first seed's networks of --shown_widths
 against the truth) and regression_width.png (test MSE and approximation error
 against width, median and range over the seeds) to --workdir.
@@ -101,8 +102,15 @@ def fit_widths(config, splits, widths: list, seeds: int) -> tuple:
                            for o in train],
              "approximation_mse": [float(np.mean((o - truth) ** 2))
                                    for o in on_grid]}
+      cost = result.history["train_loss"]
+      # Diverged: the training cost ends higher than after the first epoch
+      # (or not finite); such a member stays in the medians and ranges.
+      row["diverged"] = (~(cost[:, -1] <= cost[:, 0])).tolist()
       for name in ("test_mse", "approximation_mse"):
         row[name + "_median"] = float(np.median(row[name]))
+      if any(row["diverged"]):
+        cli.log("%s, %s, width %d: %d of %d seeds diverged",
+                config.data.dataset, form, width, sum(row["diverged"]), seeds)
       cli.log("%s, %s, width %d: test MSE %.3g, approximation MSE %.3g "
               "(medians over %d seeds)", config.data.dataset, form, width,
               row["test_mse_median"], row["approximation_mse_median"], seeds)

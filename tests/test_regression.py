@@ -119,6 +119,7 @@ def test_width_sweep(tmp_path):
   assert set(rows) == {(f, w) for f in ("linear_squared", "linear_sum_squared")
                        for w in (1, 8)}
   assert all(len(r["test_mse"]) == 2 for r in rows.values())
+  assert not any(any(r["diverged"]) for r in rows.values())
   assert rows["linear_sum_squared", 8]["learning_rate"] == pytest.approx(
       rows["linear_squared", 8]["learning_rate"] / 2)
   # The sum form at half the learning rate takes the same steps.
