@@ -3,7 +3,8 @@ r"""Trains a multilayer network (or a perceptron) from flags; the main experimen
   python -m experiments.train                       # digits, 256 ReLU units, >= 97% test accuracy
   python -m experiments.train --dataset=iris --hidden=8 --optimizer=sgd --learning_rate=0.3
   python -m experiments.train --grad=autodiff       # jax.grad instead of backprop
-  python -m experiments.train --dataset=sine --loss=linear_squared --hidden=16 --activation=tanh
+  python -m experiments.train --dataset=sine --loss=linear_squared --hidden=16 --activation=tanh \
+      --learning_rate=0.05 --epochs=200           # regression: test R^2 0.96, the fit drawn
 
 Every setting of nn_jax.config is a flag of the same name. Writes to
 --workdir: results.json, metrics.jsonl (one line per epoch),
