@@ -221,15 +221,17 @@ def draw_run(workdir: str, history: dict, results: dict,
   title = f"{c['dataset']}: {results['description']}"
   written = [plots.learning_curves(
       history, os.path.join(workdir, "learning_curves.png"), title)]
+  names = results.get("class_names") or None
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png")))
+        os.path.join(workdir, "confusion_matrix.png"), labels=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
         predict, x, y, os.path.join(workdir, "decision_regions.png"),
-        title=f"{c['dataset']}: test points, network's regions"))
+        title=f"{c['dataset']}: test points, network's regions",
+        num_classes=len(names) if names else None, class_names=names))
   return written
 
 
@@ -248,11 +250,14 @@ class Timer:
 
 def write_run(workdir: str, config, run) -> None:
   """A finished experiment.train run's files, but for params.npz:
-  results.json (the summary and provenance), metrics.jsonl, tensorboard/
+  results.json (the summary and provenance), model.json (what
+  nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
   and the figures."""
+  from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
   write_json(os.path.join(workdir, "results.json"), results)
+  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_jsonl(os.path.join(workdir, "metrics.jsonl"),
               history_rows(run.history))
   write_tensorboard(

@@ -59,11 +59,23 @@ class Dataset(NamedTuple):
     return self._replace(x=self.x[idx], y=self.y[idx])
 
 
-def classification(name: str, x, y, image_shape=None) -> Dataset:
-  """A classification Dataset with labels relabelled to 0..k-1."""
+def classification(name: str, x, y, image_shape=None,
+                   names=None) -> Dataset:
+  """A classification Dataset with labels relabelled to 0..k-1; given
+  ``names`` (indexed by the original labels), class i is named after its
+  original label c as ``names[c]``."""
   classes, labels = np.unique(np.asarray(y), return_inverse=True)
   return Dataset(name, np.asarray(x, np.float32), labels.astype(np.int32),
-                 CLASSIFICATION, len(classes), image_shape)
+                 CLASSIFICATION, len(classes), image_shape, () if names is None
+                 else tuple(str(names[c]) for c in classes))
+
+
+def class_names(ds: Dataset) -> list:
+  """A classification data set's class names, label i's at i (``str(i)``
+  where it has none); empty for regression."""
+  if ds.task != CLASSIFICATION:
+    return []
+  return list(ds.class_names) or [str(i) for i in range(ds.num_classes)]
 
 
 def load(name: str, *, seed: int = 0, n_samples: int = 500,
@@ -84,11 +96,12 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   if name == "digits":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     d = datasets.load_digits()
-    return classification(name, d.data / 16.0, d.target, (8, 8))
+    return classification(name, d.data / 16.0, d.target, (8, 8),
+                          names=[str(c) for c in range(10)])
   if name == "iris":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     d = datasets.load_iris()
-    return classification(name, d.data, d.target)
+    return classification(name, d.data, d.target, names=d.target_names)
   if name == "vowels":   # F1, F2 in Hz of every speaker (nn_jax.vowels)
     from nn_jax import vowels  # pylint: disable=g-import-not-at-top
     return vowels.load()[0]
