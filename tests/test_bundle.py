@@ -291,3 +291,36 @@ def test_train_then_predict_the_vowels(tmp_path):
   predicted = model.predict(str(new))
   assert list(predicted) == list(model.predict([[270, 2290], [730, 1090]]))
   assert set(predicted) <= set(vowels.WORDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [
+    dict(dataset="iris", input_encoding="scale"),
+    dict(dataset="moons", loss="sigmoid_cross_entropy", dtype="float64"),
+    dict(dataset="digits", model="perceptron", classes="3,8"),
+], ids=["iris-scale", "moons-float64-sigmoid", "digits-perceptron"])
+def test_built_in_runs_round_trip(tmp_path, settings):
+  config = Config.make(hidden=(4,), epochs=2, batch_size=8, **settings)
+  run = experiment.train_and_evaluate(config)
+  model = bundle.load_model(save_bundle(tmp_path, config, run))
+  raw = config.replace(input_encoding="none")
+  with jax.enable_x64(config.net.dtype == "float64"):
+    x = experiment.prepare(raw, experiment.run_keys(raw)[0]).test.x
+  names = np.asarray(run.summary.class_names)
+  if run.model is None:   # the perceptron: its 0/1 outputs, no probabilities
+    from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
+    expected = perceptron.predict(run.params["w"],
+                                  jnp.asarray(run.splits.test.x))
+    np.testing.assert_array_equal(model.predict(x),
+                                  names[np.asarray(expected)])
+    assert list(names) == ["3", "8"]
+    with pytest.raises(ValueError, match="a perceptron gives no "
+                       "probabilities"):
+      model.predict_proba(x)
+    return
+  own = own_outputs(run, jnp.dtype(config.net.dtype))
+  assert np.array_equal(model.outputs(x), own)
+  np.testing.assert_array_equal(model.predict(x), names[
+      experiment.predict_labels(run.params, run.stats, run.splits.test.x,
+                                run.model)])
+  np.testing.assert_allclose(model.predict_proba(x).sum(1), 1, rtol=1e-6)
