@@ -69,7 +69,8 @@ def main(argv):
   model = bundle.load_model(FLAGS.model_dir)
   table = tabular.read_csv(FLAGS.csv_path)
   write(FLAGS.out, table, prediction_columns(model, table))
-  print(f"{table.size} predictions of {model.target} written to {FLAGS.out}")
+  print(f"{table.size} prediction{'' if table.size == 1 else 's'} of "
+        f"{model.target} written to {FLAGS.out}")
 
 
 def entry():

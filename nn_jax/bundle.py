@@ -222,7 +222,15 @@ def _listed(names: Sequence[str]) -> str:
                   if len(names) > tabular.MAX_LISTED else "")
 
 
+# The settings that decide what the network computes: never defaulted.
+_REQUIRED = ("model", "activation", "alpha", "loss", "residual", "batchnorm",
+             "dtype")
+
+
 def _net_config(network: dict) -> config_lib.NetConfig:
+  missing = [name for name in _REQUIRED if name not in network]
+  if missing:
+    raise KeyError(missing[0])
   fields = {f.name for f in dataclasses.fields(config_lib.NetConfig)}
   return config_lib.NetConfig(**{k: (tuple(v) if isinstance(v, list) else v)
                                  for k, v in network.items() if k in fields})

@@ -152,6 +152,8 @@ def _damaged(workdir, tmp_path, name, damage):
     ("model.json", lambda p: p.write_text(p.read_text().replace(
         '"network"', '"net"')), "model.json lacks or garbles 'network'"),
     ("model.json", lambda p: p.write_text(p.read_text().replace(
+        '"loss"', '"cost"')), "model.json lacks or garbles 'loss'"),
+    ("model.json", lambda p: p.write_text(p.read_text().replace(
         '"relu"', '"swish"')), "activation='swish' is not allowed"),
     ("params.npz", os.remove, "cannot read parameters file"),
     ("params.npz", lambda p: p.write_bytes(p.read_bytes()[:300]),
