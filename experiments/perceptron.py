@@ -17,7 +17,8 @@ start and eta = 1 unless said otherwise) in three measurements.
 2. Data that are not separable: XOR, moons and two overlapping blobs with
    inputs scaled by --grid and rounded to integers (so that with eta = 1
    the weights are integers, exact in float32), the same moons unrounded,
-   and a separable set for contrast; --epochs epochs in the fixed order.
+   and a separable set for contrast, each drawn from --seeds seeds (the
+   figure shows the first); --epochs epochs in the fixed order.
    Reported: the first weights seen again at an epoch boundary (the cycle:
    its start and length in epochs and updates), the largest ||w|| of the
    run against R sqrt(mistakes), what ||w|| could reach without cycling.
@@ -120,7 +121,7 @@ def cycling_sets(n, grid, seed):
           f"separable, margin {CONTRAST_MARGIN}": (md.x, md.y)}
 
 
-def cycles(sets, epochs):
+def cycles(sets, epochs, log=True):
   """Each set's run in the fixed order: its cycle and its weight norms."""
   out = {}
   for name, (x, y) in sets.items():
@@ -137,8 +138,9 @@ def cycles(sets, epochs):
         "no_cycling_bound": radius(x) * float(np.sqrt(mistakes)),
         "norm": np.linalg.norm(np.asarray(run.w), axis=1),
         "max_norm_per_epoch": top}
-    cli.log("%s: cycle %s, max ||w|| %.3g, mistakes %d", name, cycle,
-            out[name]["max_norm"], mistakes)
+    if log:
+      cli.log("%s: cycle %s, max ||w|| %.3g, mistakes %d", name, cycle,
+              out[name]["max_norm"], mistakes)
   return out
 
 
@@ -286,6 +288,18 @@ def main(argv):
               if sum(done) > 1 else None)
   sets = cycling_sets(n, FLAGS.grid, seed)
   cyc = cycles(sets, epochs)
+  # The same kinds of sets drawn from the other seeds: cycles over seeds.
+  over_seeds = {name: [{k: v for k, v in c.items() if k not in (
+      "norm", "max_norm_per_epoch")}] for name, c in cyc.items()}
+  for s in range(1, FLAGS.seeds):
+    more = cycles(cycling_sets(n, FLAGS.grid, seed + s), epochs, log=False)
+    for name, c in zip(over_seeds, more.values()):
+      over_seeds[name].append({k: v for k, v in c.items() if k not in (
+          "norm", "max_norm_per_epoch")})
+  for name, runs in over_seeds.items():
+    cli.log("%s over %d seeds: cycles (start, epochs, updates) %s", name,
+            len(runs), [tuple(r["cycle"].values()) if r["cycle"] else None
+                        for r in runs])
   zero = rescaling(x, y, rates, epochs)
   random = rescaling(x, y, rates, epochs, jax.random.PRNGKey(seed + 1))
   random["bound"] = np.array([[perceptron.mistake_bound(
@@ -309,7 +323,8 @@ def main(argv):
                 "median_mistakes": dict(zip(margins, medians)),
                 "converged_margins": [g for g, d in zip(margins, done) if d],
                 "exponent": exponent},
-      "cycles": cyc, "learning_rates": rates,
+      "cycles": cyc, "cycles_over_seeds": over_seeds,
+      "learning_rates": rates,
       "zero_start": zero, "random_start": random,
       "zero_start_not_separable": nonsep,
       "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
