@@ -44,6 +44,7 @@ def test_perceptron_experiment(tmp_path):
   assert (tmp_path / "perceptron.png").stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_bad_margin_fails_in_one_line(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.perceptron", "--margins=0.7",
