@@ -57,7 +57,8 @@ def parse_flags():
   """--datasets, --activations and --learning_rates, checked."""
   cli.check(FLAGS.datasets and set(FLAGS.datasets) <= set(
       config_lib.DATASETS) - {"csv"}, "datasets",
-            f"data sets of {config_lib.DATASETS[:-1]}")
+            "data sets of "
+            f"{tuple(d for d in config_lib.DATASETS if d != 'csv')}")
   cli.check(FLAGS.activations and set(FLAGS.activations) <= set(
       activations_lib.DIFFERENTIABLE), "activations",
             f"of {activations_lib.DIFFERENTIABLE}")
