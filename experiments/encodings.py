@@ -1,6 +1,7 @@
 r"""Input encodings on real mixed-type data: which code of each column helps.
 
   python -m experiments.encodings [--seeds=10] [--widths=0,16]
+  python -m experiments.encodings --codes=default,thermometer_k
   python -m experiments.encodings --dataset=csv --csv_path=F --target=y \
       --nominal=a --ordinal="b:lo<mid<hi"
 
@@ -16,7 +17,10 @@ type coded otherwise at a time:
 * nominal as integer codes (the category's index in sorted order);
 * ordinal as 1-of-k, as integer codes (the level's index, in order), and as
   the lecture's thermometer of k units (``--thermometer_units=k``);
-* numeric columns raw (``--input_encoding=none``).
+* numeric columns raw (``--input_encoding=none``);
+
+(``--codes`` names those compared: default, nominal_integer,
+ordinal_one_hot, ordinal_integer, thermometer_k, numeric_raw).
 
 For each width of ``--widths`` (0: no hidden layer, softmax regression) and
 each code, ``--seeds`` networks (initial weights and batch order; the split
@@ -47,6 +51,16 @@ from nn_jax import experiment
 from nn_jax import plots
 from nn_jax import population
 
+# Name: (label, the settings that differ from the default codes).
+CODES = {
+    "default": ("default: 1-of-k, thermometer, standardized", {}),
+    "nominal_integer": ("nominal: integer", {"nominal_code": "integer"}),
+    "ordinal_one_hot": ("ordinal: 1-of-k", {"ordinal_code": "one_hot"}),
+    "ordinal_integer": ("ordinal: integer", {"ordinal_code": "integer"}),
+    "thermometer_k": ("ordinal: thermometer of k units",
+                      {"thermometer_units": "k"}),
+    "numeric_raw": ("numeric: raw", {"input_encoding": "none"})}
+
 cli.define_flags(
     config_lib.DataConfig, config_lib.NetConfig, config_lib.OptimConfig,
     config_lib.FitOptions, config_lib.Config,
@@ -60,19 +74,14 @@ flags.DEFINE_list("learning_rates", ["0.01", "0.03", "0.1", "0.3", "1"],
                   "Learning rates; each code at its best.")
 flags.DEFINE_list("widths", ["0", "16"], "Hidden units of the networks "
                   "compared (0: no hidden layer).")
+flags.DEFINE_list("codes", list(CODES), "The codes compared, of "
+                  f"{', '.join(CODES)}.")
 flags.DEFINE_integer("seeds", 10, "Networks per code and width.",
                      lower_bound=1)
 flags.DEFINE_string("workdir", "runs/encodings", "Where results go.")
 
 FLAGS = flags.FLAGS
 OFF_SCALE_PP = 9   # accuracies this far below the best mean: at the edge
-# (label, the settings that differ from the default codes).
-CODES = (("default: 1-of-k, thermometer, standardized", {}),
-         ("nominal: integer", {"nominal_code": "integer"}),
-         ("ordinal: 1-of-k", {"ordinal_code": "one_hot"}),
-         ("ordinal: integer", {"ordinal_code": "integer"}),
-         ("ordinal: thermometer of k units", {"thermometer_units": "k"}),
-         ("numeric: raw", {"input_encoding": "none"}))
 
 
 def best_rates(val_accuracy: np.ndarray, epochs: np.ndarray) -> tuple:
@@ -89,7 +98,8 @@ def best_rates(val_accuracy: np.ndarray, epochs: np.ndarray) -> tuple:
   return accurate, (int(np.argmin(median)) if enough.any() else None)
 
 
-def train_codes(config, width: int, seeds: int, rates: list) -> list:
+def train_codes(config, width: int, seeds: int, rates: list,
+                codes: list) -> list:
   """One row per code: every rate's and seed's validation and test
   accuracy, epochs to the threshold and training cost per epoch, and the
   best rates'."""
@@ -97,7 +107,8 @@ def train_codes(config, width: int, seeds: int, rates: list) -> list:
   config = config.replace(hidden=(width,) if width else ())
   model = config.net.make()
   options = config.fit.replace(cost_threshold=0.0)   # all run every epoch
-  for label, settings in CODES:
+  for name in codes:
+    label, settings = CODES[name]
     run = config.replace(**settings)
     splits = experiment.prepare(run, experiment.run_keys(run)[0])
     data = experiment.training_data(splits, model.loss)
@@ -120,7 +131,7 @@ def train_codes(config, width: int, seeds: int, rates: list) -> list:
     accurate, fast = best_rates(val, epochs)
     finite = np.where(np.isfinite(cost), cost, np.nan)
     rows.append({
-        "code": label, "settings": settings, "width": width,
+        "name": name, "code": label, "settings": settings, "width": width,
         "inputs": sizes[0], "feature_names": list(
             splits.encoder.feature_names),
         "learning_rates": rates, "val_accuracy": val, "test_accuracies": test,
@@ -149,7 +160,7 @@ def draw(path: str, widths: list, rows: list, threshold: float,
   training cost at the default code's fastest rate."""
   fig, axes = plt.subplots(len(widths), 3, squeeze=False,
                            figsize=(18, 3.7 * len(widths) + 1.4))
-  labels = [label for label, _ in CODES]
+  labels = [r["code"] for r in rows if r["width"] == widths[0]]
   ys = np.arange(len(labels))[::-1]
   for (ax_acc, ax_ep, ax_cost), width in zip(axes, widths):
     mine = [r for r in rows if r["width"] == width]
@@ -188,20 +199,22 @@ def draw(path: str, widths: list, rows: list, threshold: float,
       ax_cost.plot(np.arange(1, medians.shape[1] + 1), medians[i],
                    color=f"C{i}", lw=1.2)
       if not np.any(medians[i] <= high_cost):
-        off.append(r["code"].split(":")[0])
+        off.append(r["code"])
     ax_ep.axvline(top, color="0.5", ls=":", lw=1)
     for ax in (ax_acc, ax_ep):
       ax.set_yticks(ys, labels if ax is ax_acc else [""] * len(labels))
       ax.grid(axis="x", alpha=0.3)
-    ax_acc.set(xlabel="test accuracy (%): seeds, bar = mean; eta: the rate "
-               "of best validation accuracy",
+    ax_acc.set(xlabel="seeds (dots), mean (bar); at right: the rate of best "
+               "validation accuracy",
                xlim=(low_acc - 0.5, np.nanmax(means) + OFF_SCALE_PP / 3),
-               title="no hidden layer" if not width else
-               f"{width} hidden units")
-    ax_ep.set(xlabel=f"epochs until the training cost < {threshold:g}: "
-              "seeds, bar = median; at the dotted line: not reached; eta: "
-              "the fastest rate", xlim=(0, top * 1.05))
-    ax_ep.xaxis.label.set_size(9)
+               title=("no hidden layer" if not width else
+                      f"{width} hidden units") + ": test accuracy (%)")
+    ax_ep.set(xlabel="seeds (dots), median (bar); dotted: not reached; at "
+              "right: how many reached, the fastest rate",
+              title=f"epochs until the training cost < {threshold:g}",
+              xlim=(0, top * 1.05))
+    for ax in (ax_acc, ax_ep):
+      ax.xaxis.label.set_size(8.5)
     ax_cost.axhline(threshold, color="0.3", ls="--", lw=1)
     ax_cost.set(xlabel="epoch", ylabel="training cost, median of seeds",
                 xscale="log", ylim=(low_cost - 0.1 * (threshold - low_cost),
@@ -212,11 +225,11 @@ def draw(path: str, widths: list, rows: list, threshold: float,
     ax_cost.grid(alpha=0.3)
   fig.legend(handles=[plt.Line2D([], [], color=f"C{i}", lw=2, label=label)
                       for i, label in enumerate(labels)],
-             loc="lower center", ncol=len(labels), fontsize=9)
+             loc="lower center", ncol=len(labels), fontsize=9,
+             title="training cost curves (right)", title_fontsize=9)
   fig.suptitle(f"Input codes on {what}:\none column type coded otherwise "
                "at a time")
-  fig.tight_layout(rect=(0, 0.04, 1, 1))
-  return plots.save(fig, path, dpi=130)
+  return plots.save(fig, path, dpi=110, rect=(0, 0.06, 1, 1))
 
 
 def main(argv):
@@ -237,8 +250,10 @@ def main(argv):
   workdir = outputs.make_workdir(FLAGS.workdir)
   timer = outputs.Timer()
   rates = cli.numbers("learning_rates", lambda v: v > 0, "> 0")
+  cli.check(FLAGS.codes and set(FLAGS.codes) <= set(CODES), "codes",
+            f"of {', '.join(CODES)}")
   rows = [r for w in widths
-          for r in train_codes(config, w, FLAGS.seeds, rates)]
+          for r in train_codes(config, w, FLAGS.seeds, rates, FLAGS.codes)]
   what = (f"{config.data.dataset}, {config.net.activation} units, "
           f"{config.optim.optimizer}, batches of {config.fit.batch_size}, "
           f"{config.fit.epochs} epochs, {FLAGS.seeds} seeds, each code at its "
