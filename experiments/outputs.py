@@ -13,8 +13,29 @@ import numpy as np
 from experiments.cli import fail
 
 
+def writes_outputs() -> bool:
+  """Whether this process writes results: with several processes
+  (``experiments.launch``, several hosts) only the first one does."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.process_index() == 0
+
+
+def _discarded() -> str:
+  """A private folder for what a process that does not write results
+  would write, removed when it exits."""
+  import atexit  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  folder = tempfile.mkdtemp(prefix="nn_jax-discarded-")
+  atexit.register(shutil.rmtree, folder, ignore_errors=True)
+  return folder
+
+
 def make_workdir(path: str) -> str:
-  """Creates the workdir (and its parents) and returns its path."""
+  """Creates the workdir (and its parents) and returns its path; in a
+  process that does not write results (:func:`writes_outputs`), a private
+  folder whose contents are discarded."""
+  if not writes_outputs():
+    return _discarded()
   if os.path.exists(path) and not os.path.isdir(path):
     fail(f"--workdir={path} is a file; give a folder for the results")
   try:
@@ -38,6 +59,11 @@ class Workdir:
   results; nothing else in the workdir is touched. A run that ends without
   committing, by an error or a full disk, leaves the previous outputs as
   they were.
+
+  In a process other than the first of several (:func:`writes_outputs`),
+  ``path`` is still the run's folder (for checkpoints, which every process
+  writes its share of), but the staging folder is private and
+  :meth:`commit` writes nothing.
   """
 
   MANIFEST = ".nn_jax_outputs.json"   # the files the last run wrote
@@ -51,6 +77,9 @@ class Workdir:
   def __enter__(self) -> "Workdir":
     import fcntl  # pylint: disable=g-import-not-at-top
     import tempfile  # pylint: disable=g-import-not-at-top
+    if not writes_outputs():
+      self.staging = _discarded()
+      return self
     make_workdir(self.path)
     lock_path = os.path.join(self.path, self.LOCK)
     try:
@@ -79,6 +108,8 @@ class Workdir:
 
   def commit(self) -> list[str]:
     """Moves the staged outputs into place; returns their names."""
+    if self._lock is None:   # not the process that writes results
+      return []
     written = sorted(
         os.path.relpath(os.path.join(root, f), self.staging)
         for root, _, files in os.walk(self.staging) for f in files)
@@ -221,15 +252,17 @@ def draw_run(workdir: str, history: dict, results: dict,
   title = f"{c['dataset']}: {results['description']}"
   written = [plots.learning_curves(
       history, os.path.join(workdir, "learning_curves.png"), title)]
+  names = results.get("class_names") or None
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png")))
+        os.path.join(workdir, "confusion_matrix.png"), labels=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
         predict, x, y, os.path.join(workdir, "decision_regions.png"),
-        title=f"{c['dataset']}: test points, network's regions"))
+        title=f"{c['dataset']}: test points, network's regions",
+        num_classes=len(names) if names else None, class_names=names))
   return written
 
 
@@ -248,11 +281,14 @@ class Timer:
 
 def write_run(workdir: str, config, run) -> None:
   """A finished experiment.train run's files, but for params.npz:
-  results.json (the summary and provenance), metrics.jsonl, tensorboard/
+  results.json (the summary and provenance), model.json (what
+  nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
   and the figures."""
+  from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
   write_json(os.path.join(workdir, "results.json"), results)
+  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_jsonl(os.path.join(workdir, "metrics.jsonl"),
               history_rows(run.history))
   write_tensorboard(

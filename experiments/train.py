@@ -6,8 +6,10 @@ r"""Trains a multilayer network (or a perceptron) from flags; the main experimen
 
 Every setting of nn_jax.config is a flag of the same name. Writes to
 --workdir: results.json, metrics.jsonl (one line per epoch),
-learning_curves.png, params.npz (the trained parameters), tensorboard/,
-confusion_matrix.png (classification), decision_regions.png (a network
+learning_curves.png, params.npz (the trained parameters), model.json
+(the rest of the model that nn_jax.load_model and experiments.predict
+read), tensorboard/, confusion_matrix.png (classification; the class
+names on its axes), decision_regions.png (a network
 classifying 2-D inputs) and, with --checkpoint_every, checkpoints/. A run
 whose cost becomes NaN or Inf stops there, keeps the last finite parameters
 and exits with code 3.

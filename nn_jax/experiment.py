@@ -180,6 +180,7 @@ class Summary:
   num_val: int
   num_test: int
   config: dict               # Config.flat()
+  class_names: list          # label i is class_names[i] (regression: [])
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)
@@ -257,6 +258,7 @@ def _check_resumable(checkpointer, config: Config, fingerprint: str) -> None:
 def _summary(config: Config, splits: Splits, start: float, **fields):
   return Summary(num_train=splits.train.size, num_val=splits.val.size,
                  num_test=splits.test.size, config=config.flat(),
+                 class_names=data_lib.class_names(splits.train),
                  seconds=time.perf_counter() - start, **fields)
 
 

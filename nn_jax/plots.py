@@ -1,9 +1,10 @@
 """Figures written to files (matplotlib, Agg backend; nothing is shown)."""
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import matplotlib
 matplotlib.use("Agg")
+import matplotlib.patches  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
@@ -69,7 +70,8 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
                      x: np.ndarray, y: np.ndarray, path: str,
                      title: str = "", ax: Optional[plt.Axes] = None,
                      resolution: int = 200, margin: float = 0.5,
-                     num_classes: Optional[int] = None) -> str:
+                     num_classes: Optional[int] = None,
+                     class_names: Optional[Sequence[str]] = None) -> str:
   """Colours the plane by ``predict`` (points -> class labels) and draws ``x``.
 
   Args:
@@ -83,6 +85,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     margin: space around the data.
     num_classes: colour as many classes (default: the largest label + 1),
       as :func:`class_colors` does.
+    class_names: a legend naming each class's colour (label i's name at i).
   """
   x = np.asarray(x, float)
   lo, hi = x.min(0) - margin, x.max(0) + margin
@@ -100,6 +103,12 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
   ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
              vmax=max(k, 2) - 0.5, edgecolors="k", s=40)
   ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+  if class_names:
+    colors = class_colors(max(k, 2))
+    ax.legend(handles=[matplotlib.patches.Patch(
+        facecolor=colors[i], edgecolor="k", label=str(name))
+                       for i, name in enumerate(class_names)],
+              title="class", fontsize="small", loc="best", framealpha=0.8)
   if own:
     save(fig, path)
   return path

@@ -5,12 +5,18 @@ import collections
 import hashlib
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import outputs
+from nn_jax import bundle
 from nn_jax import chile
 from nn_jax import data
 from nn_jax import experiment
+from nn_jax import mlp
+from nn_jax import params_io
 from nn_jax import tabular
 from nn_jax.config import Config
 
@@ -83,3 +89,23 @@ def test_experiment_prepares_chile_with_the_codes_of_the_config():
   assert splits.test.size == 486
   assert experiment.column_codes(config.data) == tabular.Codes(
       "integer", "one_hot", "k-1", "standardize")
+
+
+def test_a_chile_run_predicts_raw_rows_with_its_codes(tmp_path):
+  config = Config.make(dataset="chile", nominal_code="integer",
+                       ordinal_code="thermometer", thermometer_units="k",
+                       hidden=(4,), epochs=2)
+  run = experiment.train_and_evaluate(config)
+  params_io.save(str(tmp_path / bundle.PARAMS), params=run.params,
+                 stats=run.stats)
+  outputs.write_json(str(tmp_path / bundle.FILE), bundle.describe(config, run))
+  model = bundle.load_model(str(tmp_path))
+  assert model.input_names == chile.FEATURES
+  assert model.classes == ("A", "N", "U", "Y")
+  test_rows = chile.read().split(jax.random.PRNGKey(config.seed),
+                                 config.data.test_fraction)[0]
+  records = [dict(zip(test_rows.header, r)) for r in test_rows.rows]
+  np.testing.assert_array_equal(model.encode(records), run.splits.test.x)
+  own = np.asarray(mlp.predict(run.params, jnp.asarray(run.splits.test.x),
+                               run.model, run.stats))
+  assert np.array_equal(model.outputs(test_rows), own)

@@ -131,3 +131,34 @@ def test_one_vs_rest_needs_an_integer_class_of_a_classification_set():
                             np.zeros((4, 1), np.float32), data.REGRESSION, 0)
   with pytest.raises(ValueError, match="positive_class needs classes"):
     data.one_vs_rest(regression, 0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 4),
+       margin=st.sampled_from([0.5, 0.1, 0.003]))
+def test_margin_separable_has_the_margin_asked_for(seed, d, margin):
+  md = data.margin_separable(50, d, margin, seed)
+  assert md.x.shape == (50, d) and md.x.dtype == np.float32
+  assert np.abs(md.x).max() <= 1
+  np.testing.assert_allclose(np.linalg.norm(md.u), 1.0)
+  z = md.u[0] + md.x.astype(np.float64) @ md.u[1:]
+  np.testing.assert_array_equal(md.y, z > 0)
+  assert set(md.y[:5]) == {0, 1}   # the first points: on the margin
+  np.testing.assert_allclose(np.abs(z[:5]), margin, rtol=1e-5)
+  np.testing.assert_allclose(md.margin, margin, rtol=1e-5)
+  assert md.margin == np.abs(z).min()
+
+
+def test_margin_separable_widest_margin_is_the_margin_in_2d():
+  from nn_jax import separability  # pylint: disable=g-import-not-at-top
+  for margin in (0.1, 0.001):
+    md = data.margin_separable(200, 2, margin, 0)
+    m = separability.max_margin(md.x, md.y)
+    assert md.margin - 1e-9 <= m.margin <= md.margin * (1 + 1e-3)
+
+
+def test_margin_separable_checks_its_arguments():
+  with pytest.raises(ValueError, match="margin must be in"):
+    data.margin_separable(10, 2, 0.7, 0)
+  with pytest.raises(ValueError, match="n must be >= 2"):
+    data.margin_separable(1, 2, 0.1, 0)

@@ -1,6 +1,7 @@
 """CSV data: typed columns, encoders fitted on training rows, errors by row."""
 
 import csv
+import json
 
 import jax
 import jax.numpy as jnp
@@ -114,6 +115,11 @@ def test_other_codes_of_each_column_type(tmp_path, codes, x, names):
   with pytest.raises(ValueError, match="codes.ordinal must be one of "
                      "thermometer, one_hot, integer; got 'binary'"):
     tabular.load_csv(path, "y", codes=tabular.Codes(ordinal="binary"))
+  back = tabular.TabularEncoder.from_json(json.loads(json.dumps(
+      enc.to_json())))
+  assert back.codes == codes
+  np.testing.assert_array_equal(back.transform(tabular.read_csv(path)).x,
+                                ds.x)
 
 
 def test_encoder_fitted_on_train_applied_to_test(tmp_path):
