@@ -24,6 +24,8 @@ from nn_jax import pretrain as pretrain_lib
 from nn_jax import train as train_lib
 from nn_jax import train_data
 from nn_jax.config import Config
+from nn_jax.config import DataConfig
+from nn_jax.config import TABULAR
 
 
 class Splits(NamedTuple):
@@ -42,9 +44,10 @@ def prepare(config: Config, key) -> Splits:
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
   are training and test data. MNIST, MNIST-1D, the vowels and CSV files
   keep their own test set (the vowels' test speakers are the even-numbered
-  ones, the validation rows drawn from the odd ones' rows; a CSV file is
-  split by ``test_fraction`` and encoded by :mod:`nn_jax.tabular`, fitted on
-  its training rows). ``train_size > 0``
+  ones, the validation rows drawn from the odd ones' rows; a CSV file and
+  ``chile`` are split by ``test_fraction`` and encoded by
+  :mod:`nn_jax.tabular` as :func:`column_codes` says, fitted on their
+  training rows). ``train_size > 0``
   keeps only that many training examples (the first of the shuffled split,
   after ``classes`` or ``positive_class`` picked theirs). With ``split_order
   = "file"`` the held-out parts are the last examples in file order
@@ -55,7 +58,7 @@ def prepare(config: Config, key) -> Splits:
   encoder = None
   fractions = (config.test_fraction, config.validation_fraction)
   split_key = None if config.split_order == "file" else key
-  if config.dataset in ("mnist", "mnist1d", "csv", "vowels"):
+  if config.dataset in ("mnist", "mnist1d", "csv", "vowels", "chile"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
@@ -67,6 +70,10 @@ def prepare(config: Config, key) -> Splits:
       from nn_jax import vowels  # pylint: disable=g-import-not-at-top
       full, test = vowels.load_split(config.vowel_features,
                                      config.log_frequency)
+    elif config.dataset == "chile":
+      from nn_jax import chile  # pylint: disable=g-import-not-at-top
+      full, test, encoder = chile.load_split(config.test_fraction, seed,
+                                             column_codes(config))
     else:
       from nn_jax import tabular  # pylint: disable=g-import-not-at-top
       full, test, encoder = tabular.load_split(
@@ -75,7 +82,7 @@ def prepare(config: Config, key) -> Splits:
           tabular.parse_ordinal(config.ordinal), config.test_fraction,
           seed, task=config.task or None,
           features=tabular.parse_nominal(config.features, "features")
-          or None)
+          or None, codes=column_codes(config))
     val, train = data_lib.split(full, split_key,
                                (config.validation_fraction,))
   else:
@@ -104,12 +111,22 @@ def prepare(config: Config, key) -> Splits:
       raise ValueError(f"train_size={config.train_size} exceeds the "
                        f"{train.size} training examples")
     train = train.take(np.arange(config.train_size))
-  if config.input_encoding != "none" and config.dataset != "csv":
+  if config.input_encoding != "none" and config.dataset not in TABULAR:
     encoder = (encoding.Standardize if config.input_encoding == "standardize"
                else encoding.ScaleRange).fit(train.x)
     train, val, test = (s._replace(x=encoder.apply(s.x)) if s.size else s
                         for s in (train, val, test))
   return Splits(train, val, test, encoder)
+
+
+def column_codes(config: DataConfig):
+  """The :class:`nn_jax.tabular.Codes` of a CSV file's or ``chile``'s
+  columns that ``config`` sets (``input_encoding`` none: raw numeric
+  columns)."""
+  from nn_jax import tabular  # pylint: disable=g-import-not-at-top
+  return tabular.Codes(
+      config.nominal_code, config.ordinal_code, config.thermometer_units,
+      "none" if config.input_encoding == "none" else "standardize")
 
 
 def training_data(splits: Splits, loss: losses.Loss,

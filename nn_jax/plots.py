@@ -9,9 +9,12 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def save(fig: plt.Figure, path: str, dpi: int = 100) -> str:
-  """Lays out ``fig``, writes it to ``path``, closes it; returns ``path``."""
-  fig.tight_layout()
+def save(fig: plt.Figure, path: str, dpi: int = 100,
+         rect: tuple = (0, 0, 1, 1)) -> str:
+  """Lays out ``fig`` (its axes within ``rect``, figure fractions left,
+  bottom, right, top: room outside for a figure legend), writes it to
+  ``path``, closes it; returns ``path``."""
+  fig.tight_layout(rect=rect)
   fig.savefig(path, dpi=dpi)
   plt.close(fig)
   return path

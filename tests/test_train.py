@@ -352,6 +352,29 @@ def test_population_members_equal_single_runs(shared):
                                single.history["train_loss"], rtol=1e-5)
 
 
+def test_population_epochs_to_threshold_are_where_fit_stops():
+  data = _data(n=16)
+  keys = jax.random.split(jax.random.PRNGKey(2), 3)
+  rates = [0.02, 0.3, 1.0]
+  options = config.FitOptions(epochs=12, batch_size=4)
+  pop = population.fit_population(keys, [3, 4, 2], MODEL, data, options,
+                                  learning_rates=rates, optimizer="sgd")
+  costs = pop.history["train_loss"]
+  threshold = float(np.median(costs[:, -1]))   # some reach it, some not
+  epochs = population.epochs_to_threshold(costs, threshold)
+  assert np.isnan(epochs).any() and np.isfinite(epochs).any()
+  for i in range(3):
+    k_init, k_train = jax.random.split(keys[i])
+    single = train.fit(mlp.init(k_init, [3, 4, 2], MODEL), MODEL,
+                       optax.sgd(rates[i]), data,
+                       options.replace(cost_threshold=threshold), key=k_train)
+    assert single.reached_threshold == np.isfinite(epochs[i])
+    if single.reached_threshold:
+      assert single.epochs_run == epochs[i]
+  np.testing.assert_array_equal(population.epochs_to_threshold(
+      [[3.0, 1.0, 0.5, 2.0], [3.0, 2.0, np.nan, 0.9]], 1.0), [3, 4])
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_population_shuffles_once_per_epoch_with_a_shared_key(shared):
   # With a shared key the members' batch order is one array, not a copy
