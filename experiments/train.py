@@ -37,6 +37,7 @@ cli.define_flags()
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
                      "in <workdir>/checkpoints.")
 flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
+flags.declare_key_flag("preset")   # cli's: listed by --help too
 
 FLAGS = flags.FLAGS
 
