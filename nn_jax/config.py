@@ -396,6 +396,12 @@ class FitOptions(_Settings):
   checkpoint_every: int = setting(0, "Save the full training state every "
                                   "this many epochs (0: never).",
                                   Range(0, INT32_MAX))
+  log_every: int = setting(1, "Report the metrics (to fit's on_progress, "
+                           "which experiments.train writes to "
+                           "<workdir>/live as they come) at least every "
+                           "this many epochs: the jitted calls then end "
+                           "there; 0: at the ends of the calls of "
+                           "epochs_per_call.", Range(0, INT32_MAX))
 
   @property
   def noise(self) -> float:

@@ -184,6 +184,42 @@ def regression_scores(y, o) -> dict:
           "r2_per_output": r2.tolist()}
 
 
+# Why a run's training ended, as results.json's stop_reason says; the first
+# that holds: the cost or weights became NaN/Inf, the validation cost did not
+# improve for early_stopping_patience epochs, the training cost fell below
+# cost_threshold (the perceptron: an epoch without a mistake), all epochs run.
+STOP_REASONS = ("diverged", "early_stopping", "cost_threshold", "no_mistakes",
+                "epochs")
+
+
+def stop_reason(*, diverged: bool, early_stopped: bool,
+                reached_threshold: bool, perceptron: bool = False) -> str:
+  """The run's entry of :data:`STOP_REASONS`."""
+  if diverged:
+    return "diverged"
+  if early_stopped:
+    return "early_stopping"
+  if reached_threshold:
+    return "no_mistakes" if perceptron else "cost_threshold"
+  return "epochs"
+
+
+def why_stopped(summary: "Summary") -> str:
+  """Why the run's training ended, in words (from its ``stop_reason``)."""
+  config, epoch = summary.config, summary.epochs_run
+  return {
+      "epochs": f"all {epoch} epochs run",
+      "cost_threshold": (f"the training cost fell below cost_threshold="
+                         f"{config['cost_threshold']:g} at epoch {epoch}"),
+      "early_stopping": (
+          f"early stopping at epoch {epoch}: no better validation cost for "
+          f"early_stopping_patience={config['early_stopping_patience']} "
+          f"epochs; epoch {summary.best_epoch}'s parameters kept"),
+      "no_mistakes": f"epoch {epoch} made no mistake on the training set",
+      "diverged": f"the cost or the weights became NaN/Inf at epoch {epoch}",
+  }[summary.stop_reason]
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
   """The JSON part of a run's result (results.json)."""
@@ -197,6 +233,7 @@ class Summary:
   early_stopped: bool
   best_epoch: int            # 0 without validation data
   diverged: bool
+  stop_reason: str           # one of STOP_REASONS: why training ended
   pretrain_costs: list
   seconds: float
   grad: str                  # how the weights were trained
@@ -247,7 +284,7 @@ def has_regression_fit(config: Config) -> bool:
 
 
 # Settings that may change between a run and its resumption.
-RESUMABLE_CHANGES = ("epochs", "epochs_per_call")
+RESUMABLE_CHANGES = ("epochs", "epochs_per_call", "log_every")
 
 
 def data_fingerprint(data: train_data.Data) -> str:
@@ -334,6 +371,9 @@ def run_perceptron(config: Config, splits: Splits, key,
       final_train_accuracy=accuracy(splits.train), epochs_run=epochs,
       reached_threshold=bool(result.converged), early_stopped=False,
       best_epoch=0, diverged=False, pretrain_costs=[],
+      stop_reason=stop_reason(diverged=False, early_stopped=False,
+                              reached_threshold=bool(result.converged),
+                              perceptron=True),
       grad="perceptron rule", sizes=[splits.train.x.shape[1], 1],
       description="perceptron (training: mistakes during each epoch)")
   return RunResult(summary, history, {"w": result.w}, [], None, splits)
@@ -460,6 +500,9 @@ def run_network(config: Config, splits: Splits, keys, start: float,
       reached_threshold=result.reached_threshold,
       early_stopped=result.early_stopped, best_epoch=result.best_epoch,
       diverged=result.diverged, pretrain_costs=pretrain_costs,
+      stop_reason=stop_reason(diverged=result.diverged,
+                              early_stopped=result.early_stopped,
+                              reached_threshold=result.reached_threshold),
       grad=config.fit.grad, sizes=sizes,
       description=(f"{sizes} {config.net.activation}, {config.net.loss}, "
                    f"grad={config.fit.grad}"), **scores)

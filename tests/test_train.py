@@ -104,7 +104,7 @@ def test_history_and_validation_metrics():
       params, MODEL, optimizers.make("momentum", 0.1), data,
       train.FitOptions(epochs=9, batch_size=4, epochs_per_call=4),
       key=jax.random.PRNGKey(0), on_progress=lambda e, m: seen.append(e))
-  assert result.epochs_run == 9 and seen == [4, 8, 9]
+  assert result.epochs_run == 9 and seen == list(range(1, 10))
   for name in train.METRICS:
     assert result.history[name].shape == (9,)
     assert np.all(np.isfinite(result.history[name]))
@@ -113,6 +113,32 @@ def test_history_and_validation_metrics():
   assert result.history["val_loss"][-1] == pytest.approx(float(val_loss),
                                                          rel=1e-5)
   assert result.history["val_accuracy"][-1] == pytest.approx(float(val_acc))
+
+
+@pytest.mark.parametrize("log_every,report,chunk", [
+    (4, True, 2), (0, True, 6), (4, False, 6), (3, True, 3)])
+def test_log_every_ends_the_calls_when_progress_is_reported(
+    monkeypatch, log_every, report, chunk):
+  chunks, seen = [], []
+  runner = train._fit_runner   # pylint: disable=protected-access
+
+  def spy(*args):
+    chunks.append(args[-1])
+    return runner(*args)
+
+  monkeypatch.setattr(train, "_fit_runner", spy)
+  data, params = _data(n=12, n_val=6), _params()
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=12, batch_size=4, epochs_per_call=6,
+                       log_every=log_every), key=jax.random.PRNGKey(0),
+      on_progress=(lambda e, m: seen.append((e, m))) if report else None)
+  assert chunks == [chunk]
+  if report:   # every epoch, in order, with that epoch's metrics
+    assert [e for e, _ in seen] == list(range(1, 13))
+    for name in train.METRICS:
+      np.testing.assert_array_equal([m[name] for _, m in seen],
+                                    result.history[name])
 
 
 def test_no_validation_data_gives_nan():
