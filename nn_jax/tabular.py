@@ -455,8 +455,6 @@ def _strings(table: Table, j: int):
     return column.strings
   if column.values is not None:
     return pa.array(column.values, pa.string()).take(pa.array(column.codes))
-  if table.source.lines is not None:   # read by the csv module: no numbers
-    raise AssertionError("a column read by the csv module keeps its text")
   return _read_strings(table.path, table.source, len(table.header), j)
 
 
@@ -491,9 +489,13 @@ def _read_python(path: str, delimiter: str) -> tuple:
                      f"column names, then one line per example")
   cells = []
   for j in range(len(header)):
+    strings = pa.array([r[j] for r in rows], pa.string())
     builder = _ColumnBuilder(len(rows))
-    builder.add(pa.array([r[j] for r in rows], pa.string()))
-    cells.append(builder.finish())
+    builder.add(strings)
+    column = builder.finish()
+    if column.values is None:   # the text stays at hand
+      column = column._replace(strings=strings)
+    cells.append(column)
   return header, tuple(cells), Source(delimiter, np.zeros(0, np.int64),
                                       np.asarray(lines, np.int64))
 

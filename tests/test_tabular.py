@@ -417,6 +417,9 @@ def test_cells_alike_in_every_form(tmp_path, forms):
     assert table.column(name) == [r[j] for r in rows], name
   assert table.take([50, 3]).rows == (tuple(rows[50]), tuple(rows[3]))
   np.testing.assert_array_equal(table.line_numbers, np.arange(2, 62))
+  by_csv = _read_by_csv_module(path)
+  for name in table.header:
+    assert by_csv.column(name) == table.column(name)
   ds, enc = tabular.load_csv(path, "label", ["color", "id"], ORDINAL)
   assert len(enc.nominal["id"]) == 60 and ds.x.shape == (60, 60 + 3 + 2 + 2)
   np.testing.assert_allclose(
@@ -438,6 +441,11 @@ def test_bad_numbers_named_in_every_form(tmp_path, forms, cell, message):
                      r"column 'x1': " + message):
     tabular.load_split(path, "label", ["color"], ORDINAL, features=[
         "x1", "color", "size", "x2"])
+  table = _read_by_csv_module(path)
+  with pytest.raises(ValueError, match=r"data row 41 \(line 42\), column "
+                     r"'x1': " + message):
+    tabular.fit_encoder(table, "label", ["color"], ORDINAL,
+                        features=["x1", "color", "size", "x2"])
 
 
 def test_unknown_category_of_a_test_row_in_every_form(tmp_path, forms):
@@ -456,11 +464,12 @@ def _read_by_csv_module(path):
   """read_csv as the csv module alone reads the file."""
   def refuse(*_):
     raise tabular._NotForArrow  # pylint: disable=protected-access
-  original, tabular._read_arrow = tabular._read_arrow, refuse  # pylint: disable=protected-access
+  read_arrow = tabular._read_arrow  # pylint: disable=protected-access
+  tabular._read_arrow = refuse  # pylint: disable=protected-access
   try:
     return tabular.read_csv(path)
   finally:
-    tabular._read_arrow = original  # pylint: disable=protected-access
+    tabular._read_arrow = read_arrow  # pylint: disable=protected-access
 
 
 CELLS = ["a", "1", "2.5", " x ", "", "NA", '"q,r"', '"s""t"', '"u\nv"',
