@@ -487,6 +487,14 @@ def _read_python(path: str, delimiter: str) -> tuple:
   if header is None:
     raise ValueError(f"{path} is empty; it needs a header line with the "
                      f"column names, then one line per example")
+  return header, _columns(header, rows), Source(
+      delimiter, np.zeros(0, np.int64), np.asarray(lines, np.int64))
+
+
+def _columns(header: tuple, rows: Sequence[tuple]) -> tuple:
+  """The :class:`Column` of each of ``header``'s columns of ``rows`` (tuples
+  of stripped strings), each keeping its text."""
+  pa, _ = _arrow()
   cells = []
   for j in range(len(header)):
     strings = pa.array([r[j] for r in rows], pa.string())
@@ -496,8 +504,21 @@ def _read_python(path: str, delimiter: str) -> tuple:
     if column.values is None:   # the text stays at hand
       column = column._replace(strings=strings)
     cells.append(column)
-  return header, tuple(cells), Source(delimiter, np.zeros(0, np.int64),
-                                      np.asarray(lines, np.int64))
+  return tuple(cells)
+
+
+def from_records(records: Sequence[Mapping], name: str = "records"
+                 ) -> Table:
+  """A :class:`Table` of ``records`` (one dict per row, column -> value),
+  as :func:`read_csv` would read them: the columns in the order first
+  seen, a cell the record lacks (or None) missing, others as ``str``."""
+  header = tuple(dict.fromkeys(str(k) for r in records for k in r))
+  rows = tuple(tuple("" if r.get(c) is None else str(r.get(c)).strip()
+                     for c in header)
+               for r in ({str(k): v for k, v in r.items()} for r in records))
+  numbers = np.arange(1, len(rows) + 1)
+  return Table(name, header, _columns(header, rows), numbers - 1,
+               Source(lines=numbers))
 
 
 def parse_nominal(spec: str, flag: str = "nominal") -> tuple:
@@ -661,7 +682,27 @@ class TabularEncoder(NamedTuple):
 
   def _encode(self, table: Table, numeric=None) -> data_lib.Dataset:
     """:meth:`transform`, given the numeric columns' values if known."""
-    for name in (*self.targets, *self.features):
+    for name in self.targets:
+      table._index(name, "column")  # pylint: disable=protected-access
+    x = self.inputs(table, numeric)
+    if self.task == data_lib.CLASSIFICATION:
+      y = _known_cells(table, self.target, self.classes, "class",
+                       "was not in the training rows",
+                       numbers=_all_numbers(self.classes)).astype(np.int32)
+      return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
+                              len(self.classes), class_names=self.classes)
+    y = np.stack([_numeric_column(
+        table, t, "a regression target must be a number (use "
+        "task=classification for class labels)") for t in self.targets],
+                 1).astype(np.float32)
+    return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
+
+  def inputs(self, table: Table, numeric=None) -> np.ndarray:
+    """The encoded inputs of ``table``'s rows, float32 ``(n,
+    len(feature_names))``; the target column need not be there (rows to
+    predict). Raises ValueError as :meth:`transform` does. ``numeric``: the
+    numeric columns' values, if known."""
+    for name in self.features:
       table._index(name, "column")  # pylint: disable=protected-access
     if numeric is None:
       numeric = [_numeric_column(table, c) for c in self.numeric]
@@ -684,17 +725,7 @@ class TabularEncoder(NamedTuple):
         n_i += 1
       x[:, start:start + block.shape[1]] = block
       start += block.shape[1]
-    if self.task == data_lib.CLASSIFICATION:
-      y = _known_cells(table, self.target, self.classes, "class",
-                       "was not in the training rows",
-                       numbers=_all_numbers(self.classes)).astype(np.int32)
-      return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
-                              len(self.classes))
-    y = np.stack([_numeric_column(
-        table, t, "a regression target must be a number (use "
-        "task=classification for class labels)") for t in self.targets],
-                 1).astype(np.float32)
-    return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
+    return x
 
   def describe(self) -> dict:
     """A JSON-friendly summary (for results.json)."""
@@ -706,6 +737,33 @@ class TabularEncoder(NamedTuple):
             "ordinal": {k: list(v) for k, v in self.ordinal.items()},
             "numeric": list(self.numeric),
             "feature_names": list(self.feature_names)}
+
+  def to_json(self) -> dict:
+    """Everything :meth:`from_json` needs to encode rows again: the column
+    roles, categories, levels, the fitted mean and std (exact in JSON), the
+    class names."""
+    return {**self.describe(), "features": list(self.features),
+            "target": (list(self.target) if isinstance(self.target, tuple)
+                       else self.target),
+            "mean": self.scaler.mean.tolist(),
+            "std": self.scaler.std.tolist(), "name": self.name}
+
+  @classmethod
+  def from_json(cls, d: dict) -> "TabularEncoder":
+    """The encoder :meth:`to_json` described (KeyError, TypeError or
+    ValueError if ``d`` is not such a description)."""
+    strings = lambda v: tuple(str(s) for s in v)
+    target = d["target"]
+    return cls(
+        target=strings(target) if isinstance(target, list) else str(target),
+        task=str(d["task"]), features=strings(d["features"]),
+        nominal={str(k): strings(v) for k, v in d["nominal"].items()},
+        ordinal={str(k): strings(v) for k, v in d["ordinal"].items()},
+        numeric=strings(d["numeric"]),
+        scaler=encoding.Standardize(np.asarray(d["mean"], np.float64),
+                                    np.asarray(d["std"], np.float64)),
+        classes=strings(d["classes"]),
+        feature_names=strings(d["feature_names"]), name=str(d["name"]))
 
 
 def _first_in_file(table: Table, mask: np.ndarray) -> Optional[int]:
