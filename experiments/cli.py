@@ -66,6 +66,20 @@ flags.DEFINE_string(
     "(~/.cache/nn_jax/xla); empty or off: no cache. JAX's own "
     "JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
+PRESETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
+
+
+def presets() -> list[str]:
+  """The names of the presets that ship with the package."""
+  return sorted(f.removesuffix(".flags") for f in os.listdir(PRESETS)
+                if f.endswith(".flags"))
+
+
+flags.DEFINE_string(
+    "preset", "", "Read the flags of a preset that ships with the package "
+    "(as --flagfile would read experiments/flags/NAME.flags, from any "
+    "folder); flags after it override it. One of: " + ", ".join(presets())
+    + ".")
 
 
 def define_flags(*classes, defaults: Optional[dict] = None,
@@ -157,7 +171,37 @@ def fail(message: str, code: int = USAGE_ERROR) -> None:
   sys.exit(code)
 
 
+def expand_presets(argv: Sequence[str]) -> list[str]:
+  """``argv`` with each ``--preset=NAME`` preceded by the ``--flagfile`` of
+  the preset's file; fails in one line on a name that is not a preset, and
+  on a ``--flagfile`` of a preset's relative path that does not exist here
+  (as from outside the repository), naming the ``--preset`` to use."""
+  out, args = [], list(argv)
+  while args:
+    arg = args.pop(0)
+    if arg in ("--preset", "-preset") and args:
+      arg = "--preset=" + args.pop(0)
+    name = arg.split("=", 1)[1] if arg.startswith(("--preset=",
+                                                   "-preset=")) else None
+    if name is not None:
+      if name not in presets():
+        fail(f"--preset={name}: no such preset; one of: "
+             f"{', '.join(presets())}")
+      out.append(f"--flagfile={os.path.join(PRESETS, name + '.flags')}")
+    elif arg.startswith("--flagfile="):
+      path = arg.split("=", 1)[1]
+      preset = os.path.basename(path).removesuffix(".flags")
+      if (not os.path.exists(path) and not os.path.isabs(path)
+          and preset in presets()
+          and os.path.normpath(os.path.dirname(path)).endswith("flags")):
+        fail(f"--flagfile={path}: no such file in {os.getcwd()}; the "
+             f"presets ship with the package: use --preset={preset}")
+    out.append(arg)
+  return out
+
+
 def _parse_flags(argv):
+  argv = argv[:1] + expand_presets(argv[1:])
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -178,24 +222,56 @@ def enable_compilation_cache(folder: str) -> None:
 
 
 def distributed_requested(environ=os.environ) -> bool:
-  """Whether this process is one of several hosts: ``JAX_COORDINATOR_ADDRESS``
-  is set, or ``NN_JAX_DISTRIBUTED=1`` (Cloud TPU, SLURM: JAX finds the
-  coordinator itself)."""
-  return bool(environ.get("JAX_COORDINATOR_ADDRESS")) or (
-      environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+  """Whether this process is one of several: started by
+  ``experiments.launch`` (``NN_JAX_NUM_PROCESSES``), or one of several
+  hosts (``JAX_COORDINATOR_ADDRESS`` set, or ``NN_JAX_DISTRIBUTED=1`` on
+  Cloud TPU and SLURM, where JAX finds the coordinator itself)."""
+  return bool(environ.get("NN_JAX_NUM_PROCESSES")) or bool(
+      environ.get("JAX_COORDINATOR_ADDRESS")) or (
+          environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+
+
+def distributed_arguments(environ=os.environ) -> dict:
+  """``jax.distributed.initialize``'s arguments from the environment: the
+  coordinator's address, the number of processes and this one's id, from
+  ``NN_JAX_COORDINATOR``, ``NN_JAX_NUM_PROCESSES`` and ``NN_JAX_PROCESS_ID``
+  (``experiments.launch``) or ``JAX_COORDINATOR_ADDRESS``,
+  ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``; none where JAX finds them
+  itself."""
+  out = {}
+  for argument, names, kind in (
+      ("coordinator_address", ("NN_JAX_COORDINATOR",
+                               "JAX_COORDINATOR_ADDRESS"), str),
+      ("num_processes", ("NN_JAX_NUM_PROCESSES", "JAX_NUM_PROCESSES"), int),
+      ("process_id", ("NN_JAX_PROCESS_ID", "JAX_PROCESS_ID"), int)):
+    value = next((environ[n] for n in names if environ.get(n)), None)
+    if value is not None:
+      try:
+        out[argument] = kind(value)
+      except ValueError:
+        fail(f"{names[0]}={value}: must be a whole number")
+  return out
+
+
+def start_distributed(environ=os.environ) -> None:
+  """Joins the processes of one run when there are several
+  (:func:`distributed_requested`), with collectives between CPU processes
+  over gloo, so that ``jax.devices()`` lists every process's devices."""
+  if not distributed_requested(environ):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(**distributed_arguments(environ))
 
 
 def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   """Runs ``main`` under absl with one-line errors for bad input, with the
   compilation cache of ``--compilation_cache_dir`` unless
-  ``compilation_cache`` is False (for timings that include compiling). On
-  several hosts (:func:`distributed_requested`) it first calls
-  ``jax.distributed.initialize()``, so that ``jax.devices()`` lists every
-  host's devices."""
+  ``compilation_cache`` is False (for timings that include compiling). With
+  several processes or hosts it first joins them
+  (:func:`start_distributed`)."""
   def guarded(argv):
-    if distributed_requested():
-      import jax  # pylint: disable=g-import-not-at-top
-      jax.distributed.initialize()
+    start_distributed()
     if compilation_cache:
       enable_compilation_cache(FLAGS.compilation_cache_dir)
     try:
@@ -212,8 +288,12 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
                 "continues from the latest." if "resume" in FLAGS and (
                     FLAGS["checkpoint_every"].value if "checkpoint_every"
                     in FLAGS else 0) else "")
+      live = (os.path.join(FLAGS.workdir, "live", "metrics.jsonl")
+              if "workdir" in FLAGS and "log_every" in FLAGS else "")
+      kept = (f" Its epochs so far are in {live}." if live
+              and os.path.exists(live) else "")
       fail(f"interrupted{done}; the earlier results in the workdir are as "
-           f"they were.{resume}", code=INTERRUPTED)
+           f"they were.{kept}{resume}", code=INTERRUPTED)
   app.run(guarded, flags_parser=_parse_flags)
 
 
@@ -240,12 +320,15 @@ def flag_dict(module_name: str) -> dict:
 
 
 class Progress:
-  """Progress over epochs: a tqdm bar on a terminal, else absl log lines."""
+  """Progress over epochs, called for each: a tqdm bar on a terminal
+  (epoch, training cost and accuracy, validation accuracy), else an absl
+  log line every ``total / lines`` epochs (and at the last)."""
 
   last_epoch = 0   # the latest epoch reported, for an interrupted run
 
-  def __init__(self, total: int, desc: str = "train"):
+  def __init__(self, total: int, desc: str = "train", lines: int = 20):
     self.total = total
+    self.every = max(1, -(-total // lines))
     self.bar = None
     if sys.stderr.isatty():
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
@@ -258,11 +341,11 @@ class Progress:
              if not (k.endswith("accuracy") and np.isnan(v))}
     if self.bar is not None:
       self.bar.update(epoch - self.bar.n)
-      names = {"train_loss": "loss", "train_accuracy": "acc",
+      names = {"train_loss": "cost", "train_accuracy": "acc",
                "val_accuracy": "val_acc"}
       self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
                             if k in names})
-    else:
+    elif epoch % self.every == 0 or epoch == self.total:
       # Without a validation set its cost is NaN while training's is not.
       splits = ("train",) if (np.isnan(m["val_loss"])
                               and np.isfinite(m["train_loss"])) else (

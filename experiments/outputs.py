@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import time
 
@@ -13,8 +14,29 @@ import numpy as np
 from experiments.cli import fail
 
 
+def writes_outputs() -> bool:
+  """Whether this process writes results: with several processes
+  (``experiments.launch``, several hosts) only the first one does."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.process_index() == 0
+
+
+def _discarded() -> str:
+  """A private folder for what a process that does not write results
+  would write, removed when it exits."""
+  import atexit  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  folder = tempfile.mkdtemp(prefix="nn_jax-discarded-")
+  atexit.register(shutil.rmtree, folder, ignore_errors=True)
+  return folder
+
+
 def make_workdir(path: str) -> str:
-  """Creates the workdir (and its parents) and returns its path."""
+  """Creates the workdir (and its parents) and returns its path; in a
+  process that does not write results (:func:`writes_outputs`), a private
+  folder whose contents are discarded."""
+  if not writes_outputs():
+    return _discarded()
   if os.path.exists(path) and not os.path.isdir(path):
     fail(f"--workdir={path} is a file; give a folder for the results")
   try:
@@ -38,19 +60,35 @@ class Workdir:
   results; nothing else in the workdir is touched. A run that ends without
   committing, by an error or a full disk, leaves the previous outputs as
   they were.
+
+  In a process other than the first of several (:func:`writes_outputs`),
+  ``path`` is still the run's folder (for checkpoints, which every process
+  writes its share of), but the staging folder is private and
+  :meth:`commit` writes nothing.
+
+  :meth:`live_log` gives the run's metrics as they come, in ``live/``
+  beside the outputs (see :class:`LiveLog`): visible while the run trains
+  and kept when it is stopped, whatever stops it; :meth:`commit` removes
+  them, since the outputs then hold the same epochs. The staging folders of
+  runs that were killed are removed when the next run takes the lock.
   """
 
   MANIFEST = ".nn_jax_outputs.json"   # the files the last run wrote
   LOCK = ".nn_jax.lock"
+  STAGING = ".nn_jax-staging-"
 
   def __init__(self, path: str):
     self.path = path
     self.staging = None
     self._lock = None
+    self._live = None
 
   def __enter__(self) -> "Workdir":
     import fcntl  # pylint: disable=g-import-not-at-top
     import tempfile  # pylint: disable=g-import-not-at-top
+    if not writes_outputs():
+      self.staging = _discarded()
+      return self
     make_workdir(self.path)
     lock_path = os.path.join(self.path, self.LOCK)
     try:
@@ -69,16 +107,28 @@ class Workdir:
     self._lock.truncate()
     self._lock.write(str(os.getpid()))
     self._lock.flush()
+    for name in os.listdir(self.path):   # of killed runs: the lock is ours
+      if name.startswith(self.STAGING):
+        shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
     try:   # also the check that the run can write its results
-      self.staging = tempfile.mkdtemp(prefix=".nn_jax-staging-",
-                                      dir=self.path)
+      self.staging = tempfile.mkdtemp(prefix=self.STAGING, dir=self.path)
     except OSError:
       self._lock.close()
       raise
     return self
 
+  def live_log(self) -> "LiveLog":
+    """The run's :class:`LiveLog` in ``<workdir>/live``, started afresh
+    (in the private staging folder of a process that writes no results)."""
+    where = self.path if self._lock is not None else self.staging
+    self._live = LiveLog(os.path.join(where, LiveLog.FOLDER))
+    return self._live
+
   def commit(self) -> list[str]:
-    """Moves the staged outputs into place; returns their names."""
+    """Moves the staged outputs into place, then removes the live log;
+    returns the outputs' names."""
+    if self._lock is None:   # not the process that writes results
+      return []
     written = sorted(
         os.path.relpath(os.path.join(root, f), self.staging)
         for root, _, files in os.walk(self.staging) for f in files)
@@ -92,6 +142,8 @@ class Workdir:
         os.remove(target)
         _remove_empty_parents(os.path.dirname(target), self.path)
     write_json(os.path.join(self.path, self.MANIFEST), {"files": written})
+    if self._live is not None:
+      self._live.remove()
     return written
 
   def _previous(self) -> list:
@@ -105,10 +157,82 @@ class Workdir:
             and ".." not in n.split(os.sep)]
 
   def __exit__(self, *exc) -> None:
+    if self._live is not None:
+      self._live.close()
     if self.staging is not None:
       shutil.rmtree(self.staging, ignore_errors=True)
     if self._lock is not None:
       self._lock.close()   # releases the lock
+
+
+class LiveLog:
+  """A run's metrics written as they come: ``metrics.jsonl`` (a line per
+  epoch, as the finished run's) and TensorBoard scalars in ``tensorboard/``
+  (the same tags), both in ``folder``. Call it as ``log(epoch, metrics)``
+  (a :func:`nn_jax.train.fit` ``on_progress``); each call's line and events
+  are handed to the operating system before it returns, so a run killed
+  at any moment, even by SIGKILL, leaves every epoch reported so far (a
+  power cut may lose what the system had not yet written to disk).
+  Starting one removes the files an earlier one left in ``folder``; nothing
+  else there is touched.
+  """
+
+  FOLDER = "live"
+  EVENTS = "events.out.tfevents."
+
+  def __init__(self, folder: str):
+    self.folder = folder
+    self.remove()
+    os.makedirs(os.path.join(folder, "tensorboard"), exist_ok=True)
+    self.metrics_path = os.path.join(folder, "metrics.jsonl")
+    self._metrics = open(self.metrics_path, "w")   # pylint: disable=consider-using-with
+    # An event file written here, in this thread, and flushed without
+    # fsync: tensorboardX's writers queue events for a thread of their own
+    # (a kill loses the queue) or fsync each flush (some ms an epoch).
+    self._events = open(os.path.join(   # pylint: disable=consider-using-with
+        folder, "tensorboard",
+        f"{self.EVENTS}{int(time.time())}.{platform.node()}"), "wb")
+    self._write_event(file_version="brain.Event:2")
+    self._events.flush()
+
+  def _write_event(self, **fields) -> None:
+    """One Event as a TFRecord: length, its CRC, data, the data's CRC."""
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
+    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
+    header = struct.pack("<Q", len(data))
+    self._events.write(header + struct.pack("<I", masked_crc32c(header))
+                       + data + struct.pack("<I", masked_crc32c(data)))
+
+  def __call__(self, epoch: int, metrics: dict) -> None:
+    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    row = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()}}
+    self._metrics.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+    self._metrics.flush()
+    for name, value in metrics.items():
+      if np.isfinite(value):
+        self._write_event(step=epoch, summary=summary.scalar(
+            name.replace("_", "/", 1), value))
+    self._events.flush()
+
+  def close(self) -> None:
+    if not self._metrics.closed:
+      self._metrics.close()
+      self._events.close()
+
+  def remove(self) -> None:
+    """Closes the files and removes them (and the folders left empty)."""
+    if hasattr(self, "_metrics"):
+      self.close()
+    board = os.path.join(self.folder, "tensorboard")
+    names = [os.path.join(self.folder, "metrics.jsonl")] + (
+        [os.path.join(board, f) for f in os.listdir(board)
+         if f.startswith(self.EVENTS)] if os.path.isdir(board) else [])
+    for name in names:
+      if os.path.isfile(name):
+        os.remove(name)
+    _remove_empty_parents(board, os.path.dirname(self.folder))
+    _remove_empty_parents(self.folder, os.path.dirname(self.folder))
 
 
 def _remove_empty_parents(folder: str, top: str) -> None:
@@ -213,24 +337,54 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
 
 
 def draw_run(workdir: str, history: dict, results: dict,
-             regions=None) -> list[str]:
-  """The figures of a run: learning curves, the confusion matrix (if any)
-  and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
+             regions=None, fit=None) -> list[str]:
+  """The figures of a run: learning curves, the confusion matrix (if any),
+  given ``regions = (predict, x, y)`` decision regions, and given ``fit =
+  (predict, x, y, x_label)`` (from :func:`regression_view`) the regression
+  fit; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   c = results["config"]
   title = f"{c['dataset']}: {results['description']}"
   written = [plots.learning_curves(
       history, os.path.join(workdir, "learning_curves.png"), title)]
+  names = results.get("class_names") or None
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png")))
+        os.path.join(workdir, "confusion_matrix.png"), labels=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
         predict, x, y, os.path.join(workdir, "decision_regions.png"),
-        title=f"{c['dataset']}: test points, network's regions"))
+        title=f"{c['dataset']}: test points, network's regions",
+        num_classes=len(names) if names else None, class_names=names))
+  if fit is not None:
+    from nn_jax import data  # pylint: disable=g-import-not-at-top
+    predict, x, y, x_label = fit
+    written.append(plots.regression_fit(
+        predict, x, y, os.path.join(workdir, "regression_fit.png"),
+        title=f"{c['dataset']}: test points, network's fit",
+        truth=data.truth(c["dataset"]), x_label=x_label))
   return written
+
+
+def regression_view(params, stats, model, splits) -> tuple:
+  """``(predict, x, y, x_label)`` of a regression network on the test
+  split, for :func:`nn_jax.plots.regression_fit`: inputs in the data set's
+  own units (``x``) where the input encoding can be undone (the built-in
+  data sets), else as the network sees them (a CSV file's)."""
+  from nn_jax import encoding  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  enc = splits.encoder
+  if enc is None or isinstance(enc, (encoding.Standardize,
+                                     encoding.ScaleRange)):
+    encode = (lambda pts: pts) if enc is None else enc.apply
+    x = splits.test.x if enc is None else enc.invert(splits.test.x)
+    label = "x"
+  else:
+    encode, x, label = (lambda pts: pts), splits.test.x, "input (encoded)"
+  return (lambda pts: experiment.predict(params, stats, encode(pts), model),
+          x, splits.test.y, label)
 
 
 class Timer:
@@ -248,11 +402,14 @@ class Timer:
 
 def write_run(workdir: str, config, run) -> None:
   """A finished experiment.train run's files, but for params.npz:
-  results.json (the summary and provenance), metrics.jsonl, tensorboard/
+  results.json (the summary and provenance), model.json (what
+  nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
   and the figures."""
+  from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
   write_json(os.path.join(workdir, "results.json"), results)
+  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_jsonl(os.path.join(workdir, "metrics.jsonl"),
               history_rows(run.history))
   write_tensorboard(
@@ -264,4 +421,7 @@ def write_run(workdir: str, config, run) -> None:
     regions = (lambda pts: experiment.predict_labels(
         run.params, run.stats, pts, run.model),
                run.splits.test.x, run.splits.test.y)
-  draw_run(workdir, run.history, results, regions)
+  fit = None
+  if experiment.has_regression_fit(config) and run.splits.test.size:
+    fit = regression_view(run.params, run.stats, run.model, run.splits)
+  draw_run(workdir, run.history, results, regions, fit)

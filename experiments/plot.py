@@ -2,9 +2,10 @@ r"""Redraws a finished run's figures from the files in its workdir.
 
   python -m experiments.plot --workdir=runs/train
 
-Reads metrics.jsonl and results.json (and params.npz for decision regions)
-and writes learning_curves.png, confusion_matrix.png (classification) and,
-for a network classifying 2-D inputs, decision_regions.png.
+Reads metrics.jsonl and results.json (and params.npz for decision regions
+and fits) and writes learning_curves.png, confusion_matrix.png
+(classification), for a network classifying 2-D inputs
+decision_regions.png, and for a regression network regression_fit.png.
 """
 
 import json
@@ -48,31 +49,37 @@ def read_run(workdir: str) -> tuple:
   return history, results
 
 
-def regions(workdir: str, results: dict):
-  """``(predict, x, y)`` of the stored network on the test split, for its
-  decision regions; None if it has none or params.npz is missing."""
+def stored_network(workdir: str, results: dict):
+  """The stored network's figure inputs: ``(regions, fit)`` for
+  :func:`outputs.draw_run`, ``(predict, x, y)`` for its decision regions
+  and :func:`outputs.regression_view` for a regression fit, each None
+  where the run has no such figure (or params.npz is missing)."""
   config = config_lib.Config.from_flat(results["config"])
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []
-  if not (sizes and experiment.has_decision_regions(config, sizes[0])
-          and os.path.exists(params_path)):
-    return None
+  regions = bool(sizes) and experiment.has_decision_regions(config, sizes[0])
+  fit = bool(sizes) and experiment.has_regression_fit(config)
+  if not ((regions or fit) and os.path.exists(params_path)):
+    return None, None
   model = config.net.make()
   split_key, init_key, _, _ = experiment.run_keys(config)
   splits = experiment.prepare(config, split_key)
   like = mlp.init(init_key, sizes, model, config.net.init)
   stored = params_io.load(params_path, params=like,
                           stats=mlp.init_stats(like, model))
-  return (lambda pts: experiment.predict_labels(
-      stored["params"], stored["stats"], pts, model),
-          splits.test.x, splits.test.y)
+  params, stats = stored["params"], stored["stats"]
+  if fit:
+    return None, (outputs.regression_view(params, stats, model, splits)
+                  if splits.test.size else None)
+  return (lambda pts: experiment.predict_labels(params, stats, pts, model),
+          splits.test.x, splits.test.y), None
 
 
 def main(argv):
   del argv
   history, results = read_run(FLAGS.workdir)
   for path in outputs.draw_run(FLAGS.workdir, history, results,
-                               regions(FLAGS.workdir, results)):
+                               *stored_network(FLAGS.workdir, results)):
     print(path)
 
 

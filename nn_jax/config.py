@@ -30,6 +30,7 @@ import numbers
 from typing import Any, NamedTuple, Optional
 
 from nn_jax import activations
+from nn_jax import encoding
 from nn_jax import losses
 from nn_jax import mlp
 
@@ -37,8 +38,13 @@ from nn_jax import mlp
 INT32_MAX = 2**31 - 1
 
 DATASETS = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-            "mnist", "mnist1d", "csv", "vowels")
+            "mnist", "mnist1d", "csv", "vowels", "sine", "lissajous",
+            "chile")
+# Data sets whose columns nn_jax.tabular encodes by type.
+TABULAR = ("csv", "chile")
 INPUT_ENCODINGS = ("standardize", "scale", "none")
+NOMINAL_CODES = ("one_hot", "integer")
+ORDINAL_CODES = ("thermometer", "one_hot", "integer")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
 MODELS = ("mlp", "perceptron")
@@ -108,6 +114,18 @@ class Items(NamedTuple):
     return None
 
 
+class Names(NamedTuple):
+  """Distinct, non-empty names (of columns)."""
+
+  def error(self, value) -> Optional[str]:
+    if not all(value):
+      return "must hold non-empty names, comma-separated"
+    for name in value:
+      if value.count(name) > 1:
+        return f"lists {name!r} twice"
+    return None
+
+
 def _type_error(name, kind, value) -> Optional[str]:
   """Whether ``value`` has the setting's type (a bool is not a number)."""
   is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -159,6 +177,10 @@ class _Settings:
       if kind is tuple and isinstance(value, list):   # from JSON
         value = tuple(value)
         object.__setattr__(self, field.name, value)
+      if (kind is tuple and isinstance(value, str)
+          and item_kind(field) is str):   # "a,b" (or "a") for ("a", "b")
+        value = tuple(v.strip() for v in value.split(",")) if value else ()
+        object.__setattr__(self, field.name, value)
       if value is None and field.default is None:   # Optional, unset
         continue
       message = _type_error(field.name, kind, value)
@@ -204,17 +226,21 @@ class DataConfig(_Settings):
   data_dir: str = setting("", "MNIST: folder of the IDX files (default "
                           "~/.cache/nn_jax/mnist, downloaded if missing).")
   csv_path: str = setting("", "CSV: the file to train on.")
-  target: str = setting("", "CSV: the column to predict.")
+  target: tuple[str, ...] = setting(
+      (), "CSV: the column to predict, or several numeric ones, y1,y2, "
+      "predicted together by regression (one linear output each).", Names())
   features: str = setting("", "CSV: the input columns, a,b (default: every "
                           "column but the target).")
   n_samples: int = setting(500, "Examples of a generated data set (moons, "
-                           "circles, spiral, blobs).", Range(1, INT32_MAX))
+                           "circles, spiral, blobs, sine, lissajous).",
+                           Range(1, INT32_MAX))
   num_classes: int = setting(3, "Classes of a generated data set that has a "
                              "choice (spiral, blobs).", Range(2, INT32_MAX))
   data_noise: Optional[float] = setting(
       None, "Noise of a generated data set (default: its own): moons, "
       "circles: std of each point; spiral: std of each point's angle "
-      "(rad); blobs: std of each class around its centre.", Range(0))
+      "(rad); blobs: std of each class around its centre; sine, "
+      "lissajous: std of the noise added to each target.", Range(0))
   vowel_features: tuple[str, ...] = setting(
       ("F1", "F2"), "vowels: the inputs, of F0, F1, F2, F3 (Hz).",
       Items(str, OneOf(("F0", "F1", "F2", "F3")), "F0, F1, F2 or F3"))
@@ -223,6 +249,18 @@ class DataConfig(_Settings):
   nominal: str = setting("", "CSV: nominal columns, a,b (1-of-k coded).")
   ordinal: str = setting("", "CSV: ordinal columns with their levels, "
                          "c:low<mid<high;d:s<m<l (thermometer coded).")
+  nominal_code: str = setting("one_hot", "CSV, chile: nominal columns as "
+                              "one_hot (1-of-k) or integer (the category's "
+                              "index, one input).", OneOf(NOMINAL_CODES))
+  ordinal_code: str = setting("thermometer", "CSV, chile: ordinal columns "
+                              "as thermometer, one_hot or integer (the "
+                              "level's index, one input).",
+                              OneOf(ORDINAL_CODES))
+  thermometer_units: str = setting(
+      "k-1", "Thermometer code of k levels: k-1 units (level i sets the "
+      "first i; the default, since the k-th would be 1 for every level, a "
+      "copy of the bias) or k, the lecture's (small = [1 0 0], medium = "
+      "[1 1 0], large = [1 1 1]).", OneOf(encoding.THERMOMETER_UNITS))
   task: str = setting("", "CSV: classification or regression; empty: "
                       "classification when the target holds text or at "
                       "most 10 distinct integers.", OneOf(TASKS))
@@ -246,8 +284,9 @@ class DataConfig(_Settings):
                              OneOf(SPLIT_ORDERS))
   input_encoding: str = setting("standardize", "Inputs: standardize, scale "
                                 "(to [-1, 1]) or none, fitted on the "
-                                "training split (a CSV file's numeric "
-                                "columns are always standardized).",
+                                "training split (of a CSV file or chile, "
+                                "the numeric columns: standardize or "
+                                "none).",
                                 OneOf(INPUT_ENCODINGS))
 
   def _relations(self):
@@ -255,14 +294,18 @@ class DataConfig(_Settings):
              "use either classes or positive_class, not both")
     _require(self.dataset != "csv" or (self.csv_path and self.target),
              "dataset=csv needs csv_path and target (the column to predict)")
+    _require(len(self.target) < 2 or self.task != "classification",
+             f"task=classification predicts one target column; several "
+             f"({','.join(self.target)}) are predicted together by "
+             f"regression only")
     _require(not self.task or self.dataset == "csv",
              f"task is for dataset=csv; {self.dataset!r} has its own")
     _require(self.test_fraction + self.validation_fraction < 1,
              "test_fraction + validation_fraction must be < 1")
-    _require(self.dataset != "csv" or self.input_encoding == "standardize",
-             f"input_encoding={self.input_encoding} is for the built-in "
-             "data sets; a CSV file's numeric columns are always "
-             "standardized (fitted on its training rows)")
+    _require(self.dataset not in TABULAR or self.input_encoding != "scale",
+             f"input_encoding=scale is for the other data sets; "
+             f"{self.dataset}'s numeric columns are standardized (fitted on "
+             "its training rows) or, with none, left as they are")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,6 +418,12 @@ class FitOptions(_Settings):
   checkpoint_every: int = setting(0, "Save the full training state every "
                                   "this many epochs (0: never).",
                                   Range(0, INT32_MAX))
+  log_every: int = setting(1, "Report the metrics (to fit's on_progress, "
+                           "which experiments.train writes to "
+                           "<workdir>/live as they come) at least every "
+                           "this many epochs: the jitted calls then end "
+                           "there; 0: at the ends of the calls of "
+                           "epochs_per_call.", Range(0, INT32_MAX))
 
   @property
   def noise(self) -> float:

@@ -121,7 +121,8 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
                                  devices_lib.sharding(mesh, "members"))
     data, shared_key = jax.device_put((data, shared_key),
                                       devices_lib.sharding(mesh))
-  params, stats, metrics = run(keys, rates, shared_key, data)
+  params, stats, metrics = devices_lib.gathered(
+      run(keys, rates, shared_key, data), mesh)
   metrics = np.asarray(metrics)          # (members, epochs, metrics)
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
   return PopulationResult(params, stats, history)
@@ -134,6 +135,16 @@ def evaluate(result: PopulationResult, x, y, model: mlp.Model) -> tuple:
   x, y = jnp.asarray(x), jnp.asarray(y)
   return jax.vmap(lambda p, s: epoch_lib.evaluate(p, x, y, model, s))(
       result.params, result.stats)
+
+
+def epochs_to_threshold(costs, threshold: float) -> np.ndarray:
+  """The epoch (1-based) after which :func:`nn_jax.train.fit` with
+  ``cost_threshold=threshold`` would have stopped: the first whose training
+  cost is below ``threshold``, per member of ``costs`` ``(members,
+  epochs)`` (a population's ``history["train_loss"]``); NaN where none
+  is."""
+  below = np.asarray(costs) < threshold
+  return np.where(below.any(-1), below.argmax(-1) + 1.0, np.nan)
 
 
 def seed_keys(seeds: int, groups: int = 1) -> jax.Array:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 from absl import flags
 from hypothesis import given
@@ -169,8 +170,36 @@ def test_seed_and_counters_do_not_wrap():
     nn_sklearn.MLPClassifier(epochs=2**31).fit([[0.0], [1.0]], [0, 1])
 
 
-def test_csv_inputs_are_standardized_only():
+def test_csv_numeric_columns_are_standardized_or_raw():
   with pytest.raises(ValueError, match="input_encoding=scale is for the "
-                     "built-in data sets"):
+                     "other data sets; csv's numeric columns"):
     config.Config.make(dataset="csv", csv_path="a.csv", target="y",
                        input_encoding="scale")
+  for dataset in ("csv", "chile"):
+    assert config.Config.make(dataset=dataset, csv_path="a.csv", target="y",
+                              input_encoding="none").data.input_encoding == (
+                                  "none")
+
+
+def test_column_codes_are_checked_by_name():
+  for name, bad in (("nominal_code", "thermometer"),
+                    ("ordinal_code", "binary"), ("thermometer_units", "k+1")):
+    with pytest.raises(ValueError,
+                       match=re.escape(f"{name}='{bad}' is not allowed")):
+      config.Config.make(**{name: bad})
+
+
+def test_target_is_one_column_or_several():
+  make = lambda target, **kw: config.Config.make(
+      dataset="csv", csv_path="a.csv", target=target, **kw)
+  assert make("y").data.target == ("y",)
+  assert make("y1, y2").data.target == ("y1", "y2")
+  assert make(["y1", "y2"]).flat()["target"] == ["y1", "y2"]
+  assert config.Config.from_flat(make("y").flat()).data.target == ("y",)
+  with pytest.raises(ValueError, match="^task=classification predicts one "
+                     "target column; several \\(y1,y2\\)"):
+    make("y1,y2", task="classification")
+  with pytest.raises(ValueError, match="target lists 'y' twice; got y,y"):
+    make("y,y")
+  with pytest.raises(ValueError, match="target must hold non-empty names"):
+    make("a,,b")

@@ -401,6 +401,31 @@ def test_regression_on_two_csv_columns(tmp_path):
 
 
 @pytest.mark.slow
+def test_regression_on_two_target_columns(tmp_path):
+  rng = np.random.default_rng(0)
+  rows = [f"{a:.3f},{b:.3f},{2 * a - b:.3f},{a + 0.5 * b:.3f}"
+          for a, b in rng.normal(size=(40, 2))]
+  path = tmp_path / "two.csv"
+  path.write_text("\n".join(["a,b,y1,y2", *rows]) + "\n")
+  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
+             "--target=y1,y2", "--loss=linear_squared", "--hidden=",
+             "--batch_size=4", "--epochs=30", "--learning_rate=0.05",
+             f"--workdir={tmp_path / 'run'}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "run" / "results.json").read_text())
+  assert results["config"]["target"] == ["y1", "y2"]
+  assert results["sizes"] == [2, 2]   # one linear output per target
+  assert results["test_loss"] < 0.05   # two planes: linear units fit them
+  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
+             "--target=y1,y2", "--task=classification",
+             f"--workdir={tmp_path / 'bad'}")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "error: task=classification predicts one target column; several "
+      "(y1,y2) are predicted together by regression only"]
+
+
+@pytest.mark.slow
 def test_sweep_one_row_per_member(tmp_path):
   proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
              "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",
@@ -481,3 +506,65 @@ def test_train_size_below_the_batch_size_names_both():
   with pytest.raises(ValueError, match=r"batch_size=32 is more than the 1 "
                      r"training examples \(train_size=1\)"):
     experiment.train_and_evaluate(config)
+
+
+@pytest.mark.parametrize("settings,reason,epochs,words", [
+    (dict(epochs=3), "epochs", 3, "all 3 epochs run"),
+    (dict(epochs=9, cost_threshold=5.0), "cost_threshold", 1,
+     "the training cost fell below cost_threshold=5 at epoch 1"),
+    # Weights that do not move: the validation cost never gets better
+    # after epoch 1.
+    (dict(epochs=9, optimizer="sgd", learning_rate=1e-30,
+          early_stopping_patience=2), "early_stopping", 3,
+     "early stopping at epoch 3: no better validation cost for "
+     "early_stopping_patience=2 epochs; epoch 1's parameters kept"),
+    # Measured after the epoch (with the batches' costs, taken before each
+    # update, the first non-finite cost is epoch 2's).
+    (dict(epochs=9, optimizer="sgd", learning_rate=1e30,
+          train_metrics="full"), "diverged", 1,
+     "the cost or the weights became NaN/Inf at epoch 1"),
+    (dict(epochs=50, model="perceptron", classes="0,1", learning_rate=1.0),
+     "no_mistakes", None, "made no mistake on the training set"),
+])
+def test_the_run_records_why_it_stopped(settings, reason, epochs, words):
+  config = Config.make(dataset="iris", hidden=(4,), batch_size=0, **settings)
+  summary = experiment.train_and_evaluate(config).summary
+  assert summary.stop_reason == reason
+  assert summary.to_json()["stop_reason"] == reason   # results.json's
+  if epochs is not None:
+    assert summary.epochs_run == epochs
+  else:   # setosa and versicolor are separable: before the budget
+    assert summary.epochs_run < 50
+  assert words in experiment.why_stopped(summary)
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_its_epochs_and_the_earlier_results(tmp_path):
+  # A run killed by SIGKILL right after reporting epoch 3 (no checkpoints,
+  # nothing of its own cleans up) leaves exactly epochs 1-3 in live/, and
+  # the earlier run's results as they were.
+  assert run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", f"--workdir={tmp_path}").returncode == 0
+  earlier = {n: (tmp_path / n).read_bytes()
+             for n in ("results.json", "metrics.jsonl", "params.npz")}
+  code = ("import os, signal, sys\n"
+          "from experiments import cli, train\n"
+          "report = cli.Progress.__call__\n"
+          "def kill_at_3(self, epoch, metrics):\n"
+          "  report(self, epoch, metrics)\n"
+          "  if epoch == 3:\n"
+          "    os.kill(os.getpid(), signal.SIGKILL)\n"
+          "cli.Progress.__call__ = kill_at_3\n"
+          "sys.argv[1:] = ['--dataset=iris', '--hidden=4', '--epochs=50',\n"
+          f"               '--workdir={tmp_path}']\n"
+          "train.entry()\n")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == -9, proc.stderr
+  rows = [json.loads(l) for l in
+          (tmp_path / "live" / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in rows] == [1, 2, 3]
+  assert all(np.isfinite(r["train_loss"]) for r in rows)
+  assert {n: (tmp_path / n).read_bytes() for n in earlier} == earlier
+  events = os.listdir(tmp_path / "live" / "tensorboard")
+  assert len(events) == 1 and events[0].startswith("events.out.tfevents.")
