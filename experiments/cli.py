@@ -50,6 +50,11 @@ flags.DEFINE_string(
     "on a CPU). Default: $NN_JAX_COMPILATION_CACHE; empty: no cache. JAX's "
     "own JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
+flags.DEFINE_enum(
+    "figure_format", "png", ["png", "pdf", "svg"],
+    "File format of the figures a script writes (png at 150 dpi; pdf and "
+    "svg as vector graphics, for a report).")
+
 
 
 def define_flags(*classes, defaults: Optional[dict] = None,

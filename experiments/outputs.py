@@ -121,6 +121,13 @@ def _remove_empty_parents(folder: str, top: str) -> None:
     folder = os.path.dirname(folder)
 
 
+def figure_path(workdir: str, name: str) -> str:
+  """Where a script writes its figure ``name`` (e.g. "sweep"): in
+  ``workdir``, with the suffix of ``--figure_format``."""
+  from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
+  return os.path.join(workdir, f"{name}.{FLAGS['figure_format'].value}")
+
+
 def _jsonable(value):
   if isinstance(value, dict):
     return {str(k): _jsonable(v) for k, v in value.items()}
@@ -217,19 +224,21 @@ def draw_run(workdir: str, history: dict, results: dict,
   """The figures of a run: learning curves, the confusion matrix (if any)
   and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  c = results["config"]
-  title = f"{c['dataset']}: {results['description']}"
+  title = plots.run_title(results["config"], results.get("sizes"),
+                          num_train=results.get("num_train"))
+  names = results.get("class_names")
   written = [plots.learning_curves(
-      history, os.path.join(workdir, "learning_curves.png"), title)]
+      history, figure_path(workdir, "learning_curves"), title)]
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
-        results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png")))
+        results["confusion_matrix"], figure_path(workdir, "confusion_matrix"),
+        title, class_names=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
-        predict, x, y, os.path.join(workdir, "decision_regions.png"),
-        title=f"{c['dataset']}: test points, network's regions"))
+        predict, x, y, figure_path(workdir, "decision_regions"),
+        title=f"{title}\ntest points on the network's regions",
+        class_names=names))
   return written
 
 
