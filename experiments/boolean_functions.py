@@ -121,7 +121,7 @@ def run_experiment(n: int, workdir: str, max_epochs: int = 100,
   agree = bool(np.array_equal(learned, exact) and np.all(correct[learned])
                and np.array_equal(lp, exact[sample]))
   results = {
-      "n": n,
+      "experiment": "boolean_functions", "n": n,
       "num_functions": len(labels),
       "max_epochs": max_epochs,
       "perceptron_learned": int(learned.sum()),

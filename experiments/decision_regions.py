@@ -211,6 +211,7 @@ def main(argv):
   s = run.summary
   test_accuracy = s.test_accuracy if test.size else None
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "decision_regions",
       "train_accuracy": s.final_train_accuracy,
       "test_accuracy": test_accuracy,
       "test_accuracies": {"network": test_accuracy, **others},

@@ -135,6 +135,7 @@ def main(argv):
   method = lambda path, c: {"final_w": path[-1], "final_cost": float(c[-1]),
                             "cost_per_epoch": c, "steps": len(path) - 1}
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "error_surface",
       "batch": method(paths[0], costs[0]),
       "online": method(paths[1], costs[1]), "start": start,
       "minimum": {"w": w_min, "cost": e_min, "found": found,

@@ -350,8 +350,8 @@ def _as_written(results: dict) -> dict:
   """``results`` as read back from results.json (arrays as lists), so that
   a script draws from the same values as a later redraw; a null among
   numbers (results.json's NaN) is NaN again."""
-  return _nan_back(json.loads(json.dumps(outputs._jsonable(results),  # pylint: disable=protected-access
-                                         sort_keys=True)))
+  jsonable = outputs._jsonable(results)  # pylint: disable=protected-access
+  return _nan_back(json.loads(json.dumps(jsonable, sort_keys=True)))
 
 
 def _nan_back(value):

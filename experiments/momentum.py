@@ -230,6 +230,7 @@ def main(argv):
     if r["seed"]:
       del r["paths"]
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "momentum",
       "ravine": {"learning_rate": eta, "grid": ETAS, "momenta": mus,
                  "data_sets": rows}, "digits": out,
       "config": config.flat(), "flags": cli.flag_dict(__file__),

@@ -150,7 +150,8 @@ def main(argv):
       rec["cost_after_passes"] = {p: float(np.median(
           rec["cost"][:, p // rec["r"] - 1])) for p in common}
   title = (f"{config.data.dataset}: {n} distinct training examples repeated "
-           f"r times, {sizes} {config.net.activation}, plain SGD,\n"
+           f"r times, {'-'.join(map(str, sizes))} {config.net.activation}, plain "
+           f"SGD,\n"
            f"{FLAGS.passes} x {n} examples processed; {FLAGS.seeds} seeds "
            f"at each mode's best rate")
   draw(outputs.figure_path(workdir, "online_vs_batch"), records, FLAGS.modes,
@@ -159,6 +160,7 @@ def main(argv):
        repeats, "r", FLAGS.modes, "CPU seconds (one network trained alone)",
        title, seconds=True)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "online_vs_batch",
       "runs": records, "num_train": n, "sizes": sizes,
       "learning_rates": rates, "seeds": FLAGS.seeds, "passes": FLAGS.passes,
       "target_cost": FLAGS.target_cost, "config": config.flat(),

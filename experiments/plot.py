@@ -110,9 +110,9 @@ def redraw(workdir: str) -> list:
                             regions(workdir, results))
   if kind in figures.DRAW:
     return figures.DRAW[kind](workdir, results)
-  what = (f"holds an experiments.{kind} run, whose figures need its "
-          f"trained networks or data again (rerun experiments.{kind})"
-          if kind else "holds a results.json of no known experiment")
+  what = (f"holds an experiments.{kind} run, whose figures it does not "
+          f"redraw (rerun experiments.{kind})" if kind
+          else "holds a results.json of no known experiment")
   cli.fail(f"--workdir={workdir} {what}; experiments.plot redraws the "
            f"runs of {handled()}")
 

@@ -166,6 +166,7 @@ def main(argv):
   rows, panels = train_all(config, models, FLAGS.width, FLAGS.seeds)
   png = draw(outputs.figure_path(workdir, "regions_by_depth"), panels, units)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "regions_by_depth",
       "networks": rows, "units": units, "num_test": NUM_TEST,
       "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
       "provenance": outputs.provenance()})

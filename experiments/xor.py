@@ -99,6 +99,7 @@ def main(argv):
        perceptron_predict, net_predict, (perceptron_acc, mlp_acc),
        [2, *config.net.hidden, 1], config)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "xor",
       "perceptron_accuracy": perceptron_acc,
       "perceptron_converged": bool(p.converged),
       "perceptron_mistakes_per_epoch": p.mistakes[:int(p.epochs)],

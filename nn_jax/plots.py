@@ -89,33 +89,59 @@ def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
   return "\n".join(p for p in (first, second) if p)
 
 
+class ReadableLogLocator(matplotlib.ticker.Locator):
+  """Ticks on a log axis at numbers a reader reads at a glance: the
+  coarsest of 1, 1-2-5, 1-2-3-5, 1-1.5-2-3-...-8, 1-1.2-1.4-... times the
+  powers of ten that puts at least three ticks in view (over a narrow
+  range the view then has ticks at its low end too, not only at 1, 2 and
+  5); the powers of ten alone over many decades; evenly spaced numbers
+  where even the finest gives fewer than three."""
+
+  STEPS = ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 7, 8),
+           (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9))
+
+  def __call__(self):
+    return self.tick_values(*self.axis.get_view_interval())
+
+  def tick_values(self, vmin, vmax):
+    lo, hi = sorted((vmin, vmax))
+    if not (lo > 0 and np.isfinite(hi)):
+      return matplotlib.ticker.LogLocator().tick_values(vmin, vmax)
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for steps in self.STEPS:
+      ticks = [m * 10.0 ** k for k in decades for m in steps]
+      ticks = [t for t in ticks
+               if lo <= t * (1 + 1e-9) and t <= hi * (1 + 1e-9)]
+      if len(ticks) >= 3:
+        if len(ticks) > 12:   # too many decades for every power of ten
+          return matplotlib.ticker.LogLocator().tick_values(vmin, vmax)
+        return np.array(ticks)
+    return matplotlib.ticker.MaxNLocator(
+        nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+
+
 def log_ticks(ax: plt.Axes, axis: str = "x",
               values: Optional[Sequence[float]] = None) -> None:
-  """Readable ticks on a log axis of ``ax`` (``axis``: "x" or "y"): at
+  """A log scale on ``axis`` ("x" or "y") of ``ax`` with readable ticks: at
   ``values`` when given (the rates of a sweep: 0.003, 0.01, 0.03, 0.1),
-  else evenly spaced over less than about a decade, at 1, 2 and 5 times
-  the powers of ten over up to four decades, at the powers of ten over
-  more; written as plain numbers (but for powers of ten). Call it after
-  drawing: it reads the axis' limits."""
+  else as :class:`ReadableLogLocator` puts them; written as plain numbers
+  (0.003, 0.5, 20,000), as 10^k over more than four decades."""
   which = ax.xaxis if axis == "x" else ax.yaxis
   (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-  formatter = matplotlib.ticker.FuncFormatter(lambda v, _: _number(v))
   if values is not None:
     values = sorted({float(v) for v in values if v > 0})
     which.set_major_locator(matplotlib.ticker.FixedLocator(values))
   else:
-    lo, hi = sorted(abs(v) for v in (ax.get_xlim() if axis == "x"
-                                     else ax.get_ylim()))
-    decades = math.log10(hi / lo) if lo > 0 else math.inf
-    if decades < 1.2:   # evenly spaced numbers read best over a decade
-      which.set_major_locator(matplotlib.ticker.MaxNLocator(
-          nbins=5, steps=[1, 2, 2.5, 5, 10]))
-    elif decades <= 4:
-      which.set_major_locator(matplotlib.ticker.LogLocator(
-          subs=(1.0, 2.0, 5.0)))
-    else:   # many decades: the powers of ten, as 10^k
-      formatter = matplotlib.ticker.LogFormatterSciNotation()
-  which.set_major_formatter(formatter)
+    which.set_major_locator(ReadableLogLocator())
+  sci = matplotlib.ticker.LogFormatterSciNotation()
+  sci.set_axis(which)
+
+  def label(v, pos):
+    lo, hi = sorted(which.get_view_interval())
+    if lo > 0 and hi / lo > 1e4:
+      return sci(v, pos)
+    return _number(v)
+  which.set_major_formatter(matplotlib.ticker.FuncFormatter(label))
   which.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 

@@ -350,17 +350,21 @@ def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, monkeypatch):
   assert 0.9 < lo < 0.95 and 0.962 < hi < 1.0
 
 
-@pytest.mark.parametrize("low,high", [(0.27, 0.6), (0.02, 0.9),
-                                      (1e-6, 1.0)])
+@pytest.mark.parametrize("low,high", [(0.27, 0.6), (0.56, 2.4),
+                                      (1.2, 2.0), (0.02, 0.9), (1e-6, 1.0)])
 def test_log_cost_axis_has_readable_ticks(tmp_path, monkeypatch, low, high):
   closed = captured(monkeypatch)
   history = {"train_loss": list(np.geomspace(high, low, 20))}
   plots.learning_curves(history, str(tmp_path / "c.png"))
   axis = closed[0].axes[0].yaxis
   shown = visible_ticks(axis)
-  assert 2 <= len(shown) <= 9, shown
+  assert 3 <= len(shown) <= 9, shown
   assert not [t.get_text() for t in axis.get_minorticklabels()
               if t.get_text()]
+  # A tick near each end of the view, so that the last cost can be read.
+  lo, hi = np.log(sorted(axis.get_view_interval()))
+  assert (np.log(min(shown)) - lo) / (hi - lo) < 0.3, shown
+  assert (hi - np.log(max(shown))) / (hi - lo) < 0.3, shown
 
 
 def test_technique_panels_fit_their_axis_to_the_curves(tmp_path,
