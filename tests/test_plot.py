@@ -32,7 +32,7 @@ def runs(tmp_path_factory):
                 "--epochs=2", "--hidden=4", "--dataset=iris",
                 "--batch_size=8"),
       "regularization": ("experiments.regularization", "--seeds=1",
-                         "--epochs=3", "--train_size=30",
+                         "--epochs=3", "--train_size=40",
                          "--techniques=l2"),
   }
   procs = {name: start(module, *args, f"--workdir={tmp / name}")
