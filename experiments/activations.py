@@ -54,9 +54,10 @@ FLAGS = flags.FLAGS
 
 def parse_flags():
   """--datasets, --activations and --learning_rates, checked."""
-  cli.check(FLAGS.datasets and set(FLAGS.datasets) <= set(
-      config_lib.DATASETS) - {"csv"}, "datasets",
-            f"data sets of {config_lib.DATASETS[:-1]}")
+  classified = [d for d in config_lib.DATASETS
+                if d != "csv" and data_lib.truth(d) is None]
+  cli.check(FLAGS.datasets and set(FLAGS.datasets) <= set(classified),
+            "datasets", f"classification data sets of {', '.join(classified)}")
   cli.check(FLAGS.activations and set(FLAGS.activations) <= set(
       activations_lib.DIFFERENTIABLE), "activations",
             f"of {activations_lib.DIFFERENTIABLE}")

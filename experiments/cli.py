@@ -172,24 +172,56 @@ def enable_compilation_cache(folder: str) -> None:
 
 
 def distributed_requested(environ=os.environ) -> bool:
-  """Whether this process is one of several hosts: ``JAX_COORDINATOR_ADDRESS``
-  is set, or ``NN_JAX_DISTRIBUTED=1`` (Cloud TPU, SLURM: JAX finds the
-  coordinator itself)."""
-  return bool(environ.get("JAX_COORDINATOR_ADDRESS")) or (
-      environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+  """Whether this process is one of several: started by
+  ``experiments.launch`` (``NN_JAX_NUM_PROCESSES``), or one of several
+  hosts (``JAX_COORDINATOR_ADDRESS`` set, or ``NN_JAX_DISTRIBUTED=1`` on
+  Cloud TPU and SLURM, where JAX finds the coordinator itself)."""
+  return bool(environ.get("NN_JAX_NUM_PROCESSES")) or bool(
+      environ.get("JAX_COORDINATOR_ADDRESS")) or (
+          environ.get("NN_JAX_DISTRIBUTED", "") == "1")
+
+
+def distributed_arguments(environ=os.environ) -> dict:
+  """``jax.distributed.initialize``'s arguments from the environment: the
+  coordinator's address, the number of processes and this one's id, from
+  ``NN_JAX_COORDINATOR``, ``NN_JAX_NUM_PROCESSES`` and ``NN_JAX_PROCESS_ID``
+  (``experiments.launch``) or ``JAX_COORDINATOR_ADDRESS``,
+  ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``; none where JAX finds them
+  itself."""
+  out = {}
+  for argument, names, kind in (
+      ("coordinator_address", ("NN_JAX_COORDINATOR",
+                               "JAX_COORDINATOR_ADDRESS"), str),
+      ("num_processes", ("NN_JAX_NUM_PROCESSES", "JAX_NUM_PROCESSES"), int),
+      ("process_id", ("NN_JAX_PROCESS_ID", "JAX_PROCESS_ID"), int)):
+    value = next((environ[n] for n in names if environ.get(n)), None)
+    if value is not None:
+      try:
+        out[argument] = kind(value)
+      except ValueError:
+        fail(f"{names[0]}={value}: must be a whole number")
+  return out
+
+
+def start_distributed(environ=os.environ) -> None:
+  """Joins the processes of one run when there are several
+  (:func:`distributed_requested`), with collectives between CPU processes
+  over gloo, so that ``jax.devices()`` lists every process's devices."""
+  if not distributed_requested(environ):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(**distributed_arguments(environ))
 
 
 def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   """Runs ``main`` under absl with one-line errors for bad input, with the
   compilation cache of ``--compilation_cache_dir`` unless
-  ``compilation_cache`` is False (for timings that include compiling). On
-  several hosts (:func:`distributed_requested`) it first calls
-  ``jax.distributed.initialize()``, so that ``jax.devices()`` lists every
-  host's devices."""
+  ``compilation_cache`` is False (for timings that include compiling). With
+  several processes or hosts it first joins them
+  (:func:`start_distributed`)."""
   def guarded(argv):
-    if distributed_requested():
-      import jax  # pylint: disable=g-import-not-at-top
-      jax.distributed.initialize()
+    start_distributed()
     if compilation_cache:
       enable_compilation_cache(FLAGS.compilation_cache_dir)
     try:

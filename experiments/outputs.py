@@ -13,8 +13,29 @@ import numpy as np
 from experiments.cli import fail
 
 
+def writes_outputs() -> bool:
+  """Whether this process writes results: with several processes
+  (``experiments.launch``, several hosts) only the first one does."""
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.process_index() == 0
+
+
+def _discarded() -> str:
+  """A private folder for what a process that does not write results
+  would write, removed when it exits."""
+  import atexit  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  folder = tempfile.mkdtemp(prefix="nn_jax-discarded-")
+  atexit.register(shutil.rmtree, folder, ignore_errors=True)
+  return folder
+
+
 def make_workdir(path: str) -> str:
-  """Creates the workdir (and its parents) and returns its path."""
+  """Creates the workdir (and its parents) and returns its path; in a
+  process that does not write results (:func:`writes_outputs`), a private
+  folder whose contents are discarded."""
+  if not writes_outputs():
+    return _discarded()
   if os.path.exists(path) and not os.path.isdir(path):
     fail(f"--workdir={path} is a file; give a folder for the results")
   try:
@@ -38,6 +59,11 @@ class Workdir:
   results; nothing else in the workdir is touched. A run that ends without
   committing, by an error or a full disk, leaves the previous outputs as
   they were.
+
+  In a process other than the first of several (:func:`writes_outputs`),
+  ``path`` is still the run's folder (for checkpoints, which every process
+  writes its share of), but the staging folder is private and
+  :meth:`commit` writes nothing.
   """
 
   MANIFEST = ".nn_jax_outputs.json"   # the files the last run wrote
@@ -51,6 +77,9 @@ class Workdir:
   def __enter__(self) -> "Workdir":
     import fcntl  # pylint: disable=g-import-not-at-top
     import tempfile  # pylint: disable=g-import-not-at-top
+    if not writes_outputs():
+      self.staging = _discarded()
+      return self
     make_workdir(self.path)
     lock_path = os.path.join(self.path, self.LOCK)
     try:
@@ -79,6 +108,8 @@ class Workdir:
 
   def commit(self) -> list[str]:
     """Moves the staged outputs into place; returns their names."""
+    if self._lock is None:   # not the process that writes results
+      return []
     written = sorted(
         os.path.relpath(os.path.join(root, f), self.staging)
         for root, _, files in os.walk(self.staging) for f in files)
@@ -220,15 +251,17 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
 
 
 def draw_run(workdir: str, history: dict, results: dict,
-             regions=None) -> list[str]:
-  """The figures of a run: learning curves, the confusion matrix (if any)
-  and, given ``regions = (predict, x, y)``, decision regions; returns paths."""
+             regions=None, fit=None) -> list[str]:
+  """The figures of a run: learning curves, the confusion matrix (if any),
+  given ``regions = (predict, x, y)`` decision regions, and given ``fit =
+  (predict, x, y, x_label)`` (from :func:`regression_view`) the regression
+  fit; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   title = plots.run_title(results["config"], results.get("sizes"),
                           num_train=results.get("num_train"))
-  names = results.get("class_names")
   written = [plots.learning_curves(
       history, figure_path(workdir, "learning_curves"), title)]
+  names = results.get("class_names") or None
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"], figure_path(workdir, "confusion_matrix"),
@@ -238,8 +271,34 @@ def draw_run(workdir: str, history: dict, results: dict,
     written.append(plots.decision_regions(
         predict, x, y, figure_path(workdir, "decision_regions"),
         title=f"{title}\ntest points on the network's regions",
-        class_names=names))
+        num_classes=len(names) if names else None, class_names=names))
+  if fit is not None:
+    from nn_jax import data  # pylint: disable=g-import-not-at-top
+    predict, x, y, x_label = fit
+    written.append(plots.regression_fit(
+        predict, x, y, figure_path(workdir, "regression_fit"),
+        title=f"{title}\ntest points, the network's fit",
+        truth=data.truth(results["config"]["dataset"]), x_label=x_label))
   return written
+
+
+def regression_view(params, stats, model, splits) -> tuple:
+  """``(predict, x, y, x_label)`` of a regression network on the test
+  split, for :func:`nn_jax.plots.regression_fit`: inputs in the data set's
+  own units (``x``) where the input encoding can be undone (the built-in
+  data sets), else as the network sees them (a CSV file's)."""
+  from nn_jax import encoding  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  enc = splits.encoder
+  if enc is None or isinstance(enc, (encoding.Standardize,
+                                     encoding.ScaleRange)):
+    encode = (lambda pts: pts) if enc is None else enc.apply
+    x = splits.test.x if enc is None else enc.invert(splits.test.x)
+    label = "x"
+  else:
+    encode, x, label = (lambda pts: pts), splits.test.x, "input (encoded)"
+  return (lambda pts: experiment.predict(params, stats, encode(pts), model),
+          x, splits.test.y, label)
 
 
 class Timer:
@@ -257,11 +316,14 @@ class Timer:
 
 def write_run(workdir: str, config, run) -> None:
   """A finished experiment.train run's files, but for params.npz:
-  results.json (the summary and provenance), metrics.jsonl, tensorboard/
+  results.json (the summary and provenance), model.json (what
+  nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
   and the figures."""
+  from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
   write_json(os.path.join(workdir, "results.json"), results)
+  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_jsonl(os.path.join(workdir, "metrics.jsonl"),
               history_rows(run.history))
   write_tensorboard(
@@ -273,4 +335,7 @@ def write_run(workdir: str, config, run) -> None:
     regions = (lambda pts: experiment.predict_labels(
         run.params, run.stats, pts, run.model),
                run.splits.test.x, run.splits.test.y)
-  draw_run(workdir, run.history, results, regions)
+  fit = None
+  if experiment.has_regression_fit(config) and run.splits.test.size:
+    fit = regression_view(run.params, run.stats, run.model, run.splits)
+  draw_run(workdir, run.history, results, regions, fit)

@@ -3,14 +3,13 @@ r"""Redraws a finished run's figures from the files in its workdir.
   python -m experiments.plot --workdir=runs/train [--figure_format=pdf]
 
 Handles the runs of experiments.train (from metrics.jsonl, results.json
-and, for decision regions, params.npz: learning_curves, confusion_matrix,
-decision_regions) and of the experiments whose results.json holds all
-that their figures show (``experiments.figures.DRAW``: sweep,
-regularization, saturation, activations, local_minima, norm_limits),
-drawn by the same code as the experiment drew them. The figures of xor,
-decision_regions, regions_by_depth, error_surface, boolean_functions,
-online_vs_batch and momentum need their trained networks or data again:
-it refuses those by name, in one line.
+and, for decision regions and regression fits, params.npz:
+learning_curves, confusion_matrix, decision_regions, regression_fit) and
+of the experiments whose results.json holds all that their figures show
+(``experiments.figures.DRAW``: sweep, regularization, saturation,
+activations, local_minima, norm_limits), drawn by the same code as the
+experiment drew them. The figures of the other experiments need their
+trained networks or data again: it refuses those by name, in one line.
 """
 
 import json
@@ -81,24 +80,30 @@ def handled() -> str:
   return ", ".join(["train", *figures.DRAW])
 
 
-def regions(workdir: str, results: dict):
-  """``(predict, x, y)`` of the stored network on the test split, for its
-  decision regions; None if it has none or params.npz is missing."""
+def stored_network(workdir: str, results: dict):
+  """The stored network's figure inputs: ``(regions, fit)`` for
+  :func:`outputs.draw_run`, ``(predict, x, y)`` for its decision regions
+  and :func:`outputs.regression_view` for a regression fit, each None
+  where the run has no such figure (or params.npz is missing)."""
   config = config_lib.Config.from_flat(results["config"])
   params_path = os.path.join(workdir, "params.npz")
   sizes = results.get("sizes") or []
-  if not (sizes and experiment.has_decision_regions(config, sizes[0])
-          and os.path.exists(params_path)):
-    return None
+  regions = bool(sizes) and experiment.has_decision_regions(config, sizes[0])
+  fit = bool(sizes) and experiment.has_regression_fit(config)
+  if not ((regions or fit) and os.path.exists(params_path)):
+    return None, None
   model = config.net.make()
   split_key, init_key, _, _ = experiment.run_keys(config)
   splits = experiment.prepare(config, split_key)
   like = mlp.init(init_key, sizes, model, config.net.init)
   stored = params_io.load(params_path, params=like,
                           stats=mlp.init_stats(like, model))
-  return (lambda pts: experiment.predict_labels(
-      stored["params"], stored["stats"], pts, model),
-          splits.test.x, splits.test.y)
+  params, stats = stored["params"], stored["stats"]
+  if fit:
+    return None, (outputs.regression_view(params, stats, model, splits)
+                  if splits.test.size else None)
+  return (lambda pts: experiment.predict_labels(params, stats, pts, model),
+          splits.test.x, splits.test.y), None
 
 
 def redraw(workdir: str) -> list:
@@ -107,7 +112,7 @@ def redraw(workdir: str) -> list:
   kind = kind_of(results)
   if kind == "train":
     return outputs.draw_run(workdir, read_history(workdir), results,
-                            regions(workdir, results))
+                            *stored_network(workdir, results))
   if kind in figures.DRAW:
     return figures.DRAW[kind](workdir, results)
   what = (f"holds an experiments.{kind} run, whose figures it does not "

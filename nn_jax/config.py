@@ -37,7 +37,7 @@ from nn_jax import mlp
 INT32_MAX = 2**31 - 1
 
 DATASETS = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-            "mnist", "mnist1d", "csv", "vowels")
+            "mnist", "mnist1d", "csv", "vowels", "sine", "lissajous")
 INPUT_ENCODINGS = ("standardize", "scale", "none")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
@@ -208,13 +208,15 @@ class DataConfig(_Settings):
   features: str = setting("", "CSV: the input columns, a,b (default: every "
                           "column but the target).")
   n_samples: int = setting(500, "Examples of a generated data set (moons, "
-                           "circles, spiral, blobs).", Range(1, INT32_MAX))
+                           "circles, spiral, blobs, sine, lissajous).",
+                           Range(1, INT32_MAX))
   num_classes: int = setting(3, "Classes of a generated data set that has a "
                              "choice (spiral, blobs).", Range(2, INT32_MAX))
   data_noise: Optional[float] = setting(
       None, "Noise of a generated data set (default: its own): moons, "
       "circles: std of each point; spiral: std of each point's angle "
-      "(rad); blobs: std of each class around its centre.", Range(0))
+      "(rad); blobs: std of each class around its centre; sine, "
+      "lissajous: std of the noise added to each target.", Range(0))
   vowel_features: tuple[str, ...] = setting(
       ("F1", "F2"), "vowels: the inputs, of F0, F1, F2, F3 (Hz).",
       Items(str, OneOf(("F0", "F1", "F2", "F3")), "F0, F1, F2 or F3"))

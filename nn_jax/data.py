@@ -8,6 +8,10 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 (overlapping Gaussian classes around the unit circle), 2-D with any number
 of classes. Shipped with the package: ``vowels`` (Peterson & Barney's
 formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`).
+Generated regression sets (x uniform on [0, 1], Gaussian noise of std
+``noise`` on every target): ``sine`` (one output, y = sin(2 pi x)) and
+``lissajous`` (two outputs, y = (sin(2 pi x), sin(4 pi x)), a figure eight
+in the plane); :func:`truth` gives their noise-free functions.
 """
 
 import functools
@@ -24,9 +28,10 @@ from nn_jax import losses as losses_lib
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-         "vowels")
+         "vowels", "sine", "lissajous")
 # The noise of each generated set that has one, by default.
-NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45}
+NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45,
+         "sine": 0.1, "lissajous": 0.1}
 
 
 class Dataset(NamedTuple):
@@ -59,11 +64,23 @@ class Dataset(NamedTuple):
     return self._replace(x=self.x[idx], y=self.y[idx])
 
 
-def classification(name: str, x, y, image_shape=None) -> Dataset:
-  """A classification Dataset with labels relabelled to 0..k-1."""
+def classification(name: str, x, y, image_shape=None,
+                   names=None) -> Dataset:
+  """A classification Dataset with labels relabelled to 0..k-1; given
+  ``names`` (indexed by the original labels), class i is named after its
+  original label c as ``names[c]``."""
   classes, labels = np.unique(np.asarray(y), return_inverse=True)
   return Dataset(name, np.asarray(x, np.float32), labels.astype(np.int32),
-                 CLASSIFICATION, len(classes), image_shape)
+                 CLASSIFICATION, len(classes), image_shape, () if names is None
+                 else tuple(str(names[c]) for c in classes))
+
+
+def class_names(ds: Dataset) -> list:
+  """A classification data set's class names, label i's at i (``str(i)``
+  where it has none); empty for regression."""
+  if ds.task != CLASSIFICATION:
+    return []
+  return list(ds.class_names) or [str(i) for i in range(ds.num_classes)]
 
 
 def load(name: str, *, seed: int = 0, n_samples: int = 500,
@@ -73,22 +90,24 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   Args:
     name: the data set.
     seed: seed of the generated sets (``moons``, ``circles``, ``spiral``,
-      ``blobs``).
+      ``blobs``, ``sine``, ``lissajous``).
     n_samples: size of the generated sets (``spiral``: a multiple of
       ``num_classes``, rounded down).
     num_classes: classes of ``spiral`` and ``blobs``.
     noise: of the generated sets (None: ``NOISE``): the std of each point's
       Gaussian noise (``moons``, ``circles``), of each point's angle in
-      radians (``spiral``), of each class around its centre (``blobs``).
+      radians (``spiral``), of each class around its centre (``blobs``), of
+      the noise added to each target (``sine``, ``lissajous``).
   """
   if name == "digits":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     d = datasets.load_digits()
-    return classification(name, d.data / 16.0, d.target, (8, 8))
+    return classification(name, d.data / 16.0, d.target, (8, 8),
+                          names=[str(c) for c in range(10)])
   if name == "iris":
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     d = datasets.load_iris()
-    return classification(name, d.data, d.target)
+    return classification(name, d.data, d.target, names=d.target_names)
   if name == "vowels":   # F1, F2 in Hz of every speaker (nn_jax.vowels)
     from nn_jax import vowels  # pylint: disable=g-import-not-at-top
     return vowels.load()[0]
@@ -100,6 +119,12 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   noise = NOISE[name] if noise is None else noise
   if not noise >= 0:
     raise ValueError(f"noise must be >= 0; got {noise}")
+  if name in _TRUTH:
+    x = np.random.default_rng(seed).uniform(0, 1, (n_samples, 1))
+    y = _TRUTH[name](x)
+    y = y + noise * np.random.default_rng([seed, 1]).normal(size=y.shape)
+    return Dataset(name, x.astype(np.float32), y.astype(np.float32),
+                   REGRESSION, 0)
   if name in ("moons", "circles"):
     from sklearn import datasets  # pylint: disable=g-import-not-at-top
     if name == "moons":
@@ -113,6 +138,19 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
                      f"num_classes; got {num_classes} and {n_samples}")
   make = spiral if name == "spiral" else blobs
   return classification(name, *make(n_samples, num_classes, noise, seed))
+
+
+_TRUTH = {
+    "sine": lambda x: np.sin(2 * np.pi * x),
+    "lissajous": lambda x: np.concatenate(
+        [np.sin(2 * np.pi * x), np.sin(4 * np.pi * x)], 1),
+}
+
+
+def truth(name: str):
+  """The noise-free function of a generated regression set, ``x (m, 1) ->
+  y (m, k)`` in NumPy (float64), or None for any other data set."""
+  return _TRUTH.get(name)
 
 
 def spiral(n: int, classes: int, noise: float, seed: int):
@@ -134,6 +172,78 @@ def blobs(n: int, classes: int, noise: float, seed: int):
   angle = 2 * np.pi * label / classes
   centre = np.stack([np.cos(angle), np.sin(angle)], 1)
   return centre + noise * rng.normal(size=(n, 2)), label
+
+
+class MarginData(NamedTuple):
+  """What :func:`margin_separable` returns.
+
+  Attributes:
+    x: ``(n, d)`` float32 points in ``[-1, 1]^d``.
+    y: ``(n,)`` int32 labels, 1 where ``u . (1, x) > 0``.
+    u: ``(d + 1,)`` float64 unit vector, bias first, that separates them.
+    margin: ``min_i |u . (1, x_i)|`` in float64 over the float32 points:
+      the margin asked for, up to the points' rounding to float32.
+  """
+  x: np.ndarray
+  y: np.ndarray
+  u: np.ndarray
+  margin: float
+
+
+def margin_separable(n: int, d: int, margin: float, seed: int) -> MarginData:
+  """Linearly separable points with a known margin in the augmented space.
+
+  A unit vector ``u = (b, v) / sqrt(1 + b^2)`` (``v`` a random unit
+  vector, the offset ``b`` uniform in [-0.25, 0.25]) fixes a hyperplane
+  through the origin of the augmented inputs ``(1, x)``. A tenth of the
+  points (at least 2, half of each class) lie on the margin, drawn uniform
+  in ``[-1, 1]^d`` and moved along ``v`` to ``u . (1, x) = +-margin``
+  (those that leave the cube are drawn again); the others are drawn
+  uniform in the cube, those with ``|u . (1, x)| < margin`` dropped. So
+  ``u`` separates the points with exactly ``margin`` (up to float32
+  rounding). The widest margin (:func:`nn_jax.separability.max_margin`)
+  is at least that, and equal to it when the points on the margin surround
+  ``margin u`` (many more of them than ``d + 1``: with ``n = 200`` and
+  ``d = 2``, equal to 4 digits; with few points or many dimensions it can
+  be several times wider).
+
+  Args:
+    n: points, >= 2.
+    d: input dimension, >= 1.
+    margin: in (0, 0.5].
+    seed: of the hyperplane and the points.
+
+  Returns:
+    A :class:`MarginData`.
+  """
+  if n < 2 or d < 1:
+    raise ValueError(f"n must be >= 2 and d >= 1; got n={n}, d={d}")
+  if not 0 < margin <= 0.5:
+    raise ValueError(f"margin must be in (0, 0.5]; got {margin}")
+  rng = np.random.default_rng(seed)
+  v = rng.normal(size=d)
+  v = v / np.linalg.norm(v)
+  b = rng.uniform(-0.25, 0.25)
+  u = np.concatenate([[b], v]) / np.sqrt(1 + b * b)
+  z_of = lambda x: u[0] + x.astype(np.float64) @ u[1:]
+  on_margin = max(2, n // 10)
+  side = np.where(np.arange(on_margin) % 2 == 0, margin, -margin)
+  edge = np.empty((0, d), np.float32)
+  while len(edge) < on_margin:
+    x = rng.uniform(-1, 1, (on_margin, d))
+    want = side[len(edge):][:on_margin]
+    x = x[:len(want)]
+    # Along v, z changes by t / sqrt(1 + b^2) per unit t.
+    x = x + ((want - z_of(x)) * np.sqrt(1 + b * b))[:, None] * v
+    inside = np.all(np.abs(x) <= 1, axis=1)
+    edge = np.concatenate([edge, x[inside].astype(np.float32)])
+  kept = [edge]
+  while sum(len(k) for k in kept) < n:
+    x = rng.uniform(-1, 1, (4 * n, d)).astype(np.float32)
+    kept.append(x[np.abs(z_of(x)) >= margin])
+  x = np.concatenate(kept)[:n]
+  z = z_of(x)
+  return MarginData(x, (z > 0).astype(np.int32), u, float(np.abs(z).min()))
 
 
 @functools.partial(jax.jit, static_argnums=1)

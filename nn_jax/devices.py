@@ -10,8 +10,9 @@ import numpy as np
 def make_mesh(devices: int, axis: str = "data"
               ) -> Optional[jax.sharding.Mesh]:
   """A one-axis mesh (named ``axis``) over the first ``devices`` devices
-  (None for 1). For several hosts, call ``jax.distributed.initialize()``
-  first; ``jax.devices()`` then lists every host's devices."""
+  (None for 1). For several processes or hosts, call
+  ``jax.distributed.initialize()`` first; ``jax.devices()`` then lists every
+  process's devices, and a mesh over several processes spans them all."""
   available = jax.device_count()
   if not 1 <= devices <= available:
     platform = jax.devices()[0].platform
@@ -21,6 +22,9 @@ def make_mesh(devices: int, axis: str = "data"
                      f"available ({platform}); got {devices}{hint}")
   if devices == 1:
     return None
+  if jax.process_count() > 1 and devices != available:
+    raise ValueError(f"devices must be 1 or all {available} devices of the "
+                     f"{jax.process_count()} processes; got {devices}")
   return jax.sharding.Mesh(np.array(jax.devices()[:devices]), (axis,))
 
 
@@ -32,11 +36,21 @@ def sharding(mesh: jax.sharding.Mesh, axis: Optional[str] = None
       mesh, jax.sharding.PartitionSpec(*([axis] if axis else [])))
 
 
+def gathered(tree, mesh: Optional[jax.sharding.Mesh]):
+  """``tree`` with every array whole on every device of ``mesh``: what a
+  process can read when the arrays are split over several processes'
+  devices (no copy when they are already in this process)."""
+  if mesh is None or all(d.process_index == jax.process_index()
+                         for d in mesh.devices.flat):
+    return tree
+  return jax.jit(lambda t: t, out_shardings=sharding(mesh))(tree)
+
+
 def available_bytes() -> Optional[int]:
   """Memory free for arrays on the default device: the accelerator's limit
   less what is in use, or the host's available memory for a CPU (None when
   it cannot be told)."""
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}
   if "bytes_limit" in stats:
     return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
   try:

@@ -123,15 +123,21 @@ def training_data(splits: Splits, loss: losses.Loss,
                         encode(splits.val).reshape(-1, y.shape[1]))
 
 
-def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
-  """Class labels: the largest output, or a single sigmoid unit > 0.5
-  (computed in the parameters' precision, float64 ones in 64 bits)."""
+def predict(params, stats, x, model: mlp.Model) -> np.ndarray:
+  """The network's outputs ``(n, n_out)`` for inputs ``x``, in evaluation
+  mode (computed in the parameters' precision, float64 ones in 64 bits)."""
   dtype = params[0]["w"].dtype
   with jax.enable_x64(dtype == np.float64):
-    o = mlp.predict(params, jnp.asarray(x, dtype), model, stats)
-    if o.shape[1] == 1:
-      return np.asarray(o[:, 0] > 0.5, np.int32)
-    return np.asarray(jnp.argmax(o, -1))
+    return np.asarray(mlp.predict(params, jnp.asarray(x, dtype), model,
+                                  stats))
+
+
+def predict_labels(params, stats, x, model: mlp.Model) -> np.ndarray:
+  """Class labels: the largest output, or a single sigmoid unit > 0.5."""
+  o = predict(params, stats, x, model)
+  if o.shape[1] == 1:
+    return np.asarray(o[:, 0] > 0.5, np.int32)
+  return np.argmax(o, -1)
 
 
 def confusion_matrix(y, predicted, k: int) -> list:
@@ -139,6 +145,26 @@ def confusion_matrix(y, predicted, k: int) -> list:
   m = np.zeros((k, k), np.int64)
   np.add.at(m, (np.asarray(y), np.asarray(predicted)), 1)
   return m.tolist()
+
+
+def regression_scores(y, o) -> dict:
+  """Scores of outputs ``o`` against targets ``y``, both ``(n, k)``.
+
+  ``mse``: the mean of ``(y - o)^2`` over examples and outputs;
+  ``r2_per_output``: ``1 - SSE_j / SST_j`` for each output ``j`` (SST about
+  the targets' own mean; NaN where the targets are constant); ``r2``: their
+  mean (scikit-learn's ``r2_score``). Computed in float64.
+  """
+  y, o = (np.asarray(a, np.float64).reshape(len(a), -1) for a in (y, o))
+  if y.shape != o.shape or not y.size:
+    raise ValueError(f"targets {y.shape} and outputs {o.shape} must have "
+                     f"the same shape, with at least one example")
+  sse = np.sum((y - o) ** 2, 0)
+  sst = np.sum((y - y.mean(0)) ** 2, 0)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    r2 = np.where(sst > 0, 1 - sse / sst, np.nan)
+  return {"mse": float(sse.sum() / y.size), "r2": float(r2.mean()),
+          "r2_per_output": r2.tolist()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +189,11 @@ class Summary:
   num_val: int
   num_test: int
   config: dict               # Config.flat()
+  class_names: list          # label i is class_names[i] (regression: [])
+  # Regression (None otherwise): regression_scores on the test set.
+  test_mse: Optional[float] = None
+  test_r2: Optional[float] = None
+  test_r2_per_output: Optional[list] = None
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)
@@ -189,6 +220,13 @@ def has_decision_regions(config: Config, n_in: int) -> bool:
   classifies 2-D inputs."""
   return (config.net.model == "mlp" and n_in == 2
           and losses.get(config.net.loss).task != losses.REGRESSION)
+
+
+def has_regression_fit(config: Config) -> bool:
+  """Whether a run's figures include its fit on the test data
+  (``regression_fit.png``): a network with linear outputs."""
+  return (config.net.model == "mlp"
+          and losses.get(config.net.loss).task == losses.REGRESSION)
 
 
 # Settings that may change between a run and its resumption.
@@ -240,6 +278,7 @@ def _check_resumable(checkpointer, config: Config, fingerprint: str) -> None:
 def _summary(config: Config, splits: Splits, start: float, **fields):
   return Summary(num_train=splits.train.size, num_val=splits.val.size,
                  num_test=splits.test.size, config=config.flat(),
+                 class_names=data_lib.class_names(splits.train),
                  seconds=time.perf_counter() - start, **fields)
 
 
@@ -385,12 +424,16 @@ def run_network(config: Config, splits: Splits, keys, start: float,
       result.params, jnp.asarray(splits.test.x, dtype),
       jnp.asarray(data_lib.targets(model.loss, splits.test), dtype), model,
       result.stats)
-  confusion = None
+  confusion, scores = None, {}
   if splits.test.task == data_lib.CLASSIFICATION and splits.test.size:
     predicted = predict_labels(result.params, result.stats, splits.test.x,
                                model)
     confusion = confusion_matrix(splits.test.y, predicted,
                                  splits.test.num_classes)
+  elif splits.test.size:
+    scores = regression_scores(splits.test.y, predict(
+        result.params, result.stats, splits.test.x, model))
+    scores = {f"test_{k}": v for k, v in scores.items()}
   summary = _summary(
       config, splits, start, test_accuracy=float(test_acc),
       test_loss=float(test_loss), confusion_matrix=confusion,
@@ -402,7 +445,7 @@ def run_network(config: Config, splits: Splits, keys, start: float,
       diverged=result.diverged, pretrain_costs=pretrain_costs,
       grad=config.fit.grad, sizes=sizes,
       description=(f"{sizes} {config.net.activation}, {config.net.loss}, "
-                   f"grad={config.fit.grad}"))
+                   f"grad={config.fit.grad}"), **scores)
   return RunResult(summary, result.history, result.params, result.stats,
                    model, splits)
 

@@ -70,6 +70,7 @@ MIRRORS = (
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 NUM_CLASSES = 10
+DIGITS = tuple(str(d) for d in range(NUM_CLASSES))   # the class names
 
 # IDX type code -> big-endian NumPy dtype.
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
@@ -267,7 +268,7 @@ def _mnist_split(images: np.ndarray, labels: np.ndarray, images_path: str,
   x = images.reshape(len(images), -1).astype(np.float32) / 255.0
   return data_lib.Dataset("mnist", x, labels.astype(np.int32),
                           data_lib.CLASSIFICATION, NUM_CLASSES,
-                          tuple(images.shape[1:]))
+                          tuple(images.shape[1:]), DIGITS)
 
 
 def load_mnist(data_dir: Optional[str] = None, *, limit: Optional[int] = None,
@@ -372,5 +373,5 @@ def load_mnist1d(seed: int = 42) -> tuple[data_lib.Dataset, data_lib.Dataset]:
     random.setstate(py_state)
   make = lambda x, y: data_lib.Dataset(
       "mnist1d", np.asarray(x, np.float32), np.asarray(y, np.int32),
-      data_lib.CLASSIFICATION, NUM_CLASSES)
+      data_lib.CLASSIFICATION, NUM_CLASSES, class_names=DIGITS)
   return make(raw["x"], raw["y"]), make(raw["x_test"], raw["y_test"])

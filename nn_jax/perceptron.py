@@ -118,7 +118,8 @@ def check_shapes(x, y) -> None:
     raise ValueError("x has no features; pass at least one input column")
 
 
-def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
+def _validate(x, y, key, learning_rate, max_epochs, shuffle, init,
+              epochs_name="max_epochs"):
   """Raises ValueError for inputs a user can get wrong (values if concrete)."""
   check_shapes(x, y)
   if _is_concrete(y):
@@ -134,12 +135,23 @@ def _validate(x, y, key, learning_rate, max_epochs, shuffle, init):
       raise ValueError(
           f"learning_rate must be a positive number; got {learning_rate}")
   if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
-    raise ValueError(f"max_epochs must be an integer >= 1; got {max_epochs!r}")
+    raise ValueError(
+        f"{epochs_name} must be an integer >= 1; got {max_epochs!r}")
   if init not in INITS:
     raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
   if key is None and (shuffle or init == "random"):
     raise ValueError(
         "a PRNG key is needed for shuffle=True or init='random'; pass key=")
+
+
+def _check_w0(w0, x):
+  if w0 is None:
+    return None
+  w0 = jnp.asarray(w0)
+  if w0.shape != (x.shape[1] + 1,):
+    raise ValueError(f"w0 must have shape (n_features + 1,) = "
+                     f"({x.shape[1] + 1},); got {w0.shape}")
+  return w0
 
 
 def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
@@ -181,49 +193,59 @@ def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
   x = jnp.asarray(x)
   y = jnp.asarray(y)
   _validate(x, y, key, learning_rate, max_epochs, shuffle, init)
-  if w0 is not None:
-    w0 = jnp.asarray(w0)
-    if w0.shape != (x.shape[1] + 1,):
-      raise ValueError(f"w0 must have shape (n_features + 1,) = "
-                       f"({x.shape[1] + 1},); got {w0.shape}")
+  w0 = _check_w0(w0, x)
   if key is None:
     key = jax.random.PRNGKey(0)  # Unused: neither shuffling nor random init.
   return _train(x, y, key, learning_rate, w0, max_epochs=int(max_epochs),
                 shuffle=bool(shuffle), init=init)
 
 
-@functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
-def _train(x, y, key, learning_rate, w0, *, max_epochs, shuffle, init):
-  """The jitted training loop behind :func:`train` (inputs already checked)."""
+def _start(x, y, key, learning_rate, w0, init):
+  """The augmented inputs ``a = [1, x]``, targets, eta, the initial weights
+  and the key of the epochs' orders, in the float type of training."""
   dtype = _float_dtype(x.dtype)
   n, d = x.shape
   a = jnp.concatenate([jnp.ones((n, 1), dtype), x.astype(dtype)], axis=1)
-  y = y.astype(dtype)
-  eta = jnp.asarray(learning_rate, dtype)
-  init_key, shuffle_key = jax.random.split(key)
+  init_key, order_key = jax.random.split(key)
   if w0 is not None:
     w = w0.astype(dtype)
   elif init == "zeros":
     w = jnp.zeros((d + 1,), dtype)
   else:
     w = jax.random.normal(init_key, (d + 1,), dtype)
+  return a, y.astype(dtype), jnp.asarray(learning_rate, dtype), w, order_key
 
+
+def _epoch(w, a, y, eta, order_key, epoch, shuffle: bool):
+  """One epoch of the rule, example by example in ``lax.scan``.
+
+  Returns the weights after it, the mistakes of each step (int32, in the
+  order visited) and the norm ``||w||`` after each step.
+  """
   def example_step(w, example):
     a_i, y_i = example
     o = activations.threshold.fn(a_i @ w, 0.0)
     w = w + eta * (y_i - o) * a_i
-    return w, (o != y_i).astype(jnp.int32)
+    return w, ((o != y_i).astype(jnp.int32), jnp.linalg.norm(w))
+
+  if shuffle:
+    perm = data_lib.permutation(jax.random.fold_in(order_key, epoch),
+                                a.shape[0])
+    a, y = a[perm], y[perm]
+  w, (wrong, norms) = lax.scan(example_step, w, (a, y))
+  return w, wrong, norms
+
+
+@functools.partial(jax.jit, static_argnames=("max_epochs", "shuffle", "init"))
+def _train(x, y, key, learning_rate, w0, *, max_epochs, shuffle, init):
+  """The jitted training loop behind :func:`train` (inputs already checked)."""
+  a, y, eta, w, order_key = _start(x, y, key, learning_rate, w0, init)
 
   def epoch_step(carry, _):
     # One epoch; a no-op (weights frozen, -1 recorded) once converged.
     w, epoch, converged, total = carry
     active = ~converged & (epoch < max_epochs)
-    if shuffle:
-      perm = data_lib.permutation(jax.random.fold_in(shuffle_key, epoch), n)
-      examples = (a[perm], y[perm])
-    else:
-      examples = (a, y)
-    w_new, wrong = lax.scan(example_step, w, examples)
+    w_new, wrong, _ = _epoch(w, a, y, eta, order_key, epoch, shuffle)
     m = jnp.where(active, wrong.sum(), -1)
     carry = (jnp.where(active, w_new, w), epoch + active.astype(jnp.int32),
              converged | (m == 0), total + jnp.maximum(m, 0))
@@ -250,3 +272,160 @@ def _train(x, y, key, learning_rate, w0, *, max_epochs, shuffle, init):
   (w, epochs, converged, total), _, history = lax.while_loop(
       keep_going, chunk_step, (carry, jnp.int32(0), history))
   return PerceptronResult(w, history[:max_epochs], epochs, converged, total)
+
+
+class Trajectory(NamedTuple):
+  """What :func:`trajectory` returns (with a leading batch axis under
+  ``vmap``).
+
+  Attributes:
+    w: ``(epochs + 1, n_features + 1)`` the weights at every epoch boundary:
+      ``w[0]`` the start, ``w[e]`` after epoch ``e``.
+    mistakes: ``(epochs,)`` int32 mistakes (weight updates) in each epoch.
+    max_norm: ``(epochs,)`` the largest ``||w||`` in each epoch, over its
+      start and the weights after each of its steps.
+  """
+  w: jax.Array  # (epochs + 1, n_features + 1)
+  mistakes: jax.Array  # (epochs,)
+  max_norm: jax.Array  # (epochs,)
+
+
+def trajectory(x: jax.Array, y: jax.Array, *,
+               key: Optional[chex.PRNGKey] = None,
+               learning_rate: float = 1.0, epochs: int = 100,
+               shuffle: bool = False, init: str = "zeros",
+               w0: Optional[jax.Array] = None) -> Trajectory:
+  """The perceptron rule for exactly ``epochs`` epochs, recorded.
+
+  The same rule, order and start as :func:`train` (same arguments, and
+  the same weights epoch for epoch), without stopping at convergence: after
+  a mistake-free epoch the rule is idle, so the weights repeat. Records the
+  weights at every epoch boundary, the mistakes of each epoch and the
+  largest weight norm within each epoch: what the convergence theorem
+  bounds on separable data (the mistakes) and the cycling theorem on any
+  data (the norm). Jittable and vmappable like :func:`train`.
+
+  Args:
+    x: ``(n_examples, n_features)`` inputs (cast to float32 unless floating).
+    y: ``(n_examples,)`` target labels, 0 or 1.
+    key: PRNG key, needed for ``shuffle=True`` or ``init="random"``.
+    learning_rate: eta > 0.
+    epochs: epochs to run, >= 1 (static).
+    shuffle: a new random order each epoch, as in :func:`train` (static).
+    init: ``"zeros"`` or ``"random"`` (static).
+    w0: ``(n_features + 1,)`` weights to start from instead.
+
+  Returns:
+    A :class:`Trajectory`.
+
+  Raises:
+    ValueError: as :func:`train`.
+  """
+  x = jnp.asarray(x)
+  y = jnp.asarray(y)
+  _validate(x, y, key, learning_rate, epochs, shuffle, init, "epochs")
+  w0 = _check_w0(w0, x)
+  if key is None:
+    key = jax.random.PRNGKey(0)  # Unused: neither shuffling nor random init.
+  return _trajectory(x, y, key, learning_rate, w0, epochs=int(epochs),
+                     shuffle=bool(shuffle), init=init)
+
+
+@functools.partial(jax.jit, static_argnames=("epochs", "shuffle", "init"))
+def _trajectory(x, y, key, learning_rate, w0, *, epochs, shuffle, init):
+  a, y, eta, w, order_key = _start(x, y, key, learning_rate, w0, init)
+
+  def epoch_step(w, epoch):
+    w_new, wrong, norms = _epoch(w, a, y, eta, order_key, epoch, shuffle)
+    top = jnp.maximum(jnp.linalg.norm(w), norms.max())
+    return w_new, (w_new, wrong.sum(), top)
+
+  _, (ws, mistakes, max_norm) = lax.scan(
+      epoch_step, w, jnp.arange(epochs, dtype=jnp.int32))
+  return Trajectory(jnp.concatenate([w[None], ws]), mistakes, max_norm)
+
+
+class Cycle(NamedTuple):
+  """A repetition of the weights at epoch boundaries (:func:`find_cycle`).
+
+  Attributes:
+    start: the first epoch boundary whose weights come back.
+    epochs: the cycle's length in epochs: ``w[start + epochs] == w[start]``.
+    updates: the weight updates (mistakes) in one cycle; 0 when the cycle is
+      the fixed point of a converged run.
+  """
+  start: int
+  epochs: int
+  updates: int
+
+
+def find_cycle(run: Trajectory) -> Optional[Cycle]:
+  """The first exact repetition of the weights at an epoch boundary.
+
+  With a fixed order (``shuffle=False``) the weights at an epoch boundary
+  decide every later epoch, so once ``w[j] == w[i]`` (``i < j``) the run
+  repeats epochs ``i .. j - 1`` for ever: a cycle of ``j - i`` epochs. On
+  separable data it is the converged run's fixed point (one epoch, no
+  update). On data that are not separable the perceptron cycling theorem
+  (Block & Levin 1970) keeps the weights bounded; with eta = 1 and
+  integer inputs they are integer vectors, computed exactly in float32 (up
+  to 2^24), so they take finitely many values and must repeat. With
+  inputs that are not integers float rounding may keep them from
+  repeating exactly; then no cycle is found.
+
+  Args:
+    run: one :class:`Trajectory` (no batch axis) of a fixed-order run.
+
+  Returns:
+    The :class:`Cycle` that ends first, or None if no weights repeat.
+  """
+  w = np.asarray(run.w)
+  if w.ndim != 2:
+    raise ValueError(f"find_cycle takes one trajectory; got weights of "
+                     f"shape {w.shape} (index a batch first)")
+  _, first, inverse = np.unique(w, axis=0, return_index=True,
+                                return_inverse=True)
+  seen = first[inverse.reshape(-1)]   # first boundary with the same weights
+  again = np.nonzero(seen < np.arange(len(w)))[0]
+  if not len(again):
+    return None
+  end = int(again[0])
+  start = int(seen[end])
+  updates = int(np.asarray(run.mistakes)[start:end].sum())
+  return Cycle(start, end - start, updates)
+
+
+def mistake_bound(radius: float, margin: float, w0_norm: float = 0.0,
+                  learning_rate: float = 1.0) -> float:
+  """Novikoff's bound on the perceptron's mistakes, from any start.
+
+  If a unit vector ``u`` has ``s_i u . a_i >= margin > 0`` for every
+  augmented input ``a_i = (1, x_i)`` (``s_i = 2 y_i - 1``) and ``||a_i|| <=
+  radius``, the rule makes at most
+
+  .. math::
+
+    k \\le (R / \\gamma)^2 + 2 \\|w_0\\| / (\\eta \\gamma)
+
+  mistakes, in any order. Proof: each mistake has ``s z <= 0``, so after
+  ``k`` of them ``w . u >= w_0 . u + k eta gamma`` and ``||w||^2 <=
+  ||w_0||^2 + k eta^2 R^2``; Cauchy-Schwarz, ``w_0 . u >= -||w_0||``,
+  gives ``k gamma - rho <= sqrt(rho^2 + k R^2)`` with ``rho = ||w_0|| /
+  eta``, hence the bound. From ``w_0 = 0`` it is ``(R / gamma)^2`` whatever
+  eta; from elsewhere it grows as eta shrinks.
+
+  Args:
+    radius: R, the largest norm of an augmented input.
+    margin: gamma > 0, the margin of some unit vector in the augmented
+      space (the larger, the tighter; see
+      :func:`nn_jax.separability.max_margin`).
+    w0_norm: ``||w_0||`` of the start.
+    learning_rate: eta > 0.
+
+  Returns:
+    The bound, a float.
+  """
+  if not margin > 0 or not radius > 0 or not learning_rate > 0:
+    raise ValueError(f"mistake_bound needs radius, margin and learning_rate "
+                     f"> 0; got {radius}, {margin}, {learning_rate}")
+  return (radius / margin) ** 2 + 2 * w0_norm / (learning_rate * margin)

@@ -229,7 +229,8 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     class_names: the classes' names for the legend (default "class 0",
       "class 1", ...).
     legend: draw a legend of the classes, beside the axes in a figure of
-      its own, inside given axes (default: in a figure of its own only).
+      its own, inside given axes (default: in a figure of its own, or
+      when ``class_names`` are given).
   """
   x = np.asarray(x, float)
   lo, hi = x.min(0) - margin, x.max(0) + margin
@@ -255,7 +256,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
                        (ax.yaxis, box.height * ax.figure.get_figheight())):
     axis.set_major_locator(matplotlib.ticker.MaxNLocator(
         nbins=int(np.clip(inches / 0.8, 3, 8))))
-  if legend or (legend is None and own):
+  if legend or (legend is None and (own or class_names)):
     names = list(class_names) if class_names else [
         f"class {c}" for c in range(max(k, 2))]
     where = (dict(loc="upper left", bbox_to_anchor=(1.02, 1.0),
@@ -384,6 +385,96 @@ def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],
                  label="diverged (left out)" if i == 0 else None)
       ax.text(rate, 0.08, f"{n} of {n + by_rate[rate].size}", color="C3",
               transform=foot, ha="center", fontsize=8)
+    ax.legend(fontsize=8)
+  if title:
+    fig.suptitle(title)
+  return save(fig, path)
+
+
+def fit_curves(ax: plt.Axes, x, y, curves: dict, truth=None,
+               output: int = 0, plane: bool = False, colors=None,
+               resolution: int = 400) -> None:
+  """One panel of a regression fit with 1-D inputs.
+
+  Args:
+    ax: the axes.
+    x: inputs ``(n, 1)``, drawn as grey points with their targets.
+    y: targets ``(n, k)``.
+    curves: ``{label: predict}``, each mapping inputs ``(m, 1)`` to outputs
+      ``(m, k)``, drawn over an even grid across the range of ``x``.
+    truth: the noise-free function, ``(m, 1) -> (m, k)``, drawn dashed.
+    output: the output drawn against x.
+    plane: draw output 1 against output 0 instead (the curve the outputs
+      trace as x runs over its range).
+    colors: one colour per curve (default: tab10's).
+    resolution: grid points.
+  """
+  x, y = np.asarray(x, float), np.asarray(y, float).reshape(len(x), -1)
+  grid = np.linspace(x.min(), x.max(), resolution)[:, None]
+  if plane:
+    ax.scatter(y[:, 0], y[:, 1], s=6, color="0.6", label="data")
+  else:
+    ax.scatter(x[:, 0], y[:, output], s=6, color="0.6", label="data")
+  colors = colors or class_colors(max(len(curves), 1))
+  for (label, predict), color in zip(curves.items(), colors):
+    o = np.asarray(predict(grid), float).reshape(resolution, -1)
+    a, b = (o[:, 0], o[:, 1]) if plane else (grid[:, 0], o[:, output])
+    ax.plot(a, b, color=color, lw=1.6, label=label)
+  if truth is not None:
+    t = np.asarray(truth(grid), float).reshape(resolution, -1)
+    a, b = (t[:, 0], t[:, 1]) if plane else (grid[:, 0], t[:, output])
+    ax.plot(a, b, "k--", lw=1.2, label="truth (no noise)")
+  ax.grid(alpha=0.3)
+
+
+def regression_fit(predict: Callable[[np.ndarray], np.ndarray], x, y,
+                   path: str, title: str = "", truth=None,
+                   x_label: str = "x") -> str:
+  """A regression network's fit on (test) data, to ``path``.
+
+  1-D inputs: each output against x (the points, the network's curve and,
+  given ``truth``, the noise-free function); with two outputs also output
+  2 against output 1, the curve they trace in the plane. Wider inputs:
+  each output's prediction against its target, with the diagonal (the
+  first six outputs).
+
+  Args:
+    predict: inputs ``(m, n_in)`` -> outputs ``(m, k)``.
+    x: inputs ``(n, n_in)``.
+    y: targets ``(n, k)``.
+    path: PNG to write.
+    title: figure title.
+    truth: for 1-D inputs, the noise-free function ``(m, 1) -> (m, k)``.
+    x_label: the input's name on the x axis.
+  """
+  x = np.asarray(x, float)
+  y = np.asarray(y, float).reshape(len(x), -1)
+  k = y.shape[1]
+  if x.shape[1] == 1:
+    panels = [dict(output=j) for j in range(min(k, 6))] + (
+        [dict(plane=True)] if k == 2 else [])
+  else:
+    panels = [dict(output=j) for j in range(min(k, 6))]
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4),
+                           squeeze=False)
+  for ax, panel in zip(axes[0], panels):
+    j = panel.get("output", 0)
+    name = f"$y_{j + 1}$" if k > 1 else "$y$"
+    if x.shape[1] == 1:
+      fit_curves(ax, x, y, {"network": predict}, truth, colors=["tab:red"],
+                 **panel)
+      if panel.get("plane"):
+        ax.set(xlabel="$y_1$", ylabel="$y_2$", title="the outputs' curve")
+      else:
+        ax.set(xlabel=x_label, ylabel=name, title=f"{name} against x")
+    else:
+      o = np.asarray(predict(x), float).reshape(len(x), -1)[:, j]
+      ax.scatter(y[:, j], o, s=8, color="tab:red")
+      lo, hi = min(y[:, j].min(), o.min()), max(y[:, j].max(), o.max())
+      ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="prediction = target")
+      ax.set(xlabel=f"target {name}", ylabel="prediction",
+             title=f"{name}: prediction against target")
+      ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   if title:
     fig.suptitle(title)

@@ -121,7 +121,8 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
                                  devices_lib.sharding(mesh, "members"))
     data, shared_key = jax.device_put((data, shared_key),
                                       devices_lib.sharding(mesh))
-  params, stats, metrics = run(keys, rates, shared_key, data)
+  params, stats, metrics = devices_lib.gathered(
+      run(keys, rates, shared_key, data), mesh)
   metrics = np.asarray(metrics)          # (members, epochs, metrics)
   history = {m: metrics[:, :, i] for i, m in enumerate(METRICS)}
   return PopulationResult(params, stats, history)

@@ -149,6 +149,85 @@ def linearly_separable(x: np.ndarray, y: np.ndarray) -> SeparabilityResult:
       "rescale the data or use exact (integer) points with separable_many")
 
 
+class Margin(NamedTuple):
+  """What :func:`max_margin` returns: the margin in the augmented space.
+
+  Attributes:
+    u: ``(n_features + 1,)`` unit vector, bias first: the direction of the
+      widest margin through the origin of the augmented inputs ``(1, x)``.
+    margin: ``min_i s_i u . (1, x_i)``, in float64 for this ``u``.
+    radius: ``max_i ||(1, x_i)||``.
+  """
+  u: np.ndarray
+  margin: float
+  radius: float
+
+
+def augmented(x: np.ndarray) -> np.ndarray:
+  """The inputs with the bias input first, ``(1, x_i)``, in float64."""
+  x = np.asarray(x, np.float64)
+  return np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+
+
+def augmented_margin(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+  """``min_i s_i w . (1, x_i) / ||w||``: the margin of the weights ``w``
+  (bias first) in the augmented space, negative if they misclassify."""
+  x, y = _check_points(x, y)
+  w = np.asarray(w, np.float64)
+  if w.shape != (x.shape[1] + 1,) or not np.any(w):
+    raise ValueError(f"w must be a non-zero vector of shape (n_features + "
+                     f"1,) = ({x.shape[1] + 1},); got shape {w.shape}")
+  return float(np.min((2.0 * y - 1.0) * (augmented(x) @ w))
+               / np.linalg.norm(w))
+
+
+def max_margin(x: np.ndarray, y: np.ndarray) -> Margin:
+  """The widest margin of separable data in the augmented space.
+
+  Novikoff's bound counts the perceptron's mistakes with ``R = max ||a_i||``
+  and the margin ``gamma`` of a unit vector ``u`` through the origin of the
+  augmented inputs ``a_i = (1, x_i)``: the bias is a weight like the others,
+  so its part counts in ``||u|| = 1``. (This is not the margin of a
+  support-vector machine, whose bias is free and unpenalized.) The widest
+  such margin solves the quadratic program ``min ||v||^2`` subject to
+  ``s_i v . a_i >= 1``, here by SLSQP from the hyperplane of
+  :func:`linearly_separable`; ``u = v / ||v||``. The margin returned is
+  recomputed in float64 for that ``u``: any unit vector's margin gives a
+  valid bound, so the solver's tolerance can make it slightly smaller than
+  the true widest margin, never larger than the margin ``u`` has.
+
+  Args:
+    x: ``(n_examples, n_features)`` points.
+    y: ``(n_examples,)`` labels, 0 or 1.
+
+  Returns:
+    A :class:`Margin`.
+
+  Raises:
+    ValueError: for bad inputs, or data that are not linearly separable
+      through the augmented origin (no positive margin).
+  """
+  x, y = _check_points(x, y)
+  sep = linearly_separable(x, y)
+  if not sep.separable:
+    raise ValueError("the data are not linearly separable; they have no "
+                     "margin (use linearly_separable for the certificate)")
+  z = (2.0 * y - 1.0)[:, None] * augmented(x)
+  v = np.concatenate([[sep.b], sep.w])
+  v0 = v / np.min(z @ v)   # feasible: every s_i v . a_i >= 1
+  res = optimize.minimize(
+      lambda v: v @ v, v0, jac=lambda v: 2 * v, method="SLSQP",
+      constraints=[{"type": "ineq", "fun": lambda v: z @ v - 1.0,
+                    "jac": lambda v: z}],
+      options={"ftol": 1e-15, "maxiter": 1000})
+  candidates = [v0] + ([res.x] if np.all(np.isfinite(res.x)) else [])
+  margins = [np.min(z @ c) / np.linalg.norm(c) for c in candidates]
+  best = int(np.argmax(margins))
+  u = candidates[best] / np.linalg.norm(candidates[best])
+  return Margin(u, float(margins[best]),
+                float(np.linalg.norm(augmented(x), axis=1).max()))
+
+
 def boolean_cube(n: int) -> np.ndarray:
   """The ``2^n`` binary input vectors, row ``j`` holding the bits of ``j``.
 

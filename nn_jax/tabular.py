@@ -176,6 +176,19 @@ def read_csv(path: str, delimiter: str = ",") -> Table:
                np.asarray(lines, np.int64))
 
 
+def from_records(records: Sequence[Mapping], name: str = "records"
+                 ) -> Table:
+  """A :class:`Table` of ``records`` (one dict per row, column -> value),
+  as :func:`read_csv` would read them: the columns in the order first
+  seen, a cell the record lacks (or None) missing, others as ``str``."""
+  header = tuple(dict.fromkeys(str(k) for r in records for k in r))
+  rows = tuple(tuple("" if r.get(c) is None else str(r.get(c)).strip()
+                     for c in header)
+               for r in ({str(k): v for k, v in r.items()} for r in records))
+  numbers = np.arange(1, len(rows) + 1)
+  return Table(name, header, rows, numbers, numbers)
+
+
 def parse_nominal(spec: str, flag: str = "nominal") -> tuple:
   """Parses ``"a,b"`` into ``("a", "b")``; an empty spec gives ``()``.
 
@@ -317,7 +330,26 @@ class TabularEncoder(NamedTuple):
         know, a non-numeric cell in a numeric column, or a class label not in
         the training rows; the message names the data row and the column.
     """
-    for name in (self.target, *self.features):
+    table._index(self.target, "column")  # pylint: disable=protected-access
+    x = self.inputs(table)
+    if self.task == data_lib.CLASSIFICATION:
+      values = _known_cells(table, self.target, self.classes, "class",
+                            "was not in the training rows",
+                            numbers=_all_numbers(self.classes))
+      index = {c: i for i, c in enumerate(self.classes)}
+      y = np.asarray([index[v] for v in values], np.int32)
+      return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
+                              len(self.classes), class_names=self.classes)
+    y = _numeric_column(
+        table, self.target, "a regression target must be a number (use "
+        "task=classification for class labels)")[:, None].astype(np.float32)
+    return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
+
+  def inputs(self, table: Table) -> np.ndarray:
+    """The encoded inputs of ``table``'s rows, float32 ``(n,
+    len(feature_names))``; the target column need not be there (rows to
+    predict). Raises ValueError as :meth:`transform` does."""
+    for name in self.features:
       table._index(name, "column")  # pylint: disable=protected-access
     blocks = []
     numeric = [_numeric_column(table, c) for c in self.numeric]
@@ -336,20 +368,8 @@ class TabularEncoder(NamedTuple):
       else:
         blocks.append(numeric[:, n_i:n_i + 1])
         n_i += 1
-    x = (np.concatenate(blocks, 1) if blocks
-         else np.zeros((table.size, 0), np.float32)).astype(np.float32)
-    if self.task == data_lib.CLASSIFICATION:
-      values = _known_cells(table, self.target, self.classes, "class",
-                            "was not in the training rows",
-                            numbers=_all_numbers(self.classes))
-      index = {c: i for i, c in enumerate(self.classes)}
-      y = np.asarray([index[v] for v in values], np.int32)
-      return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
-                              len(self.classes))
-    y = _numeric_column(
-        table, self.target, "a regression target must be a number (use "
-        "task=classification for class labels)")[:, None].astype(np.float32)
-    return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
+    return (np.concatenate(blocks, 1) if blocks
+            else np.zeros((table.size, 0), np.float32)).astype(np.float32)
 
   def describe(self) -> dict:
     """A JSON-friendly summary (for results.json)."""
@@ -359,6 +379,33 @@ class TabularEncoder(NamedTuple):
             "ordinal": {k: list(v) for k, v in self.ordinal.items()},
             "numeric": list(self.numeric),
             "feature_names": list(self.feature_names)}
+
+  def to_json(self) -> dict:
+    """Everything :meth:`from_json` needs to encode rows again: the column
+    roles, categories, levels, the fitted mean and std (exact in JSON), the
+    class names."""
+    return {**self.describe(), "features": list(self.features),
+            "target": (list(self.target) if isinstance(self.target, tuple)
+                       else self.target),
+            "mean": self.scaler.mean.tolist(),
+            "std": self.scaler.std.tolist(), "name": self.name}
+
+  @classmethod
+  def from_json(cls, d: dict) -> "TabularEncoder":
+    """The encoder :meth:`to_json` described (KeyError, TypeError or
+    ValueError if ``d`` is not such a description)."""
+    strings = lambda v: tuple(str(s) for s in v)
+    target = d["target"]
+    return cls(
+        target=strings(target) if isinstance(target, list) else str(target),
+        task=str(d["task"]), features=strings(d["features"]),
+        nominal={str(k): strings(v) for k, v in d["nominal"].items()},
+        ordinal={str(k): strings(v) for k, v in d["ordinal"].items()},
+        numeric=strings(d["numeric"]),
+        scaler=encoding.Standardize(np.asarray(d["mean"], np.float64),
+                                    np.asarray(d["std"], np.float64)),
+        classes=strings(d["classes"]),
+        feature_names=strings(d["feature_names"]), name=str(d["name"]))
 
 
 def _in_file_order(table: Table, values: list):

@@ -138,7 +138,7 @@ def fit(params: mlp.Params, model: mlp.Model,
   run = _fit_runner(model, optimizer, n, o, image_shape, mesh, chunk)
   if state is None:
     state = init_state(params, model, optimizer, key)
-  elif mesh is not None:
+  if mesh is not None:   # every array of it, also for a restored checkpoint
     state = jax.device_put(state, devices_lib.sharding(mesh))
   rows = []
   if resume and checkpointer is not None and (

@@ -131,3 +131,73 @@ def test_one_vs_rest_needs_an_integer_class_of_a_classification_set():
                             np.zeros((4, 1), np.float32), data.REGRESSION, 0)
   with pytest.raises(ValueError, match="positive_class needs classes"):
     data.one_vs_rest(regression, 0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 4),
+       margin=st.sampled_from([0.5, 0.1, 0.003]))
+def test_margin_separable_has_the_margin_asked_for(seed, d, margin):
+  md = data.margin_separable(50, d, margin, seed)
+  assert md.x.shape == (50, d) and md.x.dtype == np.float32
+  assert np.abs(md.x).max() <= 1
+  np.testing.assert_allclose(np.linalg.norm(md.u), 1.0)
+  z = md.u[0] + md.x.astype(np.float64) @ md.u[1:]
+  np.testing.assert_array_equal(md.y, z > 0)
+  assert set(md.y[:5]) == {0, 1}   # the first points: on the margin
+  np.testing.assert_allclose(np.abs(z[:5]), margin, rtol=1e-5)
+  np.testing.assert_allclose(md.margin, margin, rtol=1e-5)
+  assert md.margin == np.abs(z).min()
+
+
+def test_margin_separable_widest_margin_is_the_margin_in_2d():
+  from nn_jax import separability  # pylint: disable=g-import-not-at-top
+  for margin in (0.1, 0.001):
+    md = data.margin_separable(200, 2, margin, 0)
+    m = separability.max_margin(md.x, md.y)
+    assert md.margin - 1e-9 <= m.margin <= md.margin * (1 + 1e-3)
+
+
+def test_margin_separable_checks_its_arguments():
+  with pytest.raises(ValueError, match="margin must be in"):
+    data.margin_separable(10, 2, 0.7, 0)
+  with pytest.raises(ValueError, match="n must be >= 2"):
+    data.margin_separable(1, 2, 0.1, 0)
+
+
+@pytest.mark.parametrize("name,k", [("sine", 1), ("lissajous", 2)])
+def test_regression_sets_shapes_and_determinism(name, k):
+  ds = data.load(name, seed=3, n_samples=57)
+  assert ds.task == data.REGRESSION and ds.num_classes == 0
+  assert ds.x.shape == (57, 1) and ds.y.shape == (57, k)
+  assert ds.x.dtype == ds.y.dtype == np.float32
+  assert ds.x.min() >= 0 and ds.x.max() <= 1
+  again = data.load(name, seed=3, n_samples=57)
+  np.testing.assert_array_equal(ds.x, again.x)
+  np.testing.assert_array_equal(ds.y, again.y)
+  other = data.load(name, seed=4, n_samples=57)
+  assert not np.array_equal(ds.x, other.x)
+  # The targets are the truth plus noise of the given std; the inputs do
+  # not depend on the noise.
+  clean = data.load(name, seed=3, n_samples=57, noise=0.0)
+  np.testing.assert_array_equal(clean.x, ds.x)
+  np.testing.assert_allclose(clean.y, data.truth(name)(ds.x), atol=1e-6)
+  big = data.load(name, seed=0, n_samples=20_000, noise=0.3)
+  residual = big.y - data.truth(name)(big.x)
+  assert abs(residual.std() - 0.3) < 0.01 and abs(residual.mean()) < 0.01
+
+
+def test_regression_sets_truth_and_losses():
+  x = np.array([[0.0], [0.25], [0.5], [0.75]])
+  np.testing.assert_allclose(data.truth("sine")(x)[:, 0], [0, 1, 0, -1],
+                             atol=1e-12)
+  np.testing.assert_allclose(data.truth("lissajous")(x),
+                             [[0, 0], [1, 0], [0, 0], [-1, 0]], atol=1e-12)
+  assert data.truth("moons") is None
+  sine = data.load("sine", n_samples=10)
+  data.check_loss_fits(losses.linear_sum_squared, sine)
+  assert data.num_outputs(losses.linear_squared, data.load("lissajous")) == 2
+  with pytest.raises(ValueError, match="use one of: linear_squared, "
+                     "linear_sum_squared"):
+    data.check_loss_fits(losses.softmax_cross_entropy, sine)
+  with pytest.raises(ValueError, match="noise must be >= 0"):
+    data.load("sine", noise=-0.1)

@@ -149,3 +149,21 @@ def test_several_hosts_are_asked_for_by_the_environment():
   assert cli.distributed_requested(
       {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "2",
        "JAX_PROCESS_ID": "0"})
+  assert cli.distributed_requested({"NN_JAX_NUM_PROCESSES": "2"})
+
+
+def test_distributed_arguments_come_from_the_launcher_or_the_hosts():
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  assert cli.distributed_arguments({"NN_JAX_DISTRIBUTED": "1"}) == {}
+  launched = {"NN_JAX_COORDINATOR": "127.0.0.1:5", "NN_JAX_NUM_PROCESSES": "2",
+              "NN_JAX_PROCESS_ID": "1"}
+  assert cli.distributed_arguments(launched) == {
+      "coordinator_address": "127.0.0.1:5", "num_processes": 2,
+      "process_id": 1}
+  hosts = {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234",
+           "JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "3"}
+  assert cli.distributed_arguments(hosts) == {
+      "coordinator_address": "10.0.0.1:1234", "num_processes": 4,
+      "process_id": 3}
+  with pytest.raises(SystemExit):
+    cli.distributed_arguments({"NN_JAX_NUM_PROCESSES": "two"})

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nn_jax import data
 from nn_jax import perceptron
+from nn_jax import separability
 
 X2 = np.array([[0., 0.], [0., 1.], [1., 0.], [1., 1.]], np.float32)
 AND = np.array([0, 0, 0, 1])
@@ -256,9 +258,6 @@ class ConvergenceTheoremTest(absltest.TestCase):
     self.assertTrue(np.all(np.asarray(r.converged)[bounds + 1 <= 500]))
 
 
-if __name__ == "__main__":
-  absltest.main()
-
 
 def test_training_continues_from_given_weights():
   x = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -271,3 +270,178 @@ def test_training_continues_from_given_weights():
   assert int(resumed.epochs) == int(whole.epochs) - 2
   with pytest.raises(ValueError, match="w0 must have shape"):
     perceptron.train(x, y, w0=jnp.zeros(2))
+
+
+# trajectory, find_cycle and mistake_bound: what experiments.perceptron
+# measures.
+
+_trajectory_jit = jax.jit(functools.partial(perceptron.trajectory, epochs=12),
+                          static_argnames=("shuffle", "init"))
+
+
+def reference_trajectory(x, y, learning_rate, epochs):
+  """Weights after each epoch and the largest norm in each, Python loops."""
+  a = np.concatenate([np.ones((len(x), 1)), x], 1)
+  w = np.zeros(a.shape[1])
+  ws, tops = [w], []
+  for _ in range(epochs):
+    top = np.linalg.norm(w)
+    for a_i, y_i in zip(a, y):
+      w = w + learning_rate * (y_i - float(a_i @ w > 0)) * a_i
+      top = max(top, np.linalg.norm(w))
+    ws.append(w)
+    tops.append(top)
+  return np.array(ws), np.array(tops)
+
+
+class TrajectoryTest(parameterized.TestCase):
+
+  def test_matches_python_loop(self):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+      x = rng.integers(-2, 3, (7, 3)).astype(np.float32)
+      y = rng.integers(0, 2, 7)
+      run = _trajectory_jit(x, y, learning_rate=0.5)
+      w, tops = reference_trajectory(x, y, 0.5, 12)
+      np.testing.assert_allclose(run.w, w, atol=1e-6, err_msg=str(i))
+      np.testing.assert_allclose(run.max_norm, tops, rtol=1e-6)
+      _, mistakes = reference_train(x, y, 0.5, 12)
+      np.testing.assert_array_equal(run.mistakes[:len(mistakes)], mistakes)
+
+  @parameterized.parameters(
+      dict(shuffle=False, init="zeros"), dict(shuffle=True, init="random"))
+  def test_same_weights_as_train_epoch_by_epoch(self, shuffle, init):
+    key = jax.random.PRNGKey(5)
+    run = _trajectory_jit(X2, NAND, key=key, shuffle=shuffle, init=init)
+    final = perceptron.train(X2, NAND, key=key, shuffle=shuffle, init=init,
+                             max_epochs=12)
+    self.assertTrue(final.converged)
+    epochs = int(final.epochs)
+    np.testing.assert_array_equal(run.mistakes[:epochs],
+                                  final.mistakes[:epochs])
+    np.testing.assert_array_equal(run.mistakes[epochs:], 0)  # idle after
+    for e in (1, epochs - 1):
+      part = perceptron.train(X2, NAND, key=key, shuffle=shuffle, init=init,
+                              max_epochs=e)
+      np.testing.assert_array_equal(run.w[e], part.w)
+    np.testing.assert_array_equal(run.w[epochs:], np.broadcast_to(
+        final.w, run.w[epochs:].shape))
+
+  def test_vmaps_over_learning_rates(self):
+    rates = jnp.array([0.25, 1.0])
+    runs = jax.vmap(lambda lr: perceptron.trajectory(
+        X2, XOR, learning_rate=lr, epochs=6))(rates)
+    chex.assert_shape(runs.w, (2, 7, 3))
+    # From zero, the rate only scales the weights (exactly, a power of 2).
+    np.testing.assert_array_equal(runs.w[0] * 4, runs.w[1])
+    np.testing.assert_array_equal(runs.mistakes[0], runs.mistakes[1])
+
+  def test_epochs_checked(self):
+    with self.assertRaisesRegex(ValueError, "epochs must be an integer"):
+      perceptron.trajectory(X2, AND, epochs=0)
+
+
+_cycle_run = jax.jit(functools.partial(perceptron.trajectory, epochs=200))
+
+
+class FindCycleTest(absltest.TestCase):
+
+  def test_xor_cycles_every_epoch_with_four_updates(self):
+    # w: 0 -> (0, -1, 0) -> (1, -1, 0), then each epoch's four mistakes
+    # take (1, -1, 0) round to itself.
+    run = perceptron.trajectory(X2, XOR, epochs=10)
+    self.assertEqual(perceptron.find_cycle(run), perceptron.Cycle(2, 1, 4))
+    np.testing.assert_array_equal(run.w[2], [1, -1, 0])
+
+  def test_converged_run_is_a_fixed_point(self):
+    run = perceptron.trajectory(X2, AND, epochs=10)
+    epochs = int(perceptron.train(X2, AND, max_epochs=10).epochs)
+    self.assertEqual(perceptron.find_cycle(run),
+                     perceptron.Cycle(epochs - 1, 1, 0))
+
+  def test_longer_cycle_and_none(self):
+    w = np.array([[0, 0], [1, 0], [2, 0], [3, 0], [1, 0], [2, 0]], float)
+    mistakes = np.array([1, 2, 3, 4, 5])
+    run = perceptron.Trajectory(w, mistakes, np.zeros(5))
+    self.assertEqual(perceptron.find_cycle(run), perceptron.Cycle(1, 3, 9))
+    self.assertIsNone(perceptron.find_cycle(run._replace(w=w[:4])))
+    with self.assertRaisesRegex(ValueError, "one trajectory"):
+      perceptron.find_cycle(run._replace(w=w[None]))
+
+  @given(seed=st.integers(0, 2 ** 31 - 1))
+  def test_integer_data_cycle_and_updates_tell_separability(self, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (6, 2)).astype(np.float32)
+    y = rng.integers(0, 2, 6)
+    run = _cycle_run(x, y)
+    cycle = perceptron.find_cycle(run)
+    self.assertIsNotNone(cycle)   # integer weights, bounded: they repeat
+    start, length = cycle.start, cycle.epochs
+    np.testing.assert_array_equal(run.w[start + length], run.w[start])
+    # The cycle is the rule's own: started from w[start] it comes back.
+    again = _cycle_run(x, y, w0=run.w[start])
+    np.testing.assert_array_equal(again.w[length], run.w[start])
+    self.assertEqual(int(again.mistakes[:length].sum()), cycle.updates)
+    separable = separability.linearly_separable(x, y).separable
+    self.assertEqual(cycle.updates == 0, separable)
+    self.assertLessEqual(float(run.max_norm.max()),
+                         float(run.max_norm[:start + length].max()))
+
+
+
+class MistakeBoundTest(parameterized.TestCase):
+
+  def test_formula(self):
+    self.assertAlmostEqual(perceptron.mistake_bound(2.0, 0.5), 16.0)
+    self.assertAlmostEqual(perceptron.mistake_bound(2.0, 0.5, 3.0, 0.1),
+                           16.0 + 2 * 3.0 / (0.1 * 0.5))
+    with self.assertRaisesRegex(ValueError, "margin"):
+      perceptron.mistake_bound(1.0, 0.0)
+
+  @given(seed=st.integers(0, 2 ** 31 - 1), margin=st.floats(0.01, 0.3),
+         log2_rate=st.integers(-7, 0), init=st.sampled_from(perceptron.INITS))
+  def test_mistakes_within_bound_from_any_start(self, seed, margin, log2_rate,
+                                                init):
+    md = data.margin_separable(24, 3, margin, seed)
+    key = jax.random.PRNGKey(seed)
+    rate = 2.0 ** log2_rate
+    r = _fit_bound(md.x, md.y, key, rate, init=init)
+    w0 = np.asarray(perceptron.trajectory(md.x, md.y, key=key, init=init,
+                                          epochs=1).w[0])
+    radius = np.linalg.norm(np.concatenate(
+        [np.ones((24, 1)), md.x.astype(np.float64)], 1), axis=1).max()
+    bound = perceptron.mistake_bound(radius, md.margin,
+                                     np.linalg.norm(w0), rate)
+    self.assertLessEqual(int(r.num_mistakes), bound)
+    self.assertTrue(r.converged)
+
+  def test_zero_start_rate_only_scales_random_start_rescales_w0(self):
+    md = data.margin_separable(40, 2, 0.05, 1)
+    one = perceptron.train(md.x, md.y, max_epochs=200)
+    small = perceptron.train(md.x, md.y, learning_rate=2.0 ** -6,
+                             max_epochs=200)
+    # Powers of two scale exactly in floating point: the same run.
+    np.testing.assert_array_equal(small.w * 2.0 ** 6, one.w)
+    np.testing.assert_array_equal(small.mistakes, one.mistakes)
+    # From w0 at rate eta: the run from w0 / eta at rate 1, scaled by eta.
+    key = jax.random.PRNGKey(2)
+    w0 = perceptron.trajectory(md.x, md.y, key=key, init="random",
+                               epochs=1).w[0]
+    random_small = perceptron.train(md.x, md.y, key=key, init="random",
+                                    learning_rate=2.0 ** -6, max_epochs=200)
+    scaled = perceptron.train(md.x, md.y, w0=w0 * 2.0 ** 6, max_epochs=200)
+    np.testing.assert_array_equal(random_small.w * 2.0 ** 6, scaled.w)
+    random_one = perceptron.train(md.x, md.y, key=key, init="random",
+                                  max_epochs=200)
+    self.assertNotEqual(int(random_small.num_mistakes),
+                        int(random_one.num_mistakes))
+
+
+_fit_bound = jax.jit(
+    lambda x, y, key, rate, init: perceptron.train(
+        x, y, key=key, learning_rate=rate, init=init, shuffle=True,
+        max_epochs=3000), static_argnames="init")
+
+
+if __name__ == "__main__":
+  absltest.main()

@@ -216,5 +216,65 @@ class SeparableManyTest(parameterized.TestCase):
       separability.separable_many(X2, np.zeros((3, 5)))
 
 
+
+class MaxMarginTest(absltest.TestCase):
+  """The widest margin in the augmented space, for Novikoff's bound."""
+
+  def test_and(self):
+    # (-3, 2, 2) has s_i v . (1, x_i) >= 1 with equality at (0, 1), (1, 0)
+    # and (1, 1): the widest margin is 1 / ||v|| = 1 / sqrt(17).
+    m = separability.max_margin(X2, np.array([0, 0, 0, 1]))
+    self.assertAlmostEqual(m.margin, 1 / math.sqrt(17), places=7)
+    np.testing.assert_allclose(m.u, np.array([-3, 2, 2]) / math.sqrt(17),
+                               atol=1e-6)
+    self.assertAlmostEqual(m.radius, math.sqrt(3))
+
+  @given(seed=st.integers(0, 2 ** 31 - 1))
+  def test_one_feature_against_every_direction(self, seed):
+    # In 2-D augmented space every unit u is (cos t, sin t): a fine grid of
+    # t finds the widest margin to within its step.
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (8, 1))
+    y = (x[:, 0] > rng.uniform(-0.5, 0.5)).astype(int)
+    if y.min() == y.max():
+      y[0] = 1 - y[0]   # both classes; may be non-separable: skipped below
+    if not separability.linearly_separable(x, y).separable:
+      with self.assertRaisesRegex(ValueError, "not linearly separable"):
+        separability.max_margin(x, y)
+      return
+    m = separability.max_margin(x, y)
+    t = np.linspace(-np.pi, np.pi, 100_001)
+    u = np.stack([np.cos(t), np.sin(t)], 1)
+    z = (2 * y - 1)[:, None] * separability.augmented(x)
+    grid_best = (u @ z.T).min(1).max()
+    self.assertGreaterEqual(m.margin, grid_best - 1e-9)
+    self.assertLessEqual(m.margin, grid_best + 1e-4)
+    self.assertAlmostEqual(float(np.linalg.norm(m.u)), 1.0, places=12)
+    self.assertAlmostEqual(separability.augmented_margin(x, y, m.u),
+                           m.margin, places=12)
+
+  def test_at_least_any_separator(self):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3))
+    w = np.array([0.3, 1.0, -2.0, 0.5])
+    y = (separability.augmented(x) @ w > 0).astype(int)
+    m = separability.max_margin(x, y)
+    self.assertGreater(separability.augmented_margin(x, y, w), 0)
+    self.assertGreaterEqual(m.margin,
+                            separability.augmented_margin(x, y, w))
+    r = separability.linearly_separable(x, y)
+    self.assertGreaterEqual(m.margin, separability.augmented_margin(
+        x, y, np.concatenate([[r.b], r.w])))
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, "not linearly separable"):
+      separability.max_margin(X2, np.array([0, 1, 1, 0]))
+    with self.assertRaisesRegex(ValueError, "non-zero vector"):
+      separability.augmented_margin(X2, np.array([0, 0, 0, 1]), np.zeros(3))
+    # Weights that misclassify have a negative margin.
+    self.assertLess(separability.augmented_margin(
+        X2, np.array([0, 0, 0, 1]), np.array([1.0, -1, -1])), 0)
+
+
 if __name__ == "__main__":
   absltest.main()
