@@ -255,6 +255,9 @@ def draw(path, rows, margins, cyc, zero, random, nonsep, rates):
          ylabel="mistakes until convergence (median over sets)",
          title="3b. Random start, w0 ~ N(0, I) (dotted: zero start)")
   ax.legend(fontsize=7)
+  for ax in axes.flat:   # numbers a reader reads on every log axis
+    plots.log_ticks(ax, "x")
+    plots.log_ticks(ax, "y")
   fig.suptitle("Rosenblatt's perceptron: Novikoff's bound, cycling, the "
                "learning rate")
   fig.tight_layout()

@@ -204,6 +204,7 @@ def draw_width(path: str, runs: dict, noise: dict) -> str:
            ylabel="mean squared error", title=name)
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    plots.log_ticks(ax, "y")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
   fig.suptitle(f"Error against width: median and range over "

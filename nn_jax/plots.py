@@ -31,8 +31,8 @@ def save(fig: plt.Figure, path: str, dpi: int = DPI) -> str:
 
 
 def _number(v: float) -> str:
-  """``v`` in few characters: 0.003, 0.1, 30, 1e-05, 92,032."""
-  if abs(v) >= 1e4 and float(v).is_integer():
+  """``v`` in few characters: 0.003, 0.1, 30, 1e-05, 1,000, 92,032."""
+  if abs(v) >= 1e3 and float(v).is_integer():
     return f"{v:,.0f}"
   return f"{v:.3g}"
 
