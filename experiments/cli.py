@@ -55,6 +55,20 @@ flags.DEFINE_enum(
     "File format of the figures a script writes (png at 150 dpi; pdf and "
     "svg as vector graphics, for a report).")
 
+PRESETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
+
+
+def presets() -> list[str]:
+  """The names of the presets that ship with the package."""
+  return sorted(f.removesuffix(".flags") for f in os.listdir(PRESETS)
+                if f.endswith(".flags"))
+
+
+flags.DEFINE_string(
+    "preset", "", "Read the flags of a preset that ships with the package "
+    "(as --flagfile would read experiments/flags/NAME.flags, from any "
+    "folder); flags after it override it. One of: " + ", ".join(presets())
+    + ".")
 
 
 def define_flags(*classes, defaults: Optional[dict] = None,
@@ -146,7 +160,37 @@ def fail(message: str, code: int = USAGE_ERROR) -> None:
   sys.exit(code)
 
 
+def expand_presets(argv: Sequence[str]) -> list[str]:
+  """``argv`` with each ``--preset=NAME`` preceded by the ``--flagfile`` of
+  the preset's file; fails in one line on a name that is not a preset, and
+  on a ``--flagfile`` of a preset's relative path that does not exist here
+  (as from outside the repository), naming the ``--preset`` to use."""
+  out, args = [], list(argv)
+  while args:
+    arg = args.pop(0)
+    if arg in ("--preset", "-preset") and args:
+      arg = "--preset=" + args.pop(0)
+    name = arg.split("=", 1)[1] if arg.startswith(("--preset=",
+                                                   "-preset=")) else None
+    if name is not None:
+      if name not in presets():
+        fail(f"--preset={name}: no such preset; one of: "
+             f"{', '.join(presets())}")
+      out.append(f"--flagfile={os.path.join(PRESETS, name + '.flags')}")
+    elif arg.startswith("--flagfile="):
+      path = arg.split("=", 1)[1]
+      preset = os.path.basename(path).removesuffix(".flags")
+      if (not os.path.exists(path) and not os.path.isabs(path)
+          and preset in presets()
+          and os.path.normpath(os.path.dirname(path)).endswith("flags")):
+        fail(f"--flagfile={path}: no such file in {os.getcwd()}; the "
+             f"presets ship with the package: use --preset={preset}")
+    out.append(arg)
+  return out
+
+
 def _parse_flags(argv):
+  argv = argv[:1] + expand_presets(argv[1:])
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -238,8 +282,12 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
                 "continues from the latest." if "resume" in FLAGS and (
                     FLAGS["checkpoint_every"].value if "checkpoint_every"
                     in FLAGS else 0) else "")
+      live = (os.path.join(FLAGS.workdir, "live", "metrics.jsonl")
+              if "workdir" in FLAGS and "log_every" in FLAGS else "")
+      kept = (f" Its epochs so far are in {live}." if live
+              and os.path.exists(live) else "")
       fail(f"interrupted{done}; the earlier results in the workdir are as "
-           f"they were.{resume}", code=INTERRUPTED)
+           f"they were.{kept}{resume}", code=INTERRUPTED)
   app.run(guarded, flags_parser=_parse_flags)
 
 
@@ -266,12 +314,15 @@ def flag_dict(module_name: str) -> dict:
 
 
 class Progress:
-  """Progress over epochs: a tqdm bar on a terminal, else absl log lines."""
+  """Progress over epochs, called for each: a tqdm bar on a terminal
+  (epoch, training cost and accuracy, validation accuracy), else an absl
+  log line every ``total / lines`` epochs (and at the last)."""
 
   last_epoch = 0   # the latest epoch reported, for an interrupted run
 
-  def __init__(self, total: int, desc: str = "train"):
+  def __init__(self, total: int, desc: str = "train", lines: int = 20):
     self.total = total
+    self.every = max(1, -(-total // lines))
     self.bar = None
     if sys.stderr.isatty():
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
@@ -284,11 +335,11 @@ class Progress:
              if not (k.endswith("accuracy") and np.isnan(v))}
     if self.bar is not None:
       self.bar.update(epoch - self.bar.n)
-      names = {"train_loss": "loss", "train_accuracy": "acc",
+      names = {"train_loss": "cost", "train_accuracy": "acc",
                "val_accuracy": "val_acc"}
       self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
                             if k in names})
-    else:
+    elif epoch % self.every == 0 or epoch == self.total:
       # Without a validation set its cost is NaN while training's is not.
       splits = ("train",) if (np.isnan(m["val_loss"])
                               and np.isfinite(m["train_loss"])) else (

@@ -54,7 +54,7 @@ cli.define_flags(config_lib.NetConfig, config_lib.OptimConfig,
                  config_lib.FitOptions, config_lib.Config,
                  defaults=dict(hidden=(32, 32), activation="tanh",
                                optimizer="adam", learning_rate=0.01,
-                               epochs=1500, batch_size=0),
+                               epochs=1500, batch_size=0, log_every=0),
                  exclude=("model", "dtype", "early_stopping_patience",
                           "checkpoint_every"))
 flags.DEFINE_string("workdir", "runs/decision_regions", "Where results go.")

@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import time
 
@@ -64,15 +65,23 @@ class Workdir:
   ``path`` is still the run's folder (for checkpoints, which every process
   writes its share of), but the staging folder is private and
   :meth:`commit` writes nothing.
+
+  :meth:`live_log` gives the run's metrics as they come, in ``live/``
+  beside the outputs (see :class:`LiveLog`): visible while the run trains
+  and kept when it is stopped, whatever stops it; :meth:`commit` removes
+  them, since the outputs then hold the same epochs. The staging folders of
+  runs that were killed are removed when the next run takes the lock.
   """
 
   MANIFEST = ".nn_jax_outputs.json"   # the files the last run wrote
   LOCK = ".nn_jax.lock"
+  STAGING = ".nn_jax-staging-"
 
   def __init__(self, path: str):
     self.path = path
     self.staging = None
     self._lock = None
+    self._live = None
 
   def __enter__(self) -> "Workdir":
     import fcntl  # pylint: disable=g-import-not-at-top
@@ -98,16 +107,26 @@ class Workdir:
     self._lock.truncate()
     self._lock.write(str(os.getpid()))
     self._lock.flush()
+    for name in os.listdir(self.path):   # of killed runs: the lock is ours
+      if name.startswith(self.STAGING):
+        shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
     try:   # also the check that the run can write its results
-      self.staging = tempfile.mkdtemp(prefix=".nn_jax-staging-",
-                                      dir=self.path)
+      self.staging = tempfile.mkdtemp(prefix=self.STAGING, dir=self.path)
     except OSError:
       self._lock.close()
       raise
     return self
 
+  def live_log(self) -> "LiveLog":
+    """The run's :class:`LiveLog` in ``<workdir>/live``, started afresh
+    (in the private staging folder of a process that writes no results)."""
+    where = self.path if self._lock is not None else self.staging
+    self._live = LiveLog(os.path.join(where, LiveLog.FOLDER))
+    return self._live
+
   def commit(self) -> list[str]:
-    """Moves the staged outputs into place; returns their names."""
+    """Moves the staged outputs into place, then removes the live log;
+    returns the outputs' names."""
     if self._lock is None:   # not the process that writes results
       return []
     written = sorted(
@@ -123,6 +142,8 @@ class Workdir:
         os.remove(target)
         _remove_empty_parents(os.path.dirname(target), self.path)
     write_json(os.path.join(self.path, self.MANIFEST), {"files": written})
+    if self._live is not None:
+      self._live.remove()
     return written
 
   def _previous(self) -> list:
@@ -136,10 +157,82 @@ class Workdir:
             and ".." not in n.split(os.sep)]
 
   def __exit__(self, *exc) -> None:
+    if self._live is not None:
+      self._live.close()
     if self.staging is not None:
       shutil.rmtree(self.staging, ignore_errors=True)
     if self._lock is not None:
       self._lock.close()   # releases the lock
+
+
+class LiveLog:
+  """A run's metrics written as they come: ``metrics.jsonl`` (a line per
+  epoch, as the finished run's) and TensorBoard scalars in ``tensorboard/``
+  (the same tags), both in ``folder``. Call it as ``log(epoch, metrics)``
+  (a :func:`nn_jax.train.fit` ``on_progress``); each call's line and events
+  are handed to the operating system before it returns, so a run killed
+  at any moment, even by SIGKILL, leaves every epoch reported so far (a
+  power cut may lose what the system had not yet written to disk).
+  Starting one removes the files an earlier one left in ``folder``; nothing
+  else there is touched.
+  """
+
+  FOLDER = "live"
+  EVENTS = "events.out.tfevents."
+
+  def __init__(self, folder: str):
+    self.folder = folder
+    self.remove()
+    os.makedirs(os.path.join(folder, "tensorboard"), exist_ok=True)
+    self.metrics_path = os.path.join(folder, "metrics.jsonl")
+    self._metrics = open(self.metrics_path, "w")   # pylint: disable=consider-using-with
+    # An event file written here, in this thread, and flushed without
+    # fsync: tensorboardX's writers queue events for a thread of their own
+    # (a kill loses the queue) or fsync each flush (some ms an epoch).
+    self._events = open(os.path.join(   # pylint: disable=consider-using-with
+        folder, "tensorboard",
+        f"{self.EVENTS}{int(time.time())}.{platform.node()}"), "wb")
+    self._write_event(file_version="brain.Event:2")
+    self._events.flush()
+
+  def _write_event(self, **fields) -> None:
+    """One Event as a TFRecord: length, its CRC, data, the data's CRC."""
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
+    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
+    header = struct.pack("<Q", len(data))
+    self._events.write(header + struct.pack("<I", masked_crc32c(header))
+                       + data + struct.pack("<I", masked_crc32c(data)))
+
+  def __call__(self, epoch: int, metrics: dict) -> None:
+    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    row = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()}}
+    self._metrics.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
+    self._metrics.flush()
+    for name, value in metrics.items():
+      if np.isfinite(value):
+        self._write_event(step=epoch, summary=summary.scalar(
+            name.replace("_", "/", 1), value))
+    self._events.flush()
+
+  def close(self) -> None:
+    if not self._metrics.closed:
+      self._metrics.close()
+      self._events.close()
+
+  def remove(self) -> None:
+    """Closes the files and removes them (and the folders left empty)."""
+    if hasattr(self, "_metrics"):
+      self.close()
+    board = os.path.join(self.folder, "tensorboard")
+    names = [os.path.join(self.folder, "metrics.jsonl")] + (
+        [os.path.join(board, f) for f in os.listdir(board)
+         if f.startswith(self.EVENTS)] if os.path.isdir(board) else [])
+    for name in names:
+      if os.path.isfile(name):
+        os.remove(name)
+    _remove_empty_parents(board, os.path.dirname(self.folder))
+    _remove_empty_parents(self.folder, os.path.dirname(self.folder))
 
 
 def _remove_empty_parents(folder: str, top: str) -> None:

@@ -6,7 +6,11 @@ r"""Trains a multilayer network (or a perceptron) from flags; the main experimen
   python -m experiments.train --dataset=sine --loss=linear_squared --hidden=16 --activation=tanh \
       --learning_rate=0.05 --epochs=200           # regression: test R^2 0.96, the fit drawn
 
-Every setting of nn_jax.config is a flag of the same name. Writes to
+Every setting of nn_jax.config is a flag of the same name; --preset=NAME
+reads one of the presets that ship with the package (experiments/flags).
+While it trains, a network's metrics go to <workdir>/live/ every
+--log_every epochs (metrics.jsonl, tensorboard/), kept if the run is
+stopped. On success it writes to
 --workdir: results.json, metrics.jsonl (one line per epoch),
 learning_curves.png, params.npz (the trained parameters), model.json
 (the rest of the model that nn_jax.load_model and experiments.predict
@@ -33,6 +37,7 @@ cli.define_flags()
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
                      "in <workdir>/checkpoints.")
 flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
+flags.declare_key_flag("preset")   # cli's: listed by --help too
 
 FLAGS = flags.FLAGS
 
@@ -47,7 +52,13 @@ def main(argv):
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
     progress = cli.Progress(config.fit.epochs)
-    run = experiment.train_and_evaluate(config, on_progress=progress,
+    live = workdir.live_log()
+
+    def report(epoch, metrics):
+      live(epoch, metrics)
+      progress(epoch, metrics)
+
+    run = experiment.train_and_evaluate(config, on_progress=report,
                                         checkpoint_dir=checkpoints,
                                         resume=FLAGS.resume)
     progress.close()
@@ -61,12 +72,18 @@ def main(argv):
              f"the weights became NaN/Inf; lower --learning_rate (now "
              f"{config.optim.learning_rate}). The last finite parameters "
              f"are in {os.path.join(workdir.path, 'params.npz')}", code=3)
+  print(final_line(summary, workdir.path))
+
+
+def final_line(summary, path: str) -> str:
+  """The run's last line: test scores, why it stopped, where it wrote."""
   scores = [f"test {name} {value:.4f}" for name, value in (
       ("accuracy", summary.test_accuracy), ("cost", summary.test_loss),
       ("MSE", summary.test_mse), ("R^2", summary.test_r2))
             if value is not None and not math.isnan(value)]
-  print(f"{'  '.join(scores)}  after {summary.epochs_run} epochs in "
-        f"{summary.seconds:.1f} s  (results in {workdir.path})")
+  return (f"{'  '.join(scores)}  stopped: "
+          f"{experiment.why_stopped(summary)}  "
+          f"({summary.seconds:.1f} s, results in {path})")
 
 
 def entry():

@@ -7,9 +7,10 @@ network's inputs and its outputs into answers:
 * ``network``: the layer sizes and the network's settings of
   :class:`nn_jax.config.NetConfig` (activation, alpha, loss, residual,
   batch norm, dtype, ...), or the perceptron;
-* ``inputs``: for a CSV file, the fitted :class:`nn_jax.tabular.TabularEncoder`
-  (column roles, nominal categories, ordinal levels, the numeric columns'
-  mean and std); for a built-in data set, the input names, the log of the
+* ``inputs``: for a CSV file (and ``chile``), the fitted
+  :class:`nn_jax.tabular.TabularEncoder` (column roles, nominal categories,
+  ordinal levels, the codes of each column type, the numeric columns' mean
+  and std); for another built-in data set, the input names, the log of the
   frequencies (vowels) and the fitted ``input_encoding`` (mean and std, or
   the range);
 * ``task``, ``target`` and ``classes``: label i is ``classes[i]``.
@@ -59,7 +60,7 @@ def describe(config: config_lib.Config, run) -> dict:
   :class:`nn_jax.experiment.RunResult` of ``config``)."""
   train = run.splits.train
   enc = run.splits.encoder
-  if config.data.dataset == "csv":
+  if config.data.dataset in config_lib.TABULAR:   # a CSV file, chile
     inputs = {"kind": "table", "encoder": enc.to_json()}
     target = enc.target
   else:

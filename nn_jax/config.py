@@ -30,6 +30,7 @@ import numbers
 from typing import Any, NamedTuple, Optional
 
 from nn_jax import activations
+from nn_jax import encoding
 from nn_jax import losses
 from nn_jax import mlp
 
@@ -37,8 +38,13 @@ from nn_jax import mlp
 INT32_MAX = 2**31 - 1
 
 DATASETS = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-            "mnist", "mnist1d", "csv", "vowels", "sine", "lissajous")
+            "mnist", "mnist1d", "csv", "vowels", "sine", "lissajous",
+            "chile")
+# Data sets whose columns nn_jax.tabular encodes by type.
+TABULAR = ("csv", "chile")
 INPUT_ENCODINGS = ("standardize", "scale", "none")
+NOMINAL_CODES = ("one_hot", "integer")
+ORDINAL_CODES = ("thermometer", "one_hot", "integer")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
 MODELS = ("mlp", "perceptron")
@@ -225,6 +231,18 @@ class DataConfig(_Settings):
   nominal: str = setting("", "CSV: nominal columns, a,b (1-of-k coded).")
   ordinal: str = setting("", "CSV: ordinal columns with their levels, "
                          "c:low<mid<high;d:s<m<l (thermometer coded).")
+  nominal_code: str = setting("one_hot", "CSV, chile: nominal columns as "
+                              "one_hot (1-of-k) or integer (the category's "
+                              "index, one input).", OneOf(NOMINAL_CODES))
+  ordinal_code: str = setting("thermometer", "CSV, chile: ordinal columns "
+                              "as thermometer, one_hot or integer (the "
+                              "level's index, one input).",
+                              OneOf(ORDINAL_CODES))
+  thermometer_units: str = setting(
+      "k-1", "Thermometer code of k levels: k-1 units (level i sets the "
+      "first i; the default, since the k-th would be 1 for every level, a "
+      "copy of the bias) or k, the lecture's (small = [1 0 0], medium = "
+      "[1 1 0], large = [1 1 1]).", OneOf(encoding.THERMOMETER_UNITS))
   task: str = setting("", "CSV: classification or regression; empty: "
                       "classification when the target holds text or at "
                       "most 10 distinct integers.", OneOf(TASKS))
@@ -248,8 +266,9 @@ class DataConfig(_Settings):
                              OneOf(SPLIT_ORDERS))
   input_encoding: str = setting("standardize", "Inputs: standardize, scale "
                                 "(to [-1, 1]) or none, fitted on the "
-                                "training split (a CSV file's numeric "
-                                "columns are always standardized).",
+                                "training split (of a CSV file or chile, "
+                                "the numeric columns: standardize or "
+                                "none).",
                                 OneOf(INPUT_ENCODINGS))
 
   def _relations(self):
@@ -261,10 +280,10 @@ class DataConfig(_Settings):
              f"task is for dataset=csv; {self.dataset!r} has its own")
     _require(self.test_fraction + self.validation_fraction < 1,
              "test_fraction + validation_fraction must be < 1")
-    _require(self.dataset != "csv" or self.input_encoding == "standardize",
-             f"input_encoding={self.input_encoding} is for the built-in "
-             "data sets; a CSV file's numeric columns are always "
-             "standardized (fitted on its training rows)")
+    _require(self.dataset not in TABULAR or self.input_encoding != "scale",
+             f"input_encoding=scale is for the other data sets; "
+             f"{self.dataset}'s numeric columns are standardized (fitted on "
+             "its training rows) or, with none, left as they are")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,6 +396,12 @@ class FitOptions(_Settings):
   checkpoint_every: int = setting(0, "Save the full training state every "
                                   "this many epochs (0: never).",
                                   Range(0, INT32_MAX))
+  log_every: int = setting(1, "Report the metrics (to fit's on_progress, "
+                           "which experiments.train writes to "
+                           "<workdir>/live as they come) at least every "
+                           "this many epochs: the jitted calls then end "
+                           "there; 0: at the ends of the calls of "
+                           "epochs_per_call.", Range(0, INT32_MAX))
 
   @property
   def noise(self) -> float:

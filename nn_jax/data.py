@@ -7,7 +7,9 @@ Generated: ``xor`` (the 4 points of the XOR truth table), ``moons`` and
 ``spiral`` (interleaved spiral arms, one per class) and ``blobs``
 (overlapping Gaussian classes around the unit circle), 2-D with any number
 of classes. Shipped with the package: ``vowels`` (Peterson & Barney's
-formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`).
+formants F1 and F2 of 10 vowels, in Hz; see :mod:`nn_jax.vowels`) and
+``chile`` (a 1988 survey's voting intentions from nominal, ordinal and
+numeric columns, encoded by their default codes; see :mod:`nn_jax.chile`).
 Generated regression sets (x uniform on [0, 1], Gaussian noise of std
 ``noise`` on every target): ``sine`` (one output, y = sin(2 pi x)) and
 ``lissajous`` (two outputs, y = (sin(2 pi x), sin(4 pi x)), a figure eight
@@ -15,6 +17,7 @@ in the plane); :func:`truth` gives their noise-free functions.
 """
 
 import functools
+import hashlib
 import numbers
 from typing import NamedTuple, Optional
 
@@ -28,7 +31,7 @@ from nn_jax import losses as losses_lib
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
-         "vowels", "sine", "lissajous")
+         "vowels", "sine", "lissajous", "chile")
 # The noise of each generated set that has one, by default.
 NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45,
          "sine": 0.1, "lissajous": 0.1}
@@ -62,6 +65,18 @@ class Dataset(NamedTuple):
   def take(self, idx: np.ndarray) -> "Dataset":
     """The subset at ``idx``."""
     return self._replace(x=self.x[idx], y=self.y[idx])
+
+
+def read_shipped(path: str, sha256: str, what: str) -> bytes:
+  """The bytes of a data file shipped with the package, after checking
+  that their SHA-256 is ``sha256`` (ValueError naming ``what`` if not)."""
+  with open(path, "rb") as f:
+    raw = f.read()
+  digest = hashlib.sha256(raw).hexdigest()
+  if digest != sha256:
+    raise ValueError(f"{path}: SHA-256 {digest} is not {what}'s {sha256}; "
+                     f"reinstall the package")
+  return raw
 
 
 def classification(name: str, x, y, image_shape=None,
@@ -111,6 +126,9 @@ def load(name: str, *, seed: int = 0, n_samples: int = 500,
   if name == "vowels":   # F1, F2 in Hz of every speaker (nn_jax.vowels)
     from nn_jax import vowels  # pylint: disable=g-import-not-at-top
     return vowels.load()[0]
+  if name == "chile":   # every row, encoded by their default codes
+    from nn_jax import chile  # pylint: disable=g-import-not-at-top
+    return chile.load()[0]
   if name == "xor":
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     return classification(name, x, np.array([0, 1, 1, 0]))

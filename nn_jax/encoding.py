@@ -2,7 +2,10 @@
 
 * :func:`one_hot` (1-of-k) for nominal features;
 * :func:`thermometer` for ordinal features (level i of k sets the first i
-  units);
+  of k - 1 units by default; ``units="k"``, the lecture's form, the first
+  i + 1 of k);
+* :func:`integer_code` (the index of the category or level, one input), the
+  code that 1-of-k and the thermometer replace;
 * :class:`Standardize` (mean subtraction, unit variance) and
   :class:`ScaleRange` (scaling to [-1, 1]), each a fitted NamedTuple with
   ``apply`` and ``invert``.
@@ -13,6 +16,11 @@ All are pure: fitting returns the statistics, applying them changes nothing.
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+# The thermometer's forms: k - 1 units for k levels (the lowest level all
+# zeros), or the lecture's k (small = [1 0 0], medium = [1 1 0], large =
+# [1 1 1]), whose first unit is 1 for every level.
+THERMOMETER_UNITS = ("k-1", "k")
 
 
 def _check_2d(x, what):
@@ -114,34 +122,57 @@ def one_hot(values: Sequence, categories: Sequence) -> np.ndarray:
   Raises:
     ValueError: naming the first value that is not a known category.
   """
-  index = {c: i for i, c in enumerate(categories)}
-  if len(index) != len(categories):
-    raise ValueError(f"categories must be distinct; got {list(categories)}")
+  index = _indices(values, categories, "category", ", ")
   out = np.zeros((len(values), len(categories)), np.float32)
-  for row, v in enumerate(values):
-    if v not in index:
-      raise ValueError(f"row {row}: unknown category {v!r}; known: "
-                       f"{', '.join(map(str, categories))}")
-    out[row, index[v]] = 1
+  out[np.arange(len(values)), index] = 1
   return out
 
 
-def thermometer(values: Sequence, levels: Sequence) -> np.ndarray:
-  """Thermometer code of ordinal ``values`` with ordered ``levels``.
-
-  Level i (0-based) of k sets the first i of k - 1 units: for levels
-  ``low < mid < high``, low -> [0, 0], mid -> [1, 0], high -> [1, 1].
-  """
+def _indices(values: Sequence, levels: Sequence, what: str, joint: str
+             ) -> np.ndarray:
+  """Each value's index in ``levels``; ValueError naming the first unknown
+  value (``what``: category or level, ``joint`` how levels are listed)."""
   index = {c: i for i, c in enumerate(levels)}
   if len(index) != len(levels):
-    raise ValueError(f"levels must be distinct; got {list(levels)}")
-  out = np.zeros((len(values), max(len(levels) - 1, 0)), np.float32)
+    plural = "categories" if what == "category" else what + "s"
+    raise ValueError(f"{plural} must be distinct; got {list(levels)}")
+  out = np.empty(len(values), np.int64)
   for row, v in enumerate(values):
     if v not in index:
-      raise ValueError(f"row {row}: unknown level {v!r}; known: "
-                       f"{' < '.join(map(str, levels))}")
-    out[row, :index[v]] = 1
+      raise ValueError(f"row {row}: unknown {what} {v!r}; known: "
+                       f"{joint.join(map(str, levels))}")
+    out[row] = index[v]
   return out
+
+
+def thermometer(values: Sequence, levels: Sequence,
+                units: str = "k-1") -> np.ndarray:
+  """Thermometer code of ordinal ``values`` with ordered ``levels``.
+
+  ``units="k-1"`` (the default): level i (0-based) of k sets the first i of
+  k - 1 units; for levels ``low < mid < high``, low -> [0, 0], mid -> [1, 0],
+  high -> [1, 1]. ``units="k"`` is the lecture's form: level i sets the
+  first i + 1 of k units, low -> [1, 0, 0], mid -> [1, 1, 0], high -> [1, 1,
+  1]. Its first unit is 1 for every level: a constant input, which adds to
+  the next layer's biases what they can learn alone. The default leaves it
+  out (the same functions are representable with one input fewer).
+  """
+  if units not in THERMOMETER_UNITS:
+    raise ValueError(f"units must be one of {', '.join(THERMOMETER_UNITS)}; "
+                     f"got {units!r}")
+  index = _indices(values, levels, "level", " < ")
+  shift = units == "k"
+  width = max(len(levels) - 1 + shift, 0)
+  return (np.arange(width) < index[:, None] + shift).astype(np.float32)
+
+
+def integer_code(values: Sequence, categories: Sequence) -> np.ndarray:
+  """One input per column: the index of each value in ``categories`` (0, 1,
+  ..., k-1), float32 ``(n, 1)``. For a nominal column the order is
+  arbitrary (the network sees a distance between categories that the data
+  do not have); for an ordinal one it says each step up is alike."""
+  return _indices(values, categories, "category", ", ")[:, None].astype(
+      np.float32)
 
 
 def decode_one_hot(codes, categories: Sequence) -> list:
@@ -149,6 +180,11 @@ def decode_one_hot(codes, categories: Sequence) -> list:
   return [categories[i] for i in np.argmax(np.asarray(codes), axis=1)]
 
 
-def decode_thermometer(codes, levels: Sequence) -> list:
-  """Inverse of :func:`thermometer` (number of set units per row)."""
-  return [levels[int(i)] for i in np.asarray(codes).sum(axis=1).round()]
+def decode_thermometer(codes, levels: Sequence, units: str = "k-1") -> list:
+  """Inverse of :func:`thermometer` (the number of set units per row, less
+  one in the lecture's form ``units="k"``)."""
+  if units not in THERMOMETER_UNITS:
+    raise ValueError(f"units must be one of {', '.join(THERMOMETER_UNITS)}; "
+                     f"got {units!r}")
+  set_units = np.asarray(codes).sum(axis=1).round().astype(int)
+  return [levels[i - (units == "k")] for i in set_units]

@@ -24,6 +24,8 @@ from nn_jax import pretrain as pretrain_lib
 from nn_jax import train as train_lib
 from nn_jax import train_data
 from nn_jax.config import Config
+from nn_jax.config import DataConfig
+from nn_jax.config import TABULAR
 
 
 class Splits(NamedTuple):
@@ -42,9 +44,10 @@ def prepare(config: Config, key) -> Splits:
   Data sets of fewer than 10 examples (``xor``) are not split: all examples
   are training and test data. MNIST, MNIST-1D, the vowels and CSV files
   keep their own test set (the vowels' test speakers are the even-numbered
-  ones, the validation rows drawn from the odd ones' rows; a CSV file is
-  split by ``test_fraction`` and encoded by :mod:`nn_jax.tabular`, fitted on
-  its training rows). ``train_size > 0``
+  ones, the validation rows drawn from the odd ones' rows; a CSV file and
+  ``chile`` are split by ``test_fraction`` and encoded by
+  :mod:`nn_jax.tabular` as :func:`column_codes` says, fitted on their
+  training rows). ``train_size > 0``
   keeps only that many training examples (the first of the shuffled split,
   after ``classes`` or ``positive_class`` picked theirs). With ``split_order
   = "file"`` the held-out parts are the last examples in file order
@@ -55,7 +58,7 @@ def prepare(config: Config, key) -> Splits:
   encoder = None
   fractions = (config.test_fraction, config.validation_fraction)
   split_key = None if config.split_order == "file" else key
-  if config.dataset in ("mnist", "mnist1d", "csv", "vowels"):
+  if config.dataset in ("mnist", "mnist1d", "csv", "vowels", "chile"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
@@ -67,6 +70,10 @@ def prepare(config: Config, key) -> Splits:
       from nn_jax import vowels  # pylint: disable=g-import-not-at-top
       full, test = vowels.load_split(config.vowel_features,
                                      config.log_frequency)
+    elif config.dataset == "chile":
+      from nn_jax import chile  # pylint: disable=g-import-not-at-top
+      full, test, encoder = chile.load_split(config.test_fraction, seed,
+                                             column_codes(config))
     else:
       from nn_jax import tabular  # pylint: disable=g-import-not-at-top
       full, test, encoder = tabular.load_split(
@@ -75,7 +82,7 @@ def prepare(config: Config, key) -> Splits:
           tabular.parse_ordinal(config.ordinal), config.test_fraction,
           seed, task=config.task or None,
           features=tabular.parse_nominal(config.features, "features")
-          or None)
+          or None, codes=column_codes(config))
     val, train = data_lib.split(full, split_key,
                                (config.validation_fraction,))
   else:
@@ -104,12 +111,22 @@ def prepare(config: Config, key) -> Splits:
       raise ValueError(f"train_size={config.train_size} exceeds the "
                        f"{train.size} training examples")
     train = train.take(np.arange(config.train_size))
-  if config.input_encoding != "none" and config.dataset != "csv":
+  if config.input_encoding != "none" and config.dataset not in TABULAR:
     encoder = (encoding.Standardize if config.input_encoding == "standardize"
                else encoding.ScaleRange).fit(train.x)
     train, val, test = (s._replace(x=encoder.apply(s.x)) if s.size else s
                         for s in (train, val, test))
   return Splits(train, val, test, encoder)
+
+
+def column_codes(config: DataConfig):
+  """The :class:`nn_jax.tabular.Codes` of a CSV file's or ``chile``'s
+  columns that ``config`` sets (``input_encoding`` none: raw numeric
+  columns)."""
+  from nn_jax import tabular  # pylint: disable=g-import-not-at-top
+  return tabular.Codes(
+      config.nominal_code, config.ordinal_code, config.thermometer_units,
+      "none" if config.input_encoding == "none" else "standardize")
 
 
 def training_data(splits: Splits, loss: losses.Loss,
@@ -167,6 +184,42 @@ def regression_scores(y, o) -> dict:
           "r2_per_output": r2.tolist()}
 
 
+# Why a run's training ended, as results.json's stop_reason says; the first
+# that holds: the cost or weights became NaN/Inf, the validation cost did not
+# improve for early_stopping_patience epochs, the training cost fell below
+# cost_threshold (the perceptron: an epoch without a mistake), all epochs run.
+STOP_REASONS = ("diverged", "early_stopping", "cost_threshold", "no_mistakes",
+                "epochs")
+
+
+def stop_reason(*, diverged: bool, early_stopped: bool,
+                reached_threshold: bool, perceptron: bool = False) -> str:
+  """The run's entry of :data:`STOP_REASONS`."""
+  if diverged:
+    return "diverged"
+  if early_stopped:
+    return "early_stopping"
+  if reached_threshold:
+    return "no_mistakes" if perceptron else "cost_threshold"
+  return "epochs"
+
+
+def why_stopped(summary: "Summary") -> str:
+  """Why the run's training ended, in words (from its ``stop_reason``)."""
+  config, epoch = summary.config, summary.epochs_run
+  return {
+      "epochs": f"all {epoch} epochs run",
+      "cost_threshold": (f"the training cost fell below cost_threshold="
+                         f"{config['cost_threshold']:g} at epoch {epoch}"),
+      "early_stopping": (
+          f"early stopping at epoch {epoch}: no better validation cost for "
+          f"early_stopping_patience={config['early_stopping_patience']} "
+          f"epochs; epoch {summary.best_epoch}'s parameters kept"),
+      "no_mistakes": f"epoch {epoch} made no mistake on the training set",
+      "diverged": f"the cost or the weights became NaN/Inf at epoch {epoch}",
+  }[summary.stop_reason]
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
   """The JSON part of a run's result (results.json)."""
@@ -180,6 +233,7 @@ class Summary:
   early_stopped: bool
   best_epoch: int            # 0 without validation data
   diverged: bool
+  stop_reason: str           # one of STOP_REASONS: why training ended
   pretrain_costs: list
   seconds: float
   grad: str                  # how the weights were trained
@@ -230,7 +284,7 @@ def has_regression_fit(config: Config) -> bool:
 
 
 # Settings that may change between a run and its resumption.
-RESUMABLE_CHANGES = ("epochs", "epochs_per_call")
+RESUMABLE_CHANGES = ("epochs", "epochs_per_call", "log_every")
 
 
 def data_fingerprint(data: train_data.Data) -> str:
@@ -317,6 +371,9 @@ def run_perceptron(config: Config, splits: Splits, key,
       final_train_accuracy=accuracy(splits.train), epochs_run=epochs,
       reached_threshold=bool(result.converged), early_stopped=False,
       best_epoch=0, diverged=False, pretrain_costs=[],
+      stop_reason=stop_reason(diverged=False, early_stopped=False,
+                              reached_threshold=bool(result.converged),
+                              perceptron=True),
       grad="perceptron rule", sizes=[splits.train.x.shape[1], 1],
       description="perceptron (training: mistakes during each epoch)")
   return RunResult(summary, history, {"w": result.w}, [], None, splits)
@@ -443,6 +500,9 @@ def run_network(config: Config, splits: Splits, keys, start: float,
       reached_threshold=result.reached_threshold,
       early_stopped=result.early_stopped, best_epoch=result.best_epoch,
       diverged=result.diverged, pretrain_costs=pretrain_costs,
+      stop_reason=stop_reason(diverged=result.diverged,
+                              early_stopped=result.early_stopped,
+                              reached_threshold=result.reached_threshold),
       grad=config.fit.grad, sizes=sizes,
       description=(f"{sizes} {config.net.activation}, {config.net.loss}, "
                    f"grad={config.fit.grad}"), **scores)

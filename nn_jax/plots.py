@@ -19,12 +19,15 @@ DPI = 150   # the least resolution of a figure written as an image
 FORMATS = ("png", "pdf", "svg")
 
 
-def save(fig: plt.Figure, path: str, dpi: int = DPI) -> str:
-  """Lays out ``fig``, writes it to ``path`` (its suffix names the format,
-  one of :data:`FORMATS`) at ``dpi`` (at least :data:`DPI`) with nothing
-  cut off at the edges, closes it; returns ``path``."""
+def save(fig: plt.Figure, path: str, dpi: int = DPI,
+         rect: tuple = (0, 0, 1, 1)) -> str:
+  """Lays out ``fig`` (its axes within ``rect``, figure fractions left,
+  bottom, right, top: room outside for a figure legend), writes it to
+  ``path`` (its suffix names the format, one of :data:`FORMATS`) at
+  ``dpi`` (at least :data:`DPI`) with nothing cut off at the edges, closes
+  it; returns ``path``."""
   if not fig.get_constrained_layout():
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
   fig.savefig(path, dpi=max(dpi, DPI), bbox_inches="tight", pad_inches=0.1)
   plt.close(fig)
   return path

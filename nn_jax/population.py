@@ -137,6 +137,16 @@ def evaluate(result: PopulationResult, x, y, model: mlp.Model) -> tuple:
       result.params, result.stats)
 
 
+def epochs_to_threshold(costs, threshold: float) -> np.ndarray:
+  """The epoch (1-based) after which :func:`nn_jax.train.fit` with
+  ``cost_threshold=threshold`` would have stopped: the first whose training
+  cost is below ``threshold``, per member of ``costs`` ``(members,
+  epochs)`` (a population's ``history["train_loss"]``); NaN where none
+  is."""
+  below = np.asarray(costs) < threshold
+  return np.where(below.any(-1), below.argmax(-1) + 1.0, np.nan)
+
+
 def seed_keys(seeds: int, groups: int = 1) -> jax.Array:
   """The PRNG keys of seeds ``0 .. seeds-1`` for every one of ``groups``
   settings, group by group: ``(groups * seeds,)`` keys, so that member

@@ -9,6 +9,11 @@ Every column of the CSV except the target is a feature of one of three types:
 * **numeric** (every other column): standardized (:class:`encoding.Standardize`)
   with the mean and standard deviation of the *training* rows.
 
+Those are the defaults; :class:`Codes` chooses others (integer codes for
+nominal or ordinal columns, 1-of-k for ordinal ones, the lecture's k-unit
+thermometer, raw numeric columns), as ``nn_jax.config``'s ``nominal_code``,
+``ordinal_code``, ``thermometer_units`` and ``input_encoding`` do.
+
 The encoder is fitted on the training split and then applied to any other
 rows, so the caller splits first::
 
@@ -288,6 +293,32 @@ def infer_task(values: Sequence[str]) -> str:
   return data_lib.REGRESSION
 
 
+NOMINAL_CODES = ("one_hot", "integer")
+ORDINAL_CODES = ("thermometer", "one_hot", "integer")
+NUMERIC_CODES = ("standardize", "none")
+
+
+class Codes(NamedTuple):
+  """How each type of column is coded: ``nominal`` one of NOMINAL_CODES,
+  ``ordinal`` one of ORDINAL_CODES (a thermometer of ``thermometer_units``,
+  one of ``encoding.THERMOMETER_UNITS``), ``numeric`` one of NUMERIC_CODES
+  (``none``: the numbers as they are)."""
+  nominal: str = "one_hot"
+  ordinal: str = "thermometer"
+  thermometer_units: str = "k-1"
+  numeric: str = "standardize"
+
+  def check(self) -> "Codes":
+    for name, allowed in (("nominal", NOMINAL_CODES),
+                          ("ordinal", ORDINAL_CODES),
+                          ("thermometer_units", encoding.THERMOMETER_UNITS),
+                          ("numeric", NUMERIC_CODES)):
+      if getattr(self, name) not in allowed:
+        raise ValueError(f"codes.{name} must be one of {', '.join(allowed)}; "
+                         f"got {getattr(self, name)!r}")
+    return self
+
+
 class TabularEncoder(NamedTuple):
   """Column types and the statistics fitted on training rows.
 
@@ -298,13 +329,15 @@ class TabularEncoder(NamedTuple):
     nominal: nominal column -> its categories (from the training rows, sorted).
     ordinal: ordinal column -> its levels, lowest first.
     numeric: the numeric columns, in file order.
-    scaler: standardization of the numeric columns, fitted on training rows.
+    scaler: standardization of the numeric columns, fitted on training rows
+      (with ``codes.numeric == "none"``: mean 0, std 1, the identity).
     classes: class names (the target's values, sorted; numerically when they
       are numbers); label ``i`` is ``classes[i]``. Empty for regression.
-    feature_names: one name per encoded input: ``age`` (numeric),
-      ``color=red`` (one unit of a 1-of-k code), ``size>=mid`` (one unit of a
-      thermometer code).
+    feature_names: one name per encoded input: ``age`` (numeric, or an
+      integer code), ``color=red`` (one unit of a 1-of-k code), ``size>=mid``
+      (one unit of a thermometer code).
     name: the data set's name (the file's name without extension).
+    codes: how each type of column is coded (:class:`Codes`).
   """
   target: str
   task: str
@@ -316,6 +349,7 @@ class TabularEncoder(NamedTuple):
   classes: tuple
   feature_names: tuple
   name: str
+  codes: Codes = Codes()
 
   def transform(self, table: Table) -> data_lib.Dataset:
     """Encodes ``table``'s rows with the statistics fitted on training rows.
@@ -360,11 +394,12 @@ class TabularEncoder(NamedTuple):
       if c in self.nominal:
         values = _known_cells(table, c, self.nominal[c], "category",
                               "was not in the training rows")
-        blocks.append(encoding.one_hot(values, self.nominal[c]))
+        blocks.append(_code(self.codes.nominal, values, self.nominal[c]))
       elif c in self.ordinal:
         values = _known_cells(table, c, self.ordinal[c], "level",
                               "is not one of the levels given in --ordinal")
-        blocks.append(encoding.thermometer(values, self.ordinal[c]))
+        blocks.append(_code(self.codes.ordinal, values, self.ordinal[c],
+                            self.codes.thermometer_units))
       else:
         blocks.append(numeric[:, n_i:n_i + 1])
         n_i += 1
@@ -378,12 +413,13 @@ class TabularEncoder(NamedTuple):
             "nominal": {k: list(v) for k, v in self.nominal.items()},
             "ordinal": {k: list(v) for k, v in self.ordinal.items()},
             "numeric": list(self.numeric),
-            "feature_names": list(self.feature_names)}
+            "feature_names": list(self.feature_names),
+            "codes": self.codes._asdict()}
 
   def to_json(self) -> dict:
     """Everything :meth:`from_json` needs to encode rows again: the column
-    roles, categories, levels, the fitted mean and std (exact in JSON), the
-    class names."""
+    roles, categories, levels, the codes of each column type, the fitted
+    mean and std (exact in JSON), the class names."""
     return {**self.describe(), "features": list(self.features),
             "target": (list(self.target) if isinstance(self.target, tuple)
                        else self.target),
@@ -405,7 +441,26 @@ class TabularEncoder(NamedTuple):
         scaler=encoding.Standardize(np.asarray(d["mean"], np.float64),
                                     np.asarray(d["std"], np.float64)),
         classes=strings(d["classes"]),
-        feature_names=strings(d["feature_names"]), name=str(d["name"]))
+        feature_names=strings(d["feature_names"]), name=str(d["name"]),
+        codes=Codes(**{k: str(v) for k, v in d["codes"].items()}).check())
+
+
+def _code(code: str, values, levels, units: str = "k-1") -> np.ndarray:
+  """``values`` coded by ``code`` (of NOMINAL_CODES or ORDINAL_CODES)."""
+  if code == "one_hot":
+    return encoding.one_hot(values, levels)
+  if code == "integer":
+    return encoding.integer_code(values, levels)
+  return encoding.thermometer(values, levels, units)
+
+
+def _code_names(code: str, column: str, levels, units: str = "k-1") -> list:
+  """The names of the inputs :func:`_code` makes for ``column``."""
+  if code == "one_hot":
+    return [f"{column}={v}" for v in levels]
+  if code == "integer":
+    return [column]
+  return [f"{column}>={v}" for v in levels[units != "k":]]
 
 
 def _in_file_order(table: Table, values: list):
@@ -468,7 +523,8 @@ def _numeric_column(table: Table, column: str,
 def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
                 ordinal: Optional[Mapping[str, Sequence[str]]] = None,
                 task: Optional[str] = None,
-                features: Optional[Sequence[str]] = None) -> TabularEncoder:
+                features: Optional[Sequence[str]] = None,
+                codes: Codes = Codes()) -> TabularEncoder:
   """Fits the column encodings on training rows.
 
   Args:
@@ -480,6 +536,8 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
       the target's cells by the rule of :func:`infer_task`.
     features: the feature columns to use (default: every column except the
       target); those not in ``nominal`` or ``ordinal`` are numeric.
+    codes: how each type of column is coded (default: 1-of-k, thermometer
+      of k - 1 units, standardized).
 
   Returns:
     The fitted :class:`TabularEncoder`; apply it with ``transform``.
@@ -491,6 +549,7 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
   """
   ordinal = {str(k): tuple(v) for k, v in (ordinal or {}).items()}
   nominal = tuple(nominal)
+  codes = Codes(*codes).check()
   table._index(target, "target column")  # pylint: disable=protected-access
   if task is not None and task not in TASKS:
     raise ValueError(f"task must be one of {', '.join(TASKS)} (or None to "
@@ -540,12 +599,15 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
   columns = [_numeric_column(table, c) for c in numeric]
   scaler = encoding.Standardize.fit(
       np.stack(columns, 1) if columns else np.zeros((table.size, 0)))
+  if codes.numeric == "none":
+    scaler = encoding.Standardize(np.zeros(len(numeric)), np.ones(len(numeric)))
   names = []
   for c in features:
     if c in categories:
-      names += [f"{c}={v}" for v in categories[c]]
+      names += _code_names(codes.nominal, c, categories[c])
     elif c in ordinal:
-      names += [f"{c}>={v}" for v in ordinal[c][1:]]
+      names += _code_names(codes.ordinal, c, ordinal[c],
+                           codes.thermometer_units)
     else:
       names.append(c)
   enc = TabularEncoder(
@@ -553,7 +615,7 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
       ordinal={c: ordinal[c] for c in features if c in ordinal},
       numeric=numeric, scaler=scaler, classes=classes,
       feature_names=tuple(names),
-      name=os.path.splitext(os.path.basename(table.path))[0])
+      name=os.path.splitext(os.path.basename(table.path))[0], codes=codes)
   enc.transform(table)  # checks every training cell (levels, regression y)
   return enc
 
@@ -561,7 +623,8 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
 def load_csv(path: str, target: str, nominal: Sequence[str] = (),
              ordinal: Optional[Mapping[str, Sequence[str]]] = None,
              task: Optional[str] = None,
-             features: Optional[Sequence[str]] = None
+             features: Optional[Sequence[str]] = None,
+             codes: Codes = Codes()
              ) -> tuple[data_lib.Dataset, TabularEncoder]:
   """Reads ``path`` and encodes every row with an encoder fitted on all of them.
 
@@ -572,7 +635,7 @@ def load_csv(path: str, target: str, nominal: Sequence[str] = (),
     ``(dataset, encoder)``.
   """
   table = read_csv(path)
-  enc = fit_encoder(table, target, nominal, ordinal, task, features)
+  enc = fit_encoder(table, target, nominal, ordinal, task, features, codes)
   return enc.transform(table), enc
 
 
@@ -580,7 +643,8 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
                ordinal: Optional[Mapping[str, Sequence[str]]] = None,
                test_fraction: float = 0.2, seed: int = 0,
                task: Optional[str] = None,
-               features: Optional[Sequence[str]] = None
+               features: Optional[Sequence[str]] = None,
+               codes: Codes = Codes()
                ) -> tuple[data_lib.Dataset, data_lib.Dataset, TabularEncoder]:
   """Reads ``path``, splits it, fits the encoder on train, applies it to test.
 
@@ -597,6 +661,7 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
     seed: seed of the split.
     task: ``"classification"``, ``"regression"`` or ``None`` (inferred).
     features: feature columns (default: all but the target).
+    codes: how each type of column is coded (:class:`Codes`).
 
   Returns:
     ``(train, test, encoder)``; the encoder's ``classes`` names the labels and
@@ -607,5 +672,6 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
   if train_rows.size == 0:
     raise ValueError(f"{path}: no training rows left after holding out "
                      f"test_fraction={test_fraction} of {table.size}")
-  enc = fit_encoder(train_rows, target, nominal, ordinal, task, features)
+  enc = fit_encoder(train_rows, target, nominal, ordinal, task, features,
+                    codes)
   return enc.transform(train_rows), enc.transform(test_rows), enc

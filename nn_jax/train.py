@@ -62,6 +62,12 @@ def _fit_runner(model, optimizer, n, options, image_shape, mesh, chunk):
                  donate_argnums=0)
 
 
+def _report(on_progress, first: int, rows: np.ndarray) -> None:
+  """``on_progress(epoch, metrics)`` for each row, epochs after ``first``."""
+  for i, row in enumerate(rows if on_progress is not None else ()):
+    on_progress(first + i + 1, dict(zip(METRICS, row.tolist())))
+
+
 def fit(params: mlp.Params, model: mlp.Model,
         optimizer: optax.GradientTransformation, data: Data,
         options: FitOptions = FitOptions(), *, key: chex.PRNGKey,
@@ -91,8 +97,9 @@ def fit(params: mlp.Params, model: mlp.Model,
       Keras loops report them); ``devices`` (data-parallel: every batch
       split across a ``"data"`` mesh axis, the parameters replicated; the
       batch size must be a multiple); ``epochs_per_call`` (0: about 20
-      calls in all); ``checkpoint_every`` (needs ``checkpointer``; each call
-      then runs the greatest common divisor of the two).
+      calls in all); ``checkpoint_every`` (needs ``checkpointer``) and,
+      with ``on_progress``, ``log_every``: each call then runs the greatest
+      common divisor of those set.
     key: PRNG key for shuffles, dropout masks and augmentation (raw, from
       ``jax.random.PRNGKey``, or typed, from ``jax.random.key``).
     state: a :class:`TrainState` to go on from (e.g. an earlier result's
@@ -100,7 +107,9 @@ def fit(params: mlp.Params, model: mlp.Model,
       fresh one from ``params`` and ``key``; its parameters must have
       ``params``' shapes.
     image_shape: ``(height, width)`` of the images, for ``augment=shift``.
-    on_progress: called as ``on_progress(epoch, metrics)`` after each call.
+    on_progress: called as ``on_progress(epoch, metrics)`` for every epoch,
+      in order, after the call that ran it (with ``resume``, first for the
+      checkpoint's epochs), at least every ``log_every`` epochs.
     checkpointer: a :class:`nn_jax.checkpoint.Checkpointer`.
     resume: continue from the checkpointer's newest intact checkpoint, if
       any (a damaged newer one is skipped, with a warning). With the same
@@ -132,8 +141,9 @@ def fit(params: mlp.Params, model: mlp.Model,
     params, data, key = jax.device_put((params, data, key),
                                        devices_lib.sharding(mesh))
   chunk = o.epochs_per_call or max(1, -(-o.epochs // 20))
-  if o.checkpoint_every:   # calls that end on every checkpoint's epoch
-    chunk = math.gcd(chunk, o.checkpoint_every)
+  reporting = o.log_every if on_progress is not None else 0
+  for every in (o.checkpoint_every, reporting):   # calls that end there
+    chunk = math.gcd(chunk, every) if every else chunk
   image_shape = tuple(image_shape) if image_shape else None
   run = _fit_runner(model, optimizer, n, o, image_shape, mesh, chunk)
   if state is None:
@@ -145,6 +155,7 @@ def fit(params: mlp.Params, model: mlp.Model,
       checkpointer.latest_epoch() is not None):
     state, done_rows, _ = checkpointer.restore_newest_intact(state)
     rows.append(done_rows)
+    _report(on_progress, 0, done_rows)
   # The runner donates the state: it gets buffers of its own, neither the
   # caller's parameters nor one buffer in two places.
   state = jax.tree.map(jnp.copy, state)
@@ -157,8 +168,7 @@ def fit(params: mlp.Params, model: mlp.Model,
     finished = bool(state.done) or epoch >= o.epochs
     if o.checkpoint_every and (epoch % o.checkpoint_every == 0 or finished):
       checkpointer.save(epoch, state, np.concatenate(rows))
-    if on_progress is not None and len(rows[-1]):
-      on_progress(epoch, dict(zip(METRICS, rows[-1][-1].tolist())))
+    _report(on_progress, epoch - len(rows[-1]), rows[-1])
   table = (np.concatenate(rows) if rows
            else np.zeros((0, len(METRICS)), np.float32))
   history = {m: table[:, i] for i, m in enumerate(METRICS)}

@@ -16,7 +16,6 @@ utterances) test.
 """
 
 import csv
-import hashlib
 import io
 import os
 from typing import Any, NamedTuple
@@ -39,12 +38,7 @@ REFERENCES = {"knn": "kNN (k=5)", "qda": "QDA"}
 def read(path: str = PATH) -> list[dict]:
   """The rows of the CSV file as dicts of strings, after checking its
   SHA-256 (ValueError if the file is not the published one)."""
-  with open(path, "rb") as f:
-    raw = f.read()
-  digest = hashlib.sha256(raw).hexdigest()
-  if digest != SHA256:
-    raise ValueError(f"{path}: SHA-256 {digest} is not the vowel data's "
-                     f"{SHA256}; reinstall the package")
+  raw = data_lib.read_shipped(path, SHA256, "the vowel data")
   return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 from absl import flags
 from hypothesis import given
@@ -169,8 +170,20 @@ def test_seed_and_counters_do_not_wrap():
     nn_sklearn.MLPClassifier(epochs=2**31).fit([[0.0], [1.0]], [0, 1])
 
 
-def test_csv_inputs_are_standardized_only():
+def test_csv_numeric_columns_are_standardized_or_raw():
   with pytest.raises(ValueError, match="input_encoding=scale is for the "
-                     "built-in data sets"):
+                     "other data sets; csv's numeric columns"):
     config.Config.make(dataset="csv", csv_path="a.csv", target="y",
                        input_encoding="scale")
+  for dataset in ("csv", "chile"):
+    assert config.Config.make(dataset=dataset, csv_path="a.csv", target="y",
+                              input_encoding="none").data.input_encoding == (
+                                  "none")
+
+
+def test_column_codes_are_checked_by_name():
+  for name, bad in (("nominal_code", "thermometer"),
+                    ("ordinal_code", "binary"), ("thermometer_units", "k+1")):
+    with pytest.raises(ValueError,
+                       match=re.escape(f"{name}='{bad}' is not allowed")):
+      config.Config.make(**{name: bad})

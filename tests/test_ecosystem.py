@@ -167,3 +167,84 @@ def test_distributed_arguments_come_from_the_launcher_or_the_hosts():
       "process_id": 3}
   with pytest.raises(SystemExit):
     cli.distributed_arguments({"NN_JAX_NUM_PROCESSES": "two"})
+
+
+@pytest.mark.slow
+def test_tensorboard_reads_the_runs_events(moons_run):
+  # With TensorBoard's own reader, as `tensorboard --logdir runs` reads them.
+  accumulator = pytest.importorskip(
+      "tensorboard.backend.event_processing.event_accumulator",
+      reason="tensorboard is not installed (pip install -e '.[viz]')")
+  events = accumulator.EventAccumulator(str(moons_run / "tensorboard"))
+  events.Reload()
+  metrics = [json.loads(l) for l in
+             (moons_run / "metrics.jsonl").read_text().splitlines()]
+  for tag in ("train/loss", "train/accuracy", "val/loss", "val/accuracy"):
+    scalars = events.Scalars(tag)
+    assert [e.step for e in scalars] == list(range(1, 7))
+    assert [e.value for e in scalars] == pytest.approx(
+        [m[tag.replace("/", "_")] for m in metrics], rel=1e-6)
+  assert not (moons_run / "live").exists()   # the finished run's are these
+
+
+def test_presets_ship_with_the_package():
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  assert cli.presets() == [os.path.basename(p).removesuffix(".flags")
+                           for p in PRESETS]
+  # The installed package carries them: pyproject's package data holds
+  # every preset's file.
+  tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads TOML")
+  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+    data = tomllib.load(f)["tool"]["setuptools"]["package-data"]
+  shipped = {os.path.normpath(p) for pattern in data["experiments"]
+             for p in glob.glob(os.path.join(ROOT, "experiments", pattern))}
+  assert set(PRESETS) <= shipped
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--preset=digits", "--seed=1"], ["--flagfile={digits}",
+                                       "--preset=digits", "--seed=1"]),
+    (["--preset", "digits"], ["--flagfile={digits}", "--preset=digits"]),
+    (["--seed=1"], ["--seed=1"]),
+])
+def test_a_preset_is_read_as_its_flagfile(args, expected):
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  digits = os.path.join(ROOT, "experiments", "flags", "digits.flags")
+  assert cli.expand_presets(args) == [a.format(digits=digits)
+                                      for a in expected]
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--preset=nielsen", "error: --preset=nielsen: no such preset; one of: "
+     "digits, digits_regularized, iris_online"),
+    ("--flagfile=experiments/flags/digits.flags", "no such file in {cwd}; "
+     "the presets ship with the package: use --preset=digits"),
+])
+def test_a_preset_that_cannot_be_read_fails_in_one_line(
+    tmp_path, monkeypatch, capsys, arg, message):
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(tmp_path)   # not the repository: its paths do not hold
+  with pytest.raises(SystemExit) as e:
+    cli.expand_presets([arg])
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert len(err.splitlines()) == 1 and message.format(cwd=tmp_path) in err
+
+
+@pytest.mark.slow
+def test_a_preset_runs_from_any_folder(tmp_path):
+  # From a folder outside the repository, as an installed command runs;
+  # flags after the preset override it. Its cost threshold ends the run at
+  # epoch 1, and the last line says so.
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.train", "--preset=iris_online",
+       "--epochs=3", "--cost_threshold=5", "--workdir=run"], cwd=tmp_path,
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, "PYTHONPATH": ROOT})
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "run" / "results.json").read_text())
+  assert results["config"]["activation"] == "sigmoid"   # the preset's
+  assert results["config"]["epochs"] == 3               # the override
+  assert results["stop_reason"] == "cost_threshold"
+  assert "stopped: the training cost fell below cost_threshold=5 at epoch 1" \
+      in proc.stdout.strip().splitlines()[-1]

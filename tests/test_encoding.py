@@ -29,7 +29,44 @@ def test_thermometer_and_back():
   assert encoding.decode_thermometer(codes, LEVELS) == ["mid", "low", "high"]
 
 
-@pytest.mark.parametrize("code", [encoding.one_hot, encoding.thermometer])
+def test_the_lectures_thermometer_has_k_units_the_first_always_set():
+  codes = encoding.thermometer(["mid", "low", "high"], LEVELS, units="k")
+  np.testing.assert_array_equal(codes, [[1, 1, 0], [1, 0, 0], [1, 1, 1]])
+  assert encoding.decode_thermometer(codes, LEVELS, units="k") == [
+      "mid", "low", "high"]
+  # The same code as k - 1 units with a constant unit in front.
+  np.testing.assert_array_equal(
+      codes[:, 1:], encoding.thermometer(["mid", "low", "high"], LEVELS))
+  with pytest.raises(ValueError, match="units must be one of k-1, k"):
+    encoding.thermometer(["low"], LEVELS, units="k+1")
+  with pytest.raises(ValueError, match="units must be one of k-1, k"):
+    encoding.decode_thermometer(codes, LEVELS, units="2k")
+
+
+@settings(max_examples=30, deadline=None)
+@given(levels=st.integers(1, 9), data=st.data())
+def test_thermometers_round_trip_and_keep_the_order(levels, data):
+  names = [f"l{i}" for i in range(levels)]
+  values = data.draw(st.lists(st.sampled_from(names), min_size=1,
+                              max_size=12))
+  for units, width in (("k-1", levels - 1), ("k", levels)):
+    codes = encoding.thermometer(values, names, units)
+    assert codes.shape == (len(values), width)
+    assert encoding.decode_thermometer(codes, names, units) == values
+    # A higher level sets every unit a lower one sets, and more.
+    rank = np.array([names.index(v) for v in values])
+    for i, j in zip(*np.nonzero(rank[:, None] < rank[None, :])):
+      assert np.all(codes[i] <= codes[j]) and codes[i].sum() < codes[j].sum()
+
+
+def test_integer_code_is_the_index_in_one_column():
+  codes = encoding.integer_code(["high", "low", "mid", "high"], LEVELS)
+  assert codes.shape == (4, 1) and codes.dtype == np.float32
+  np.testing.assert_array_equal(codes[:, 0], [2, 0, 1, 2])
+
+
+@pytest.mark.parametrize("code", [encoding.one_hot, encoding.thermometer,
+                                  encoding.integer_code])
 def test_codes_refuse_unknown_and_repeated_names(code):
   with pytest.raises(ValueError, match="row 1: unknown .* 'huge'"):
     code(["low", "huge"], LEVELS)

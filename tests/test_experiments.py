@@ -461,3 +461,62 @@ def test_train_size_below_the_batch_size_names_both():
   with pytest.raises(ValueError, match=r"batch_size=32 is more than the 1 "
                      r"training examples \(train_size=1\)"):
     experiment.train_and_evaluate(config)
+
+
+@pytest.mark.parametrize("settings,reason,epochs,words", [
+    (dict(epochs=3), "epochs", 3, "all 3 epochs run"),
+    (dict(epochs=9, cost_threshold=5.0), "cost_threshold", 1,
+     "the training cost fell below cost_threshold=5 at epoch 1"),
+    # Weights that do not move: the validation cost never gets better
+    # after epoch 1.
+    (dict(epochs=9, optimizer="sgd", learning_rate=1e-30,
+          early_stopping_patience=2), "early_stopping", 3,
+     "early stopping at epoch 3: no better validation cost for "
+     "early_stopping_patience=2 epochs; epoch 1's parameters kept"),
+    (dict(epochs=9, optimizer="sgd", learning_rate=1e30), "diverged", 1,
+     "the cost or the weights became NaN/Inf at epoch 1"),
+    (dict(epochs=50, model="perceptron", classes="0,1", learning_rate=1.0),
+     "no_mistakes", None, "made no mistake on the training set"),
+])
+def test_the_run_records_why_it_stopped(settings, reason, epochs, words):
+  config = Config.make(dataset="iris", hidden=(4,), batch_size=0, **settings)
+  summary = experiment.train_and_evaluate(config).summary
+  assert summary.stop_reason == reason
+  assert summary.to_json()["stop_reason"] == reason   # results.json's
+  if epochs is not None:
+    assert summary.epochs_run == epochs
+  else:   # setosa and versicolor are separable: before the budget
+    assert summary.epochs_run < 50
+  assert words in experiment.why_stopped(summary)
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_its_epochs_and_the_earlier_results(tmp_path):
+  # A run killed by SIGKILL right after reporting epoch 3 (no checkpoints,
+  # nothing of its own cleans up) leaves exactly epochs 1-3 in live/, and
+  # the earlier run's results as they were.
+  assert run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", f"--workdir={tmp_path}").returncode == 0
+  earlier = {n: (tmp_path / n).read_bytes()
+             for n in ("results.json", "metrics.jsonl", "params.npz")}
+  code = ("import os, signal, sys\n"
+          "from experiments import cli, train\n"
+          "report = cli.Progress.__call__\n"
+          "def kill_at_3(self, epoch, metrics):\n"
+          "  report(self, epoch, metrics)\n"
+          "  if epoch == 3:\n"
+          "    os.kill(os.getpid(), signal.SIGKILL)\n"
+          "cli.Progress.__call__ = kill_at_3\n"
+          "sys.argv[1:] = ['--dataset=iris', '--hidden=4', '--epochs=50',\n"
+          f"               '--workdir={tmp_path}']\n"
+          "train.entry()\n")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == -9, proc.stderr
+  rows = [json.loads(l) for l in
+          (tmp_path / "live" / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in rows] == [1, 2, 3]
+  assert all(np.isfinite(r["train_loss"]) for r in rows)
+  assert {n: (tmp_path / n).read_bytes() for n in earlier} == earlier
+  events = os.listdir(tmp_path / "live" / "tensorboard")
+  assert len(events) == 1 and events[0].startswith("events.out.tfevents.")

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -138,3 +139,72 @@ def test_two_runs_on_one_workdir_and_ctrl_c(tmp_path):
   assert last.startswith("error: interrupted after epoch ")
   assert "--resume continues from the latest" in last
   assert not [d for d in os.listdir(tmp_path) if "staging" in d]
+
+
+METRICS = {"train_loss": 0.5, "train_accuracy": 0.75, "val_loss": float("nan"),
+           "val_accuracy": float("nan")}
+
+
+def _tensorboard_scalars(folder):
+  """``{tag: [(step, value)]}`` as TensorBoard itself reads ``folder``."""
+  accumulator = pytest.importorskip(
+      "tensorboard.backend.event_processing.event_accumulator",
+      reason="tensorboard is not installed (pip install -e '.[viz]')")
+  events = accumulator.EventAccumulator(str(folder))
+  events.Reload()
+  return {tag: [(e.step, e.value) for e in events.Scalars(tag)]
+          for tag in events.Tags()["scalars"]}
+
+
+def test_live_log_holds_each_epoch_as_soon_as_it_is_reported(tmp_path):
+  log = outputs.LiveLog(str(tmp_path / "live"))
+  for epoch in (1, 2, 3):
+    log(epoch, {**METRICS, "train_loss": 1.0 / epoch})
+    # Read by another reader while the log is open, as a user watching.
+    rows = [json.loads(l) for l in
+            (tmp_path / "live" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, epoch + 1))
+    assert rows[-1]["train_loss"] == 1.0 / epoch
+    assert rows[-1]["val_loss"] is None   # NaN, as the final metrics.jsonl
+    scalars = _tensorboard_scalars(tmp_path / "live" / "tensorboard")
+    assert [s for s, _ in scalars["train/loss"]] == list(range(1, epoch + 1))
+    assert scalars["train/loss"][-1][1] == pytest.approx(1.0 / epoch)
+    assert "val/loss" not in scalars   # no validation set: nothing drawn
+  log.close()
+
+
+def test_the_live_log_is_kept_by_a_failed_run_and_removed_on_success(
+    tmp_path):
+  _earlier_run(tmp_path)
+  before = _contents(tmp_path)
+  with pytest.raises(ValueError):
+    with outputs.Workdir(str(tmp_path)) as w:
+      log = w.live_log()
+      log(1, METRICS)
+      log(2, METRICS)
+      raise ValueError("stopped")
+  kept = (tmp_path / "live" / "metrics.jsonl").read_text()
+  assert [json.loads(l)["epoch"] for l in kept.splitlines()] == [1, 2]
+  assert len(os.listdir(tmp_path / "live" / "tensorboard")) == 1
+  shutil.move(tmp_path / "live", tmp_path.parent / "live_aside")
+  assert _contents(tmp_path) == before
+  shutil.move(tmp_path.parent / "live_aside", tmp_path / "live")
+  (tmp_path / "live" / "notes.txt").write_text("mine")
+  with outputs.Workdir(str(tmp_path)) as w:
+    log = w.live_log()   # starts afresh: the earlier run's epochs go
+    assert (tmp_path / "live" / "metrics.jsonl").read_text() == ""
+    log(1, METRICS)
+    with open(os.path.join(w.staging, "results.json"), "w") as f:
+      f.write("new")
+    w.commit()
+  assert sorted(os.listdir(tmp_path / "live")) == ["notes.txt"]
+
+
+def test_the_staging_folder_of_a_killed_run_goes_with_the_next_run(
+    tmp_path):
+  left = tmp_path / (outputs.Workdir.STAGING + "killed")
+  left.mkdir()
+  (left / "results.json").write_text("half")
+  with outputs.Workdir(str(tmp_path)) as w:
+    assert not left.exists()
+    assert os.path.isdir(w.staging)

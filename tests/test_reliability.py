@@ -262,7 +262,7 @@ def test_divergence_is_caught(tmp_path):
   with np.load(tmp_path / "params.npz", allow_pickle=False) as f:
     assert all(np.all(np.isfinite(f[k])) for k in f.files)
   results = json.loads((tmp_path / "results.json").read_text())
-  assert results["diverged"] is True
+  assert results["diverged"] is True and results["stop_reason"] == "diverged"
 
 
 def _fingerprint(config):

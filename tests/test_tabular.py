@@ -1,6 +1,7 @@
 """CSV data: typed columns, encoders fitted on training rows, errors by row."""
 
 import csv
+import json
 
 import jax
 import jax.numpy as jnp
@@ -83,6 +84,42 @@ def test_encodings_of_each_column_type(tmp_path):
   np.testing.assert_array_equal(ds.y, [0, 1, 2])
   assert enc.classes == ("0", "1", "2")
   assert enc.describe()["ordinal"] == {"o": ["lo", "mid", "hi"]}
+
+
+@pytest.mark.parametrize("codes,x,names", [
+    (tabular.Codes(nominal="integer"),
+     [[-1.2247, 1, 0, 0], [0, 0, 1, 1], [1.2247, 1, 1, 0]],
+     ("n", "c", "o>=mid", "o>=hi")),
+    (tabular.Codes(ordinal="one_hot"),
+     [[-1.2247, 0, 1, 1, 0, 0], [0, 1, 0, 0, 0, 1], [1.2247, 0, 1, 0, 1, 0]],
+     ("n", "c=a", "c=b", "o=lo", "o=mid", "o=hi")),
+    (tabular.Codes(ordinal="integer"),
+     [[-1.2247, 0, 1, 0], [0, 1, 0, 2], [1.2247, 0, 1, 1]],
+     ("n", "c=a", "c=b", "o")),
+    (tabular.Codes(thermometer_units="k"),
+     [[-1.2247, 0, 1, 1, 0, 0], [0, 1, 0, 1, 1, 1], [1.2247, 0, 1, 1, 1, 0]],
+     ("n", "c=a", "c=b", "o>=lo", "o>=mid", "o>=hi")),
+    (tabular.Codes(numeric="none"),
+     [[1, 0, 1, 0, 0], [3, 1, 0, 1, 1], [5, 0, 1, 1, 0]],
+     ("n", "c=a", "c=b", "o>=mid", "o>=hi")),
+])
+def test_other_codes_of_each_column_type(tmp_path, codes, x, names):
+  path = write_csv(tmp_path / "t.csv", ["n", "c", "o", "y"], [
+      ["1", "b", "lo", "0"], ["3", "a", "hi", "1"], ["5", "b", "mid", "2"]])
+  ds, enc = tabular.load_csv(path, "y", nominal=["c"],
+                             ordinal=tabular.parse_ordinal("o:lo<mid<hi"),
+                             codes=codes)
+  np.testing.assert_allclose(ds.x, x, atol=1e-4)
+  assert enc.feature_names == names and enc.codes == codes
+  assert enc.describe()["codes"] == codes._asdict()
+  with pytest.raises(ValueError, match="codes.ordinal must be one of "
+                     "thermometer, one_hot, integer; got 'binary'"):
+    tabular.load_csv(path, "y", codes=tabular.Codes(ordinal="binary"))
+  back = tabular.TabularEncoder.from_json(json.loads(json.dumps(
+      enc.to_json())))
+  assert back.codes == codes
+  np.testing.assert_array_equal(back.transform(tabular.read_csv(path)).x,
+                                ds.x)
 
 
 def test_encoder_fitted_on_train_applied_to_test(tmp_path):

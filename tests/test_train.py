@@ -104,7 +104,7 @@ def test_history_and_validation_metrics():
       params, MODEL, optimizers.make("momentum", 0.1), data,
       train.FitOptions(epochs=9, batch_size=4, epochs_per_call=4),
       key=jax.random.PRNGKey(0), on_progress=lambda e, m: seen.append(e))
-  assert result.epochs_run == 9 and seen == [4, 8, 9]
+  assert result.epochs_run == 9 and seen == list(range(1, 10))
   for name in train.METRICS:
     assert result.history[name].shape == (9,)
     assert np.all(np.isfinite(result.history[name]))
@@ -113,6 +113,32 @@ def test_history_and_validation_metrics():
   assert result.history["val_loss"][-1] == pytest.approx(float(val_loss),
                                                          rel=1e-5)
   assert result.history["val_accuracy"][-1] == pytest.approx(float(val_acc))
+
+
+@pytest.mark.parametrize("log_every,report,chunk", [
+    (4, True, 2), (0, True, 6), (4, False, 6), (3, True, 3)])
+def test_log_every_ends_the_calls_when_progress_is_reported(
+    monkeypatch, log_every, report, chunk):
+  chunks, seen = [], []
+  runner = train._fit_runner   # pylint: disable=protected-access
+
+  def spy(*args):
+    chunks.append(args[-1])
+    return runner(*args)
+
+  monkeypatch.setattr(train, "_fit_runner", spy)
+  data, params = _data(n=12, n_val=6), _params()
+  result = train.fit(
+      params, MODEL, optax.sgd(0.1), data,
+      train.FitOptions(epochs=12, batch_size=4, epochs_per_call=6,
+                       log_every=log_every), key=jax.random.PRNGKey(0),
+      on_progress=(lambda e, m: seen.append((e, m))) if report else None)
+  assert chunks == [chunk]
+  if report:   # every epoch, in order, with that epoch's metrics
+    assert [e for e, _ in seen] == list(range(1, 13))
+    for name in train.METRICS:
+      np.testing.assert_array_equal([m[name] for _, m in seen],
+                                    result.history[name])
 
 
 def test_no_validation_data_gives_nan():
@@ -350,6 +376,29 @@ def test_population_members_equal_single_runs(shared):
     chex.assert_trees_all_close(member, single.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pop.history["train_loss"][i],
                                single.history["train_loss"], rtol=1e-5)
+
+
+def test_population_epochs_to_threshold_are_where_fit_stops():
+  data = _data(n=16)
+  keys = jax.random.split(jax.random.PRNGKey(2), 3)
+  rates = [0.02, 0.3, 1.0]
+  options = config.FitOptions(epochs=12, batch_size=4)
+  pop = population.fit_population(keys, [3, 4, 2], MODEL, data, options,
+                                  learning_rates=rates, optimizer="sgd")
+  costs = pop.history["train_loss"]
+  threshold = float(np.median(costs[:, -1]))   # some reach it, some not
+  epochs = population.epochs_to_threshold(costs, threshold)
+  assert np.isnan(epochs).any() and np.isfinite(epochs).any()
+  for i in range(3):
+    k_init, k_train = jax.random.split(keys[i])
+    single = train.fit(mlp.init(k_init, [3, 4, 2], MODEL), MODEL,
+                       optax.sgd(rates[i]), data,
+                       options.replace(cost_threshold=threshold), key=k_train)
+    assert single.reached_threshold == np.isfinite(epochs[i])
+    if single.reached_threshold:
+      assert single.epochs_run == epochs[i]
+  np.testing.assert_array_equal(population.epochs_to_threshold(
+      [[3.0, 1.0, 0.5, 2.0], [3.0, 2.0, np.nan, 0.9]], 1.0), [3, 4])
 
 
 @pytest.mark.parametrize("shared", [False, True])
