@@ -258,7 +258,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
   for axis, inches in ((ax.xaxis, box.width * ax.figure.get_figwidth()),
                        (ax.yaxis, box.height * ax.figure.get_figheight())):
     axis.set_major_locator(matplotlib.ticker.MaxNLocator(
-        nbins=int(np.clip(inches / 0.8, 3, 8))))
+        nbins=int(np.clip(inches / 0.8, 3, 8)), steps=[1, 2, 2.5, 5, 10]))
   if legend or (legend is None and (own or class_names)):
     names = list(class_names) if class_names else [
         f"class {c}" for c in range(max(k, 2))]
