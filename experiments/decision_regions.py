@@ -77,16 +77,18 @@ def load(config) -> tuple:
   inputs' encoding (``apply``, ``invert``; None for raw inputs)."""
   d = config.data
   if d.dataset == "csv":
+    cli.check(len(d.target) == 1, "target", "decision regions need one "
+              "target column, of class labels")
     table = tabular.read_csv(d.csv_path)
-    if d.target in table.header:   # else load_split names it
-      labels = [v for v in table.column(d.target)
+    if d.target[0] in table.header:   # else load_split names it
+      labels = [v for v in table.column(d.target[0])
                 if not tabular.is_missing(v)]
       cli.check(tabular.infer_task(labels) == data.CLASSIFICATION, "target",
                 "its column holds real numbers; decision regions need "
                 f"class labels (text, or at most "
                 f"{tabular.MAX_INTEGER_CLASSES} distinct integers)")
     if not d.features:
-      features = tuple(c for c in table.header if c != d.target)
+      features = tuple(c for c in table.header if c not in d.target)
       cli.check(len(features) == 2, "features", f"{d.csv_path} has the "
                 f"columns {', '.join(features)} besides the target; name "
                 f"the two inputs, e.g. --features={','.join(features[:2])}")

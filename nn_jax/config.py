@@ -114,6 +114,18 @@ class Items(NamedTuple):
     return None
 
 
+class Names(NamedTuple):
+  """Distinct, non-empty names (of columns)."""
+
+  def error(self, value) -> Optional[str]:
+    if not all(value):
+      return "must hold non-empty names, comma-separated"
+    for name in value:
+      if value.count(name) > 1:
+        return f"lists {name!r} twice"
+    return None
+
+
 def _type_error(name, kind, value) -> Optional[str]:
   """Whether ``value`` has the setting's type (a bool is not a number)."""
   is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -165,6 +177,10 @@ class _Settings:
       if kind is tuple and isinstance(value, list):   # from JSON
         value = tuple(value)
         object.__setattr__(self, field.name, value)
+      if (kind is tuple and isinstance(value, str)
+          and item_kind(field) is str):   # "a,b" (or "a") for ("a", "b")
+        value = tuple(v.strip() for v in value.split(",")) if value else ()
+        object.__setattr__(self, field.name, value)
       if value is None and field.default is None:   # Optional, unset
         continue
       message = _type_error(field.name, kind, value)
@@ -210,7 +226,9 @@ class DataConfig(_Settings):
   data_dir: str = setting("", "MNIST: folder of the IDX files (default "
                           "~/.cache/nn_jax/mnist, downloaded if missing).")
   csv_path: str = setting("", "CSV: the file to train on.")
-  target: str = setting("", "CSV: the column to predict.")
+  target: tuple[str, ...] = setting(
+      (), "CSV: the column to predict, or several numeric ones, y1,y2, "
+      "predicted together by regression (one linear output each).", Names())
   features: str = setting("", "CSV: the input columns, a,b (default: every "
                           "column but the target).")
   n_samples: int = setting(500, "Examples of a generated data set (moons, "
@@ -276,6 +294,10 @@ class DataConfig(_Settings):
              "use either classes or positive_class, not both")
     _require(self.dataset != "csv" or (self.csv_path and self.target),
              "dataset=csv needs csv_path and target (the column to predict)")
+    _require(len(self.target) < 2 or self.task != "classification",
+             f"task=classification predicts one target column; several "
+             f"({','.join(self.target)}) are predicted together by "
+             f"regression only")
     _require(not self.task or self.dataset == "csv",
              f"task is for dataset=csv; {self.dataset!r} has its own")
     _require(self.test_fraction + self.validation_fraction < 1,

@@ -14,6 +14,10 @@ nominal or ordinal columns, 1-of-k for ordinal ones, the lecture's k-unit
 thermometer, raw numeric columns), as ``nn_jax.config``'s ``nominal_code``,
 ``ordinal_code``, ``thermometer_units`` and ``input_encoding`` do.
 
+The target is one column (classification or regression), or several
+numeric columns predicted together by regression (``y`` gets one column
+per target).
+
 The encoder is fitted on the training split and then applied to any other
 rows, so the caller splits first::
 
@@ -27,6 +31,13 @@ or all at once with :func:`load_split`. On the command line the types are
 given as ``--nominal=a,b`` and ``--ordinal=c:low<mid<high;d:s<m<l``, parsed by
 :func:`parse_nominal` and :func:`parse_ordinal`.
 
+The file is parsed by pyarrow's CSV reader (imported when a file is first
+read) and kept column by column; each column is checked and encoded at once
+with NumPy, its distinct cells looked up once. Files that reader does not
+take as the standard library's ``csv`` module would (a row with too many or
+too few cells, text that is not UTF-8) are read again by ``csv``, which
+names the row.
+
 Errors that the data can cause (a missing value, a category the training rows
 never had, a word in a numeric column) raise ``ValueError`` naming the
 **data row** -- 1-based, counting the rows after the header, so data row 1 is
@@ -38,7 +49,7 @@ spaces; an empty cell or one of ``NA``, ``N/A``, ``NaN``, ``null``, ``None``,
 
 import csv
 import os
-from typing import Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import chex
 import jax
@@ -57,41 +68,120 @@ MAX_LISTED = 10
 
 TASKS = (data_lib.CLASSIFICATION, data_lib.REGRESSION)
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _arrow():
+  """pyarrow and pyarrow.compute, imported on first use: only CSV files
+  need them."""
+  import pyarrow  # pylint: disable=g-import-not-at-top
+  import pyarrow.compute  # pylint: disable=g-import-not-at-top
+  return pyarrow, pyarrow.compute
+
+
+def _pool():
+  """The memory pool of reading: the C library's allocator, whose freed
+  blocks NumPy's arrays can take next (pyarrow's own pool keeps them)."""
+  return _arrow()[0].system_memory_pool()
+
+
+# A column with at most this many distinct cells keeps them once each, and a
+# code per row.
+MAX_CODED = 1 << 12
+# The file is read in blocks of this many bytes (pyarrow buffers a few
+# dozen; larger blocks take more memory and are not faster).
+BLOCK_BYTES = 1 << 18
+
+
+class Column(NamedTuple):
+  """The cells of one column, every data row of a file, kept compactly.
+
+  One of three forms: ``values`` and ``codes`` (row ``i``'s cell is
+  ``values[codes[i]]``) for a column of at most ``MAX_CODED`` distinct
+  cells; else ``numbers`` (float64) when pyarrow reads every cell as a
+  number (the cells' text is read from the file again if a message needs
+  it); else ``strings`` (a ``pyarrow.StringArray``).
+  """
+  values: Optional[list] = None
+  codes: Optional[np.ndarray] = None
+  numbers: Optional[np.ndarray] = None
+  strings: Any = None
+
+
+class Source(NamedTuple):
+  """How a :class:`Table`'s file was read, to read a column of it again.
+
+  Attributes:
+    delimiter: the separator.
+    dropped: the rows pyarrow gave that are not data rows (the header and
+      blank rows), by position.
+    lines: the line where each data row ends, when the ``csv`` module read
+      the file; None when pyarrow did (a message then finds its row's line).
+    quoted: whether the file holds a quote character (a quoted cell may
+      hold a line break).
+  """
+  delimiter: str = ","
+  dropped: np.ndarray = np.zeros(0, np.int64)
+  lines: Optional[np.ndarray] = None
+  quoted: bool = True
+
 
 class Table(NamedTuple):
-  """The cells of a CSV file as strings, with each row's place in the file.
+  """The cells of a CSV file, column by column, and which of the file's
+  rows this table holds.
 
   Attributes:
     path: the file read (for error messages).
     header: column names, in file order.
-    rows: the data rows, each a tuple of ``len(header)`` stripped strings.
-    row_numbers: int ``(n,)``, the 1-based data row number of each row in the
-      file (data row 1 is the first row after the header; blank lines are not
-      rows); kept through ``take`` so that errors on a split still name the
-      file's row.
-    line_numbers: int ``(n,)``, the line of the file where each row ends.
+    cells: one :class:`Column` per column, with the stripped cells of every
+      data row of the file (shared by the tables ``take`` and ``split``
+      make).
+    index: int64 ``(n,)``: this table's rows, as 0-based positions among
+      the file's data rows, in this table's order.
+    source: how the file was read (:class:`Source`).
   """
   path: str
   header: tuple
-  rows: tuple
-  row_numbers: np.ndarray
-  line_numbers: np.ndarray
+  cells: tuple
+  index: np.ndarray
+  source: Source = Source()
 
   @property
   def size(self) -> int:
-    return len(self.rows)
+    return len(self.index)
+
+  @property
+  def row_numbers(self) -> np.ndarray:
+    """int64 ``(n,)``, the 1-based data row number of each row in the file
+    (data row 1 is the first row after the header; blank lines are not
+    rows); kept through ``take`` so that errors on a split still name the
+    file's row."""
+    return self.index + 1
+
+  @property
+  def line_numbers(self) -> np.ndarray:
+    """int64 ``(n,)``, the line of the file where each row ends."""
+    lines = self.source.lines
+    if lines is None:
+      lines = _scan_lines(self.path, self.source.delimiter)
+    return lines[self.index]
+
+  @property
+  def rows(self) -> tuple:
+    """The rows as tuples of ``len(header)`` stripped strings (for small
+    tables: this makes a Python string of every cell)."""
+    return tuple(zip(*(self.column(c) for c in self.header)))
 
   def take(self, idx) -> "Table":
     """The rows at ``idx`` (an int array), in that order."""
     idx = np.asarray(idx, np.int64).reshape(-1)
-    return self._replace(rows=tuple(self.rows[i] for i in idx),
-                         row_numbers=self.row_numbers[idx],
-                         line_numbers=self.line_numbers[idx])
+    return self._replace(index=self.index[idx])
 
   def column(self, name: str) -> list:
     """The cells of column ``name``."""
-    j = self._index(name, "column")
-    return [r[j] for r in self.rows]
+    pa, _ = _arrow()
+    strings = _strings(self, self._index(name, "column"))
+    return strings.take(pa.array(self.index)).to_pylist()
 
   def split(self, key: chex.PRNGKey, test_fraction: float
             ) -> tuple["Table", "Table"]:
@@ -116,13 +206,44 @@ class Table(NamedTuple):
 
 
 def _where(table: Table, i: int, column: str) -> str:
-  return (f"{table.path}: data row {int(table.row_numbers[i])} (line "
-          f"{int(table.line_numbers[i])}), column {column!r}")
+  row = int(table.index[i]) + 1
+  if table.source.lines is not None:
+    line = str(int(table.source.lines[row - 1]))
+  else:
+    lines = _scan_lines(table.path, table.source.delimiter, stop=row)
+    line = str(int(lines[-1])) if len(lines) == row else "?"
+  return f"{table.path}: data row {row} (line {line}), column {column!r}"
 
 
 def is_missing(cell: str) -> bool:
   """Whether ``cell`` (already stripped) stands for a missing value."""
   return cell.lower() in MISSING
+
+
+def _blank(cells) -> bool:
+  return not any(c.strip() for c in cells)
+
+
+def _scan_lines(path: str, delimiter: str, stop: Optional[int] = None
+                ) -> np.ndarray:
+  """The line where each data row of the file ends (of the first ``stop``
+  rows), as the ``csv`` module counts lines."""
+  lines, header = [], False
+  with open(path, newline="", encoding="utf-8-sig") as f:
+    reader = csv.reader(f, delimiter=delimiter)
+    for cells in reader:
+      if _blank(cells):
+        continue
+      if header:
+        lines.append(reader.line_num)
+        if stop is not None and len(lines) >= stop:
+          break
+      header = True
+  return np.asarray(lines, np.int64)
+
+
+class _NotForArrow(Exception):
+  """A file that pyarrow's reader leaves to the ``csv`` module."""
 
 
 def read_csv(path: str, delimiter: str = ",") -> Table:
@@ -140,6 +261,213 @@ def read_csv(path: str, delimiter: str = ",") -> Table:
   """
   if not os.path.isfile(path):
     raise ValueError(f"{path}: no such CSV file")
+  try:
+    header, cells, source = _read_arrow(path, delimiter)
+  except _NotForArrow:
+    header, cells, source = _read_python(path, delimiter)
+  if len(header) == 1 and delimiter == ",":
+    for other in (";", "\t"):
+      if other in header[0]:   # a ;- or tab-separated file
+        return read_csv(path, other)
+  for j, name in enumerate(header):
+    if not name:
+      raise ValueError(f"{path}: column {j + 1} of the header has no name")
+    if header.index(name) != j:
+      raise ValueError(f"{path}: column name {name!r} appears twice in the "
+                       f"header")
+  n = _length(cells[0])
+  if not n:
+    raise ValueError(f"{path} has a header ({', '.join(header)}) but no data "
+                     f"rows")
+  return Table(path, header, cells, np.arange(n, dtype=np.int64), source)
+
+
+def _length(column: Column) -> int:
+  for part in (column.codes, column.numbers, column.strings):
+    if part is not None:
+      return len(part)
+  return 0
+
+
+class _ColumnBuilder:
+  """Takes a column's cells block by block and keeps them as a
+  :class:`Column`: codes while there are few distinct cells, numbers while
+  every cell is one, else the strings. ``capacity``: at least the number of
+  cells to come (the arrays are made that long at once, and only the part
+  written takes memory)."""
+
+  def __init__(self, capacity: int):
+    self.place = {}      # cell -> code
+    self.codes = np.empty(capacity, np.int32)
+    self.numbers = np.empty(capacity, np.float64)
+    self.strings = []
+    self.size = 0
+    self.lost = False    # the strings of earlier blocks were not kept
+
+  def add(self, cells) -> None:
+    pa, pc = _arrow()
+    start, self.size = self.size, self.size + len(cells)
+    if self.place is not None:
+      encoded = pc.dictionary_encode(cells, memory_pool=_pool())
+      if len(self.place) + len(encoded.dictionary) <= MAX_CODED:
+        ids = np.asarray([self.place.setdefault(v, len(self.place))
+                          for v in encoded.dictionary.to_pylist()] or [0],
+                         np.int32)
+        self.codes[start:self.size] = ids[np.asarray(encoded.indices)]
+      else:
+        self.place = self.codes = None
+    if self.numbers is not None:
+      try:
+        self.numbers[start:self.size] = pc.cast(cells, pa.float64(),
+                                                memory_pool=_pool())
+      except pa.ArrowInvalid:
+        self.numbers = None
+    if self.place is None and self.numbers is None:
+      self.lost = self.lost or (start > 0 and not self.strings)
+      self.strings.append(cells)
+
+  def finish(self) -> Optional[Column]:
+    """The column, or None if it must be read again for its strings."""
+    pa, _ = _arrow()
+    if self.place is not None:
+      return Column(values=list(self.place), codes=self.codes[:self.size])
+    if self.numbers is not None:
+      return Column(numbers=self.numbers[:self.size])
+    if self.lost:
+      return None
+    return Column(strings=pa.chunked_array(self.strings,
+                                           pa.string()).combine_chunks())
+
+
+def _first_row(path: str, delimiter: str) -> tuple:
+  """The stripped cells of the file's first row that is not blank."""
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+      for cells in csv.reader(f, delimiter=delimiter):
+        if not _blank(cells):
+          return tuple(c.strip() for c in cells)
+  except (UnicodeDecodeError, csv.Error):
+    pass
+  raise _NotForArrow   # the csv module names the problem
+
+
+def _lines_and_quotes(path: str) -> tuple:
+  """``(n, quoted)``: at least the number of lines (and so of rows) of the
+  file, and whether it holds a quote character."""
+  lines, quoted = 1, False
+  with open(path, "rb") as f:
+    while block := f.read(1 << 22):
+      lines += block.count(b"\n") + block.count(b"\r")
+      quoted = quoted or b'"' in block
+  return lines, quoted
+
+
+def _arrow_options(delimiter: str, n_columns: int, quoted: bool,
+                   **convert):
+  """pyarrow's options to read the file's rows as strings, blank rows of
+  another length skipped, other rows of another length an error."""
+  pa, _ = _arrow()
+  import pyarrow.csv as pa_csv  # pylint: disable=g-import-not-at-top
+  names = [f"column{j}" for j in range(n_columns)]
+
+  def other_length(row):
+    return "skip" if _blank(next(csv.reader([row.text], delimiter=delimiter),
+                                 [])) else "error"
+
+  return pa_csv, dict(
+      read_options=pa_csv.ReadOptions(column_names=names,
+                                      block_size=BLOCK_BYTES,
+                                      use_threads=False),
+      parse_options=pa_csv.ParseOptions(
+          delimiter=delimiter, newlines_in_values=quoted,
+          invalid_row_handler=other_length),
+      convert_options=pa_csv.ConvertOptions(
+          column_types={n: pa.string() for n in names},
+          strings_can_be_null=False, quoted_strings_can_be_null=False,
+          **convert))
+
+
+def _read_arrow(path: str, delimiter: str) -> tuple:
+  """``(header, cells, source)`` by pyarrow's reader, block by block: one
+  :class:`Column` of stripped cells per column, blank rows left out.
+
+  Raises:
+    _NotForArrow: the file is empty, is not UTF-8, or has a row (not blank)
+      whose number of cells differs from the header's.
+  """
+  header = _first_row(path, delimiter)
+  pa, pc = _arrow()
+  lines, quoted = _lines_and_quotes(path)
+  pa_csv, options = _arrow_options(delimiter, len(header), quoted)
+  builders = [_ColumnBuilder(lines) for _ in header]
+  dropped, position, found_header = [], 0, False
+  default_pool = pa.default_memory_pool()
+  pa.set_memory_pool(_pool())   # also for the reader's own buffers
+  try:
+    with pa.OSFile(path) as f:   # read as is, whatever the file's extension
+      for batch in pa_csv.open_csv(f, **options, memory_pool=_pool()):
+        cells = [pc.utf8_trim_whitespace(c, memory_pool=_pool())
+                 for c in batch.columns]
+        blank = np.ones(batch.num_rows, bool)
+        for c in cells:
+          blank &= np.asarray(pc.equal(pc.binary_length(c), 0))
+        if not found_header and not blank.all():
+          first = int(np.argmin(blank))
+          if tuple(c[first].as_py() for c in cells) != header:
+            raise _NotForArrow
+          blank[first] = found_header = True
+        if blank.any():
+          dropped.append(position + np.flatnonzero(blank))
+          keep = pa.array(~blank)
+          cells = [pc.filter(c, keep, memory_pool=_pool()) for c in cells]
+        position += batch.num_rows
+        for builder, c in zip(builders, cells):
+          builder.add(c)
+  except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error):
+    raise _NotForArrow from None
+  finally:
+    pa.set_memory_pool(default_pool)
+  if not found_header:
+    raise _NotForArrow
+  source = Source(delimiter, np.concatenate(dropped), quoted=quoted)
+  cells = []
+  for j, builder in enumerate(builders):
+    column = builder.finish()
+    cells.append(column if column is not None else Column(
+        strings=_read_strings(path, source, len(header), j)))
+  return header, tuple(cells), source
+
+
+def _read_strings(path: str, source: Source, n_columns: int, j: int):
+  """Column ``j``'s stripped cells, every data row, read from the file
+  again (pyarrow)."""
+  pa, pc = _arrow()
+  pa_csv, options = _arrow_options(source.delimiter, n_columns,
+                                   source.quoted,
+                                   include_columns=[f"column{j}"])
+  with pa.OSFile(path) as f:
+    cells = pa_csv.read_csv(f, **options).column(0)
+  keep = np.ones(len(cells), bool)
+  keep[source.dropped] = False
+  return pc.utf8_trim_whitespace(cells.filter(pa.array(keep))).combine_chunks()
+
+
+def _strings(table: Table, j: int):
+  """Column ``j``'s cells, every data row of the file (pyarrow strings)."""
+  pa, _ = _arrow()
+  column = table.cells[j]
+  if column.strings is not None:
+    return column.strings
+  if column.values is not None:
+    return pa.array(column.values, pa.string()).take(pa.array(column.codes))
+  return _read_strings(table.path, table.source, len(table.header), j)
+
+
+def _read_python(path: str, delimiter: str) -> tuple:
+  """``(header, cells, source)`` by the ``csv`` module, row by row, with
+  the line where each data row ends; raises the errors of :func:`read_csv`
+  that a row can cause."""
+  pa, _ = _arrow()
   header = None
   rows, lines = [], []
   try:
@@ -164,21 +492,24 @@ def read_csv(path: str, delimiter: str = ",") -> Table:
   if header is None:
     raise ValueError(f"{path} is empty; it needs a header line with the "
                      f"column names, then one line per example")
-  if len(header) == 1 and delimiter == ",":
-    for other in (";", "\t"):
-      if other in header[0]:   # a ;- or tab-separated file
-        return read_csv(path, other)
-  for j, name in enumerate(header):
-    if not name:
-      raise ValueError(f"{path}: column {j + 1} of the header has no name")
-    if header.index(name) != j:
-      raise ValueError(f"{path}: column name {name!r} appears twice in the "
-                       f"header")
-  if not rows:
-    raise ValueError(f"{path} has a header ({', '.join(header)}) but no data "
-                     f"rows")
-  return Table(path, header, tuple(rows), np.arange(1, len(rows) + 1),
-               np.asarray(lines, np.int64))
+  return header, _columns(header, rows), Source(
+      delimiter, np.zeros(0, np.int64), np.asarray(lines, np.int64))
+
+
+def _columns(header: tuple, rows: Sequence[tuple]) -> tuple:
+  """The :class:`Column` of each of ``header``'s columns of ``rows`` (tuples
+  of stripped strings), each keeping its text."""
+  pa, _ = _arrow()
+  cells = []
+  for j in range(len(header)):
+    strings = pa.array([r[j] for r in rows], pa.string())
+    builder = _ColumnBuilder(len(rows))
+    builder.add(strings)
+    column = builder.finish()
+    if column.values is None:   # the text stays at hand
+      column = column._replace(strings=strings)
+    cells.append(column)
+  return tuple(cells)
 
 
 def from_records(records: Sequence[Mapping], name: str = "records"
@@ -191,7 +522,8 @@ def from_records(records: Sequence[Mapping], name: str = "records"
                      for c in header)
                for r in ({str(k): v for k, v in r.items()} for r in records))
   numbers = np.arange(1, len(rows) + 1)
-  return Table(name, header, rows, numbers, numbers)
+  return Table(name, header, _columns(header, rows), numbers - 1,
+               Source(lines=numbers))
 
 
 def parse_nominal(spec: str, flag: str = "nominal") -> tuple:
@@ -319,11 +651,22 @@ class Codes(NamedTuple):
     return self
 
 
+def _target_names(target: Union[str, Sequence[str]]) -> tuple:
+  targets = (target,) if isinstance(target, str) else tuple(target)
+  if not targets:
+    raise ValueError("no target column given; name the column to predict")
+  for name in targets:
+    if targets.count(name) > 1:
+      raise ValueError(f"target column {name!r} is listed twice")
+  return targets
+
+
 class TabularEncoder(NamedTuple):
   """Column types and the statistics fitted on training rows.
 
   Attributes:
-    target: the target column.
+    target: the target column; with several targets (regression), a tuple
+      of them in the order of ``y``'s columns.
     task: ``"classification"`` or ``"regression"``.
     features: the feature columns, in file order.
     nominal: nominal column -> its categories (from the training rows, sorted).
@@ -339,7 +682,7 @@ class TabularEncoder(NamedTuple):
     name: the data set's name (the file's name without extension).
     codes: how each type of column is coded (:class:`Codes`).
   """
-  target: str
+  target: Union[str, tuple]
   task: str
   features: tuple
   nominal: dict
@@ -351,64 +694,79 @@ class TabularEncoder(NamedTuple):
   name: str
   codes: Codes = Codes()
 
+  @property
+  def targets(self) -> tuple:
+    """The target columns, one or more, in the order of ``y``'s columns."""
+    return _target_names(self.target)
+
   def transform(self, table: Table) -> data_lib.Dataset:
     """Encodes ``table``'s rows with the statistics fitted on training rows.
 
     Returns:
       A :class:`nn_jax.data.Dataset`: ``x`` float32 ``(n, len(feature_names))``;
       ``y`` int32 labels ``0..len(classes) - 1`` (classification) or float32
-      ``(n, 1)`` (regression).
+      ``(n, len(targets))`` (regression).
 
     Raises:
       ValueError: a missing cell, a category or level the encoder does not
         know, a non-numeric cell in a numeric column, or a class label not in
         the training rows; the message names the data row and the column.
     """
-    table._index(self.target, "column")  # pylint: disable=protected-access
-    x = self.inputs(table)
+    return self._encode(table)
+
+  def _encode(self, table: Table, numeric=None) -> data_lib.Dataset:
+    """:meth:`transform`, given the numeric columns' values if known."""
+    for name in self.targets:
+      table._index(name, "column")  # pylint: disable=protected-access
+    x = self.inputs(table, numeric)
     if self.task == data_lib.CLASSIFICATION:
-      values = _known_cells(table, self.target, self.classes, "class",
-                            "was not in the training rows",
-                            numbers=_all_numbers(self.classes))
-      index = {c: i for i, c in enumerate(self.classes)}
-      y = np.asarray([index[v] for v in values], np.int32)
+      y = _known_cells(table, self.target, self.classes, "class",
+                       "was not in the training rows",
+                       numbers=_all_numbers(self.classes)).astype(np.int32)
       return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
                               len(self.classes), class_names=self.classes)
-    y = _numeric_column(
-        table, self.target, "a regression target must be a number (use "
-        "task=classification for class labels)")[:, None].astype(np.float32)
+    y = np.stack([_numeric_column(
+        table, t, "a regression target must be a number (use "
+        "task=classification for class labels)") for t in self.targets],
+                 1).astype(np.float32)
     return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
 
-  def inputs(self, table: Table) -> np.ndarray:
+  def inputs(self, table: Table, numeric=None) -> np.ndarray:
     """The encoded inputs of ``table``'s rows, float32 ``(n,
     len(feature_names))``; the target column need not be there (rows to
-    predict). Raises ValueError as :meth:`transform` does."""
+    predict). Raises ValueError as :meth:`transform` does. ``numeric``: the
+    numeric columns' values, if known."""
     for name in self.features:
       table._index(name, "column")  # pylint: disable=protected-access
-    blocks = []
-    numeric = [_numeric_column(table, c) for c in self.numeric]
-    numeric = (self.scaler.apply(np.stack(numeric, 1)) if numeric
-               else np.zeros((table.size, 0), np.float32))
-    n_i = 0
+    if numeric is None:
+      numeric = [_numeric_column(table, c) for c in self.numeric]
+    x = np.empty((table.size, len(self.feature_names)), np.float32)
+    start = n_i = 0
     for c in self.features:
       if c in self.nominal:
-        values = _known_cells(table, c, self.nominal[c], "category",
-                              "was not in the training rows")
-        blocks.append(_code(self.codes.nominal, values, self.nominal[c]))
+        known = self.nominal[c]
+        block = _code(self.codes.nominal, known, known)[_known_cells(
+            table, c, known, "category", "was not in the training rows")]
       elif c in self.ordinal:
-        values = _known_cells(table, c, self.ordinal[c], "level",
-                              "is not one of the levels given in --ordinal")
-        blocks.append(_code(self.codes.ordinal, values, self.ordinal[c],
-                            self.codes.thermometer_units))
-      else:
-        blocks.append(numeric[:, n_i:n_i + 1])
+        known = self.ordinal[c]
+        block = _code(self.codes.ordinal, known, known,
+                      self.codes.thermometer_units)[_known_cells(
+                          table, c, known, "level",
+                          "is not one of the levels given in --ordinal")]
+      else:   # standardized column by column: less memory, the same values
+        block = encoding.Standardize(
+            self.scaler.mean[n_i:n_i + 1], self.scaler.std[n_i:n_i + 1]
+        ).apply(numeric[n_i][:, None])
         n_i += 1
-    return (np.concatenate(blocks, 1) if blocks
-            else np.zeros((table.size, 0), np.float32)).astype(np.float32)
+      x[:, start:start + block.shape[1]] = block
+      start += block.shape[1]
+    return x
 
   def describe(self) -> dict:
     """A JSON-friendly summary (for results.json)."""
-    return {"target": self.target, "task": self.task,
+    return {"target": (self.target if isinstance(self.target, str)
+                       else list(self.target)),
+            "task": self.task,
             "classes": list(self.classes),
             "nominal": {k: list(v) for k, v in self.nominal.items()},
             "ordinal": {k: list(v) for k, v in self.ordinal.items()},
@@ -463,64 +821,133 @@ def _code_names(code: str, column: str, levels, units: str = "k-1") -> list:
   return [f"{column}>={v}" for v in levels[units != "k":]]
 
 
-def _in_file_order(table: Table, values: list):
-  """``(i, values[i])`` in the order of the rows in the file, so that an
-  error names the first bad row of the file, not of a shuffled split."""
-  for i in np.argsort(table.row_numbers, kind="stable"):
-    yield int(i), values[i]
+def _first_in_file(table: Table, mask: np.ndarray) -> Optional[int]:
+  """Of the rows where ``mask`` holds, the one that comes first in the
+  file (so that an error names the first bad row of the file, not of a
+  shuffled split); None if there is none."""
+  rows = np.flatnonzero(mask)
+  return int(rows[np.argmin(table.index[rows])]) if rows.size else None
 
 
-def _cells(table: Table, column: str) -> list:
-  """The cells of ``column``; raises on the first missing one."""
-  values = table.column(column)
-  for i, v in _in_file_order(table, values):
-    if is_missing(v):
-      raise ValueError(
-          f"{_where(table, i, column)}: missing value ({v!r}); fill it in or "
-          f"remove the row (data rows are 1-based, after the header)")
-  return values
+def _distinct(table: Table, column: str) -> tuple:
+  """``(codes, values)``: row ``i``'s cell of ``column`` is
+  ``values[codes[i]]``; ``values`` are the distinct cells of the rows."""
+  pa, pc = _arrow()
+  j = table._index(column, "column")  # pylint: disable=protected-access
+  kept = table.cells[j]
+  if kept.values is not None:
+    codes, values = kept.codes, kept.values
+  else:
+    encoded = pc.dictionary_encode(_strings(table, j))
+    codes, values = np.asarray(encoded.indices), encoded.dictionary
+  codes = codes[table.index]
+  present = np.bincount(codes, minlength=len(values)) > 0
+  if isinstance(values, list):
+    values = [values[k] for k in np.flatnonzero(present)]
+  else:
+    values = values.filter(pa.array(present)).to_pylist()
+  return (np.cumsum(present) - 1)[codes], values
 
 
-def _known_cells(table, column, known, what, why, numbers=False) -> list:
-  """The column's cells, each one of ``known`` (with ``numbers``: equal as
-  a number to one, and named as it is there)."""
-  values = _cells(table, column)
-  allowed = set(known)
-  named = [_numeric_class(v) if numbers and _number(v) is not None else v
-           for v in values]
-  for i, name in _in_file_order(table, named):
-    if name not in allowed:
-      shown = ", ".join(known[:MAX_LISTED]) + (
-          f", ... ({len(known)} in all)" if len(known) > MAX_LISTED else "")
-      raise ValueError(
-          f"{_where(table, i, column)}: {what} {values[i]!r} {why} (known: "
-          f"{shown})")
-  return named
+def _cells(table: Table, column: str) -> tuple:
+  """:func:`_distinct` of ``column``; raises on the first missing cell."""
+  codes, values = _distinct(table, column)
+  missing = [k for k, v in enumerate(values) if is_missing(v)]
+  if missing:
+    i = _first_in_file(table, np.isin(codes, missing))
+    raise ValueError(
+        f"{_where(table, i, column)}: missing value ({values[codes[i]]!r}); "
+        f"fill it in or remove the row (data rows are 1-based, after the "
+        f"header)")
+  return codes, values
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+def _known_cells(table, column, known, what, why,
+                 numbers=False) -> np.ndarray:
+  """Each row's position in ``known`` of its cell of ``column`` (with
+  ``numbers``: of the one it equals as a number); raises naming the first
+  cell that is not there."""
+  codes, values = _cells(table, column)
+  place = {c: k for k, c in enumerate(known)}
+  lookup = np.asarray(
+      [place.get(_numeric_class(v) if numbers and _number(v) is not None
+                 else v, -1) for v in values] or [-1], np.int64)
+  out = lookup[codes]
+  i = _first_in_file(table, out < 0)
+  if i is not None:
+    shown = ", ".join(known[:MAX_LISTED]) + (
+        f", ... ({len(known)} in all)" if len(known) > MAX_LISTED else "")
+    raise ValueError(
+        f"{_where(table, i, column)}: {what} {values[codes[i]]!r} {why} "
+        f"(known: {shown})")
+  return out
+
+
+def _finite_numbers(table: Table, column: str) -> Optional[np.ndarray]:
+  """The rows' cells of ``column`` as float64 if pyarrow reads every cell
+  of the column as a number and the rows' are finite and within float32's
+  range; else None."""
+  pa, pc = _arrow()
+  j = table._index(column, "column")  # pylint: disable=protected-access
+  kept = table.cells[j]
+  try:
+    if kept.numbers is not None:
+      values = kept.numbers[table.index]
+    elif kept.values is not None:
+      values = np.asarray(pc.cast(pa.array(kept.values, pa.string()),
+                                  pa.float64()))[kept.codes[table.index]]
+    else:
+      values = np.asarray(pc.cast(kept.strings, pa.float64()))[table.index]
+  except pa.ArrowInvalid:
+    return None
+  # NaN fails the comparison (it stands for a missing value or is no number)
+  return values if np.all(np.abs(values) <= FLOAT32_MAX) else None
 
 
 def _numeric_column(table: Table, column: str,
                     hint: str = "a numeric column must hold numbers (a "
                     "categorical one goes in nominal or ordinal)"
                     ) -> np.ndarray:
-  values = _cells(table, column)
-  out = np.empty(len(values), np.float64)
-  for i, v in _in_file_order(table, values):
-    number = _number(v)
-    if number is None:
-      raise ValueError(
-          f"{_where(table, i, column)}: {v!r} is not a finite number; {hint}")
-    if abs(number) > FLOAT32_MAX:
-      raise ValueError(
-          f"{_where(table, i, column)}: {v!r} is beyond the range of the "
-          f"32-bit floats the network computes in (+-{FLOAT32_MAX:.3g})")
-    out[i] = number
-  return out
+  """The rows' cells of ``column`` as float64; raises naming the first
+  missing cell, else the first that is not a finite number or is beyond
+  float32's range."""
+  values = _finite_numbers(table, column)
+  if values is not None:
+    return values
+  # Some cell is not a number as pyarrow reads them (or is in a row of the
+  # file that this table leaves out): each distinct cell as Python reads it.
+  codes, cells = _cells(table, column)
+  numbers = [_number(v) for v in cells]
+  bad = [k for k, v in enumerate(numbers) if v is None or abs(v) > FLOAT32_MAX]
+  i = _first_in_file(table, np.isin(codes, bad))
+  if i is None:
+    return np.asarray(numbers or [0.0], np.float64)[codes]
+  cell = cells[codes[i]]
+  if numbers[codes[i]] is None:
+    raise ValueError(
+        f"{_where(table, i, column)}: {cell!r} is not a finite number; {hint}")
+  raise ValueError(
+      f"{_where(table, i, column)}: {cell!r} is beyond the range of the "
+      f"32-bit floats the network computes in (+-{FLOAT32_MAX:.3g})")
 
 
-def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
+def _task_of(table: Table, column: str, task: Optional[str]) -> str:
+  """``task``, or the task :func:`infer_task` finds for the target
+  ``column``; raises on its first missing cell."""
+  values = _finite_numbers(table, column)
+  if values is None:   # some cell is text, missing or no finite number
+    _, cells = _cells(table, column)
+    return task or infer_task(cells)
+  if task:
+    return task
+  if (np.all(values == np.floor(values))
+      and np.unique(values).size <= MAX_INTEGER_CLASSES):
+    return data_lib.CLASSIFICATION
+  return data_lib.REGRESSION
+
+
+def fit_encoder(table: Table, target: Union[str, Sequence[str]],
+                nominal: Sequence[str] = (),
                 ordinal: Optional[Mapping[str, Sequence[str]]] = None,
                 task: Optional[str] = None,
                 features: Optional[Sequence[str]] = None,
@@ -529,7 +956,8 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
 
   Args:
     table: the training rows.
-    target: the column to predict.
+    target: the column to predict, or several numeric ones (a sequence of
+      names) to predict together by regression.
     nominal: nominal feature columns (1-of-k over the training categories).
     ordinal: ordinal feature column -> its levels, lowest first (thermometer).
     task: ``"classification"`` or ``"regression"``; ``None`` infers it from
@@ -544,23 +972,35 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
 
   Raises:
     ValueError: a named column is not in the file or is listed twice, the
-      target is also listed as a feature, ``task`` is unknown, or a cell is
-      bad (the message names the data row and the column).
+      target is also listed as a feature, ``task`` is unknown, several
+      targets are not all regression targets, or a cell is bad (the message
+      names the data row and the column).
   """
+  return _fit(table, target, nominal, ordinal, task, features, codes)[0]
+
+
+def _fit(table, target, nominal, ordinal, task, features, codes) -> tuple:
+  """:func:`fit_encoder`, and the training rows it encoded on the way."""
+  targets = _target_names(target)
   ordinal = {str(k): tuple(v) for k, v in (ordinal or {}).items()}
   nominal = tuple(nominal)
   codes = Codes(*codes).check()
-  table._index(target, "target column")  # pylint: disable=protected-access
+  for name in targets:
+    table._index(name, "target column")  # pylint: disable=protected-access
   if task is not None and task not in TASKS:
     raise ValueError(f"task must be one of {', '.join(TASKS)} (or None to "
                      f"infer it from the target column); got {task!r}")
+  if len(targets) > 1 and task == data_lib.CLASSIFICATION:
+    raise ValueError(f"task=classification predicts one target column; "
+                     f"several ({', '.join(targets)}) are predicted "
+                     f"together by regression only")
   for what, names in (("nominal", nominal), ("ordinal", tuple(ordinal)),
                       ("feature", tuple(features or ()))):
     for name in names:
       table._index(name, f"{what} column")  # pylint: disable=protected-access
-      if name == target:
+      if name in targets:
         raise ValueError(
-            f"the target column {target!r} is also listed in {what}; the "
+            f"the target column {name!r} is also listed in {what}; the "
             f"target is not an input (its classes come from its values; set "
             f"task=classification to force class labels)")
   for name in set(nominal) & set(ordinal):
@@ -571,12 +1011,15 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
       raise ValueError(f"ordinal column {name!r} needs at least two distinct "
                        f"levels; got {list(levels)}")
   if features is None:
-    features = tuple(c for c in table.header if c != target)
+    features = tuple(c for c in table.header if c not in targets)
   else:
     features = tuple(c for c in table.header if c in set(features))
   if not features:
-    raise ValueError(f"{table.path} has no input features: its only column "
-                     f"is the target {target!r}")
+    raise ValueError(
+        f"{table.path} has no input features: its only column is the "
+        f"target {targets[0]!r}" if len(targets) == 1 else
+        f"{table.path} has no input features: its only columns are the "
+        f"targets {', '.join(targets)}")
   nominal_set = set(nominal)
   missing_types = (nominal_set | set(ordinal)) - set(features)
   if missing_types:
@@ -584,21 +1027,32 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
                      f"ordinal but are not among the features "
                      f"{list(features)}")
 
-  targets = _cells(table, target)
-  task = task or infer_task(targets)
+  if len(targets) == 1:
+    task = _task_of(table, targets[0], task)
+  else:
+    for name in targets:
+      if _task_of(table, name, task) != data_lib.REGRESSION:
+        raise ValueError(
+            f"{table.path}: the target column {name!r} holds class labels "
+            f"(text, or at most {MAX_INTEGER_CLASSES} distinct integers), "
+            f"but several targets ({', '.join(targets)}) are predicted "
+            f"together by regression only; set task=regression to fit its "
+            f"values as numbers, or give one target")
+    task = data_lib.REGRESSION
   classes = ()
   if task == data_lib.CLASSIFICATION:
-    classes = _sorted_classes(targets)
+    classes = _sorted_classes(_cells(table, targets[0])[1])
     if len(classes) < 2:
-      raise ValueError(f"{table.path}: the target column {target!r} has only "
-                       f"one class ({classes[0]!r}) in the training rows")
-  categories = {c: tuple(sorted(set(_cells(table, c)))) for c in features
+      raise ValueError(f"{table.path}: the target column {targets[0]!r} has "
+                       f"only one class ({classes[0]!r}) in the training rows")
+  categories = {c: tuple(sorted(_cells(table, c)[1])) for c in features
                 if c in nominal_set}
   numeric = tuple(c for c in features
                   if c not in nominal_set and c not in ordinal)
-  columns = [_numeric_column(table, c) for c in numeric]
-  scaler = encoding.Standardize.fit(
-      np.stack(columns, 1) if columns else np.zeros((table.size, 0)))
+  columns = np.zeros((table.size, len(numeric)))
+  for k, c in enumerate(numeric):
+    columns[:, k] = _numeric_column(table, c)
+  scaler = encoding.Standardize.fit(columns)
   if codes.numeric == "none":
     scaler = encoding.Standardize(np.zeros(len(numeric)), np.ones(len(numeric)))
   names = []
@@ -611,16 +1065,18 @@ def fit_encoder(table: Table, target: str, nominal: Sequence[str] = (),
     else:
       names.append(c)
   enc = TabularEncoder(
-      target=target, task=task, features=features, nominal=categories,
+      target=targets[0] if len(targets) == 1 else targets, task=task,
+      features=features, nominal=categories,
       ordinal={c: ordinal[c] for c in features if c in ordinal},
       numeric=numeric, scaler=scaler, classes=classes,
       feature_names=tuple(names),
       name=os.path.splitext(os.path.basename(table.path))[0], codes=codes)
-  enc.transform(table)  # checks every training cell (levels, regression y)
-  return enc
+  # Encoding the training rows checks every cell (levels, regression y).
+  return enc, enc._encode(table, columns.T)  # pylint: disable=protected-access
 
 
-def load_csv(path: str, target: str, nominal: Sequence[str] = (),
+def load_csv(path: str, target: Union[str, Sequence[str]],
+             nominal: Sequence[str] = (),
              ordinal: Optional[Mapping[str, Sequence[str]]] = None,
              task: Optional[str] = None,
              features: Optional[Sequence[str]] = None,
@@ -635,11 +1091,12 @@ def load_csv(path: str, target: str, nominal: Sequence[str] = (),
     ``(dataset, encoder)``.
   """
   table = read_csv(path)
-  enc = fit_encoder(table, target, nominal, ordinal, task, features, codes)
-  return enc.transform(table), enc
+  enc, dataset = _fit(table, target, nominal, ordinal, task, features, codes)
+  return dataset, enc
 
 
-def load_split(path: str, target: str, nominal: Sequence[str] = (),
+def load_split(path: str, target: Union[str, Sequence[str]],
+               nominal: Sequence[str] = (),
                ordinal: Optional[Mapping[str, Sequence[str]]] = None,
                test_fraction: float = 0.2, seed: int = 0,
                task: Optional[str] = None,
@@ -654,7 +1111,7 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
 
   Args:
     path: the CSV file (header line first).
-    target: the column to predict.
+    target: the column to predict, or several numeric ones (regression).
     nominal: nominal feature columns.
     ordinal: ordinal feature column -> levels, lowest first.
     test_fraction: share of rows held out, in [0, 1).
@@ -672,6 +1129,6 @@ def load_split(path: str, target: str, nominal: Sequence[str] = (),
   if train_rows.size == 0:
     raise ValueError(f"{path}: no training rows left after holding out "
                      f"test_fraction={test_fraction} of {table.size}")
-  enc = fit_encoder(train_rows, target, nominal, ordinal, task, features,
+  enc, train = _fit(train_rows, target, nominal, ordinal, task, features,
                     codes)
-  return enc.transform(train_rows), enc.transform(test_rows), enc
+  return train, enc.transform(test_rows), enc

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -157,3 +158,27 @@ def test_nielsen_flagfile_config():
   assert data.input_encoding == "none"
   assert round(60000 * data.validation_fraction) == 10000
   assert data.split_order == "file"
+
+
+@pytest.mark.slow
+def test_loading_benchmark_files_and_measurements(tmp_path):
+  from benchmarks import loading  # pylint: disable=g-import-not-at-top
+  path = loading.write_csv(str(tmp_path / "big.csv"), 500)
+  with open(path) as f:
+    lines = f.read().splitlines()
+  assert lines[0] == "a,b,c,d,color,size,label" and len(lines) == 501
+  assert {l.split(",")[4] for l in lines[1:]} == {"red", "green", "blue"}
+  csv_run = loading.child("csv", path)
+  assert csv_run["error"] is None and csv_run["seconds"] > 0
+  assert csv_run["shapes"]["train"] == [360, 9]   # 4 + 3 colors + 2 sizes
+  bomb = loading.write_npz_bomb(str(tmp_path / "bomb.npz"), 0.01)
+  with zipfile.ZipFile(bomb) as z:
+    sizes = {i.filename: (i.file_size, i.compress_size) for i in z.infolist()}
+  assert sizes["extra.npy"][0] > 0.01 * 2**30 > 100 * sizes["extra.npy"][1]
+  bomb_run = loading.child("npz_bomb", bomb)
+  assert bomb_run["error"] is None and bomb_run["peak_growth"] < 0.01 * 2**30
+  table = loading.table({"csv": {"rows": 500, "file_bytes": os.path.getsize(
+      path), "median_seconds": 1.0, "median_cpu_seconds": 1.0,
+                                  "median_peak_growth": 2**20,
+                                  "runs": [csv_run]}})
+  assert "| CSV, 500 rows, as a run loads it |" in table

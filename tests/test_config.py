@@ -187,3 +187,19 @@ def test_column_codes_are_checked_by_name():
     with pytest.raises(ValueError,
                        match=re.escape(f"{name}='{bad}' is not allowed")):
       config.Config.make(**{name: bad})
+
+
+def test_target_is_one_column_or_several():
+  make = lambda target, **kw: config.Config.make(
+      dataset="csv", csv_path="a.csv", target=target, **kw)
+  assert make("y").data.target == ("y",)
+  assert make("y1, y2").data.target == ("y1", "y2")
+  assert make(["y1", "y2"]).flat()["target"] == ["y1", "y2"]
+  assert config.Config.from_flat(make("y").flat()).data.target == ("y",)
+  with pytest.raises(ValueError, match="^task=classification predicts one "
+                     "target column; several \\(y1,y2\\)"):
+    make("y1,y2", task="classification")
+  with pytest.raises(ValueError, match="target lists 'y' twice; got y,y"):
+    make("y,y")
+  with pytest.raises(ValueError, match="target must hold non-empty names"):
+    make("a,,b")

@@ -381,6 +381,31 @@ def test_regression_on_two_csv_columns(tmp_path):
 
 
 @pytest.mark.slow
+def test_regression_on_two_target_columns(tmp_path):
+  rng = np.random.default_rng(0)
+  rows = [f"{a:.3f},{b:.3f},{2 * a - b:.3f},{a + 0.5 * b:.3f}"
+          for a, b in rng.normal(size=(40, 2))]
+  path = tmp_path / "two.csv"
+  path.write_text("\n".join(["a,b,y1,y2", *rows]) + "\n")
+  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
+             "--target=y1,y2", "--loss=linear_squared", "--hidden=",
+             "--batch_size=4", "--epochs=30", "--learning_rate=0.05",
+             f"--workdir={tmp_path / 'run'}")
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / "run" / "results.json").read_text())
+  assert results["config"]["target"] == ["y1", "y2"]
+  assert results["sizes"] == [2, 2]   # one linear output per target
+  assert results["test_loss"] < 0.05   # two planes: linear units fit them
+  proc = run("experiments.train", "--dataset=csv", f"--csv_path={path}",
+             "--target=y1,y2", "--task=classification",
+             f"--workdir={tmp_path / 'bad'}")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "error: task=classification predicts one target column; several "
+      "(y1,y2) are predicted together by regression only"]
+
+
+@pytest.mark.slow
 def test_sweep_one_row_per_member(tmp_path):
   proc = run("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=3",
              "--epochs=2", "--hidden=8", "--dataset=iris", "--batch_size=8",

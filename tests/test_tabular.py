@@ -2,7 +2,11 @@
 
 import csv
 import json
+import os
+import tempfile
 
+from hypothesis import given
+from hypothesis import strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -373,3 +377,163 @@ def test_a_file_with_only_the_target_has_no_input_features(tmp_path):
   with pytest.raises(ValueError, match="has no input features: its only "
                      "column is the target 'y'"):
     tabular.load_csv(str(path), "y")
+
+
+# Several targets: regression with one output per target column.
+
+
+def _two_targets(tmp_path, n=12):
+  rows = [[f"{i}", f"{i % 3}.5", f"{2 * i + 0.25}", f"{-i * 0.5}"]
+          for i in range(n)]
+  return write_csv(tmp_path / "two.csv", ["a", "b", "y1", "y2"], rows), rows
+
+
+def test_two_target_columns_give_a_column_of_y_each(tmp_path):
+  path, rows = _two_targets(tmp_path)
+  ds, enc = tabular.load_csv(path, ["y1", "y2"])
+  assert ds.y.shape == (12, 2) and ds.y.dtype == np.float32
+  np.testing.assert_array_equal(ds.y, [[float(r[2]), float(r[3])]
+                                       for r in rows])
+  assert ds.x.shape == (12, 2) and enc.features == ("a", "b")
+  assert enc.task == data.REGRESSION and enc.targets == ("y1", "y2")
+  assert enc.describe()["target"] == ["y1", "y2"]
+  # One target: as before, a name and a single column.
+  ds, enc = tabular.load_csv(path, ["y1"])
+  assert ds.y.shape == (12, 1) and enc.target == "y1"
+  assert enc.describe()["target"] == "y1"
+  train, test, enc = tabular.load_split(path, ("y2", "y1"), test_fraction=0.25)
+  assert train.y.shape == (9, 2) and test.y.shape == (3, 2)
+  assert enc.features == ("a", "b") and enc.target == ("y2", "y1")
+
+
+def test_several_targets_are_regression_only(tmp_path):
+  path, _ = _two_targets(tmp_path)
+  with pytest.raises(ValueError, match=r"^task=classification predicts one "
+                     r"target column; several \(y1, y2\)"):
+    tabular.load_csv(path, ["y1", "y2"], task="classification")
+  labels = write_csv(tmp_path / "c.csv", ["x", "a", "y1"],
+                     [["1", "0", "1.5"], ["2", "1", "2.5"], ["3", "1", "4"]])
+  with pytest.raises(ValueError, match=r"the target column 'a' holds class "
+                     r"labels .* set task=regression to fit its values"):
+    tabular.load_csv(labels, ["y1", "a"])
+  ds, _ = tabular.load_csv(labels, ["y1", "a"], task="regression")
+  np.testing.assert_array_equal(ds.y, [[1.5, 0], [2.5, 1], [4, 1]])
+  with pytest.raises(ValueError, match=r"target column 'y1' is listed twice"):
+    tabular.load_csv(path, ["y1", "y1"])
+  with pytest.raises(ValueError, match=r"only columns are the targets a, b, "
+                     r"y1, y2"):
+    tabular.load_csv(path, ["a", "b", "y1", "y2"])
+
+
+# How a column is kept (codes of few distinct cells, numbers, strings) and
+# read (pyarrow block by block, or the csv module) changes no cell and no
+# message.
+
+
+@pytest.fixture(params=["as read", "compact forms"])
+def forms(request, monkeypatch):
+  if request.param == "compact forms":   # many blocks, codes given up early
+    monkeypatch.setattr(tabular, "MAX_CODED", 2)
+    monkeypatch.setattr(tabular, "BLOCK_BYTES", 128)
+  return request.param
+
+
+def _with_ids(n):
+  rows = easy_rows(n)
+  return [[f"r{i}", *r] for i, r in enumerate(rows)]
+
+
+def test_cells_alike_in_every_form(tmp_path, forms):
+  rows = _with_ids(60)
+  rows[45][0] = "oops, text"   # an id column of numbers, text late in it
+  for i, r in enumerate(rows):
+    r[0] = str(i) if i != 45 else r[0]
+  path = write_csv(tmp_path / "f.csv", ["id", *HEADER], rows)
+  table = tabular.read_csv(path)
+  for j, name in enumerate(table.header):
+    assert table.column(name) == [r[j] for r in rows], name
+  assert table.take([50, 3]).rows == (tuple(rows[50]), tuple(rows[3]))
+  np.testing.assert_array_equal(table.line_numbers, np.arange(2, 62))
+  by_csv = _read_by_csv_module(path)
+  for name in table.header:
+    assert by_csv.column(name) == table.column(name)
+  ds, enc = tabular.load_csv(path, "label", ["color", "id"], ORDINAL)
+  assert len(enc.nominal["id"]) == 60 and ds.x.shape == (60, 60 + 3 + 2 + 2)
+  np.testing.assert_allclose(
+      enc.scaler.mean, [np.mean([float(r[1]) for r in rows]),
+                        np.mean([float(r[4]) for r in rows])])
+
+
+@pytest.mark.parametrize("cell,message", [
+    ("abc", r"'abc' is not a finite number"),
+    ("1e300", r"'1e300' is beyond the range of the 32-bit"),
+    ("nan", r"missing value \('nan'\)"),
+    ("inf", r"'inf' is not a finite number"),
+])
+def test_bad_numbers_named_in_every_form(tmp_path, forms, cell, message):
+  rows = _with_ids(60)
+  rows[40][1] = cell
+  path = write_csv(tmp_path / "b.csv", ["id", *HEADER], rows)
+  with pytest.raises(ValueError, match=r"b.csv: data row 41 \(line 42\), "
+                     r"column 'x1': " + message):
+    tabular.load_split(path, "label", ["color"], ORDINAL, features=[
+        "x1", "color", "size", "x2"])
+  table = _read_by_csv_module(path)
+  with pytest.raises(ValueError, match=r"data row 41 \(line 42\), column "
+                     r"'x1': " + message):
+    tabular.fit_encoder(table, "label", ["color"], ORDINAL,
+                        features=["x1", "color", "size", "x2"])
+
+
+def test_unknown_category_of_a_test_row_in_every_form(tmp_path, forms):
+  rows = _with_ids(60)
+  rows[57][2] = "purple"
+  path = write_csv(tmp_path / "u.csv", ["id", *HEADER], rows)
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table.take(np.arange(50)), "label", ["color"],
+                            ORDINAL, features=["x1", "color", "size"])
+  with pytest.raises(ValueError, match=r"data row 58 \(line 59\), column "
+                     r"'color': category 'purple' was not in the training"):
+    enc.transform(table.take(np.arange(50, 60)))
+
+
+def _read_by_csv_module(path):
+  """read_csv as the csv module alone reads the file."""
+  def refuse(*_):
+    raise tabular._NotForArrow  # pylint: disable=protected-access
+  read_arrow = tabular._read_arrow  # pylint: disable=protected-access
+  tabular._read_arrow = refuse  # pylint: disable=protected-access
+  try:
+    return tabular.read_csv(path)
+  finally:
+    tabular._read_arrow = read_arrow  # pylint: disable=protected-access
+
+
+CELLS = ["a", "1", "2.5", " x ", "", "NA", '"q,r"', '"s""t"', '"u\nv"',
+         '"w\r\nz"', "é"]
+
+
+@given(st.lists(st.tuples(st.lists(st.sampled_from(CELLS), min_size=1,
+                                   max_size=3),
+                          st.sampled_from(["\n", "\r\n", "\n\n", "\n \n"])),
+                min_size=1, max_size=8),
+       st.booleans())
+def test_pyarrow_reads_as_the_csv_module(lines, ragged):
+  """Quotes, line breaks in cells, blank lines, spaces, rows of another
+  length: the same header, rows, line numbers, or the same error."""
+  width = len(lines[0][0])
+  text = "".join(",".join(cells if ragged else (cells * 3)[:width]) + end
+                 for cells, end in lines)
+  with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, "t.csv")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+      f.write(text)
+    results = []
+    for read in (tabular.read_csv, _read_by_csv_module):
+      try:
+        table = read(path)
+        results.append((table.header, table.rows,
+                        table.line_numbers.tolist()))
+      except ValueError as e:
+        results.append(str(e))
+    assert results[0] == results[1], text
