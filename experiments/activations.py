@@ -21,17 +21,16 @@ import os
 from absl import flags
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import activations as activations_lib
 from nn_jax import config as config_lib
 from nn_jax import data as data_lib
 from nn_jax import diagnostics
 from nn_jax import experiment
-from nn_jax import plots
 from nn_jax import population
 from nn_jax.epoch import evaluate
 
@@ -109,52 +108,6 @@ def mean_std(values) -> str:
   return f"{np.mean(values):.3f} +- {np.std(values):.3f}"
 
 
-def draw(path, rows, datasets, title):
-  """Per data set: test accuracy, dead and saturated units per
-  activation, PReLU slopes per layer."""
-  fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 4 * len(
-      datasets)), squeeze=False)
-  for (ax_acc, ax_units, ax_alpha), dataset in zip(axes, datasets):
-    own = [r for r in rows if r["dataset"] == dataset]
-    names = [r["activation"] for r in own]
-    for i, row in enumerate(own):
-      for ax, values, mark in (
-          (ax_acc, row["test_accuracy"], "o"),
-          (ax_units, np.mean(row["dead"], 1), "o"),
-          (ax_units, np.mean(row["saturated"], 1), "x")):
-        ax.plot(np.full(len(values), i), values, mark, alpha=0.6,
-                color="C0" if mark == "o" else "C1")
-        ax.plot([i - 0.3, i + 0.3], [np.mean(values)] * 2, "k-")
-    ax_units.plot([], [], "o", color="C0",
-                  label="dead units: g'(z) = 0 on every example")
-    ax_units.plot([], [], "x", color="C1",
-                  label=f"values |g'(z)| < {diagnostics.THRESHOLD:g} "
-                  "(ReLU: z <= 0)")
-    ax_units.legend(fontsize=8)
-    ticks = [n + "\n(linear)" if n == "identity" else n for n in names]
-    for ax, ylabel in ((ax_acc, "test accuracy"),
-                       (ax_units, "share")):
-      ax.set_xticks(range(len(names)), ticks, rotation=25, ha="right")
-      ax.set(ylabel=ylabel)
-      ax.grid(alpha=0.3)
-    ax_acc.set_title(f"{dataset}: test accuracy at the best rate (dots: "
-                     "seeds, bar: mean)")
-    ax_units.set_title(f"{dataset}: hidden units after training, per seed")
-    prelu = [r for r in own if r["prelu_slopes"] is not None]
-    for row in prelu:
-      for l, alphas in enumerate(row["prelu_slopes"]):
-        ax_alpha.hist(np.ravel(alphas), bins=30, histtype="step", lw=1.5,
-                      label=f"hidden layer {l + 1}")
-      ax_alpha.axvline(activations_lib.prelu().alpha, color="k", ls="--",
-                       label="initial slope")
-      ax_alpha.legend()
-    ax_alpha.set(xlabel="learned slope alpha (z < 0)", ylabel="units",
-                 title=f"{dataset}: PReLU slopes, all seeds")
-    ax_alpha.grid(alpha=0.3)
-  fig.suptitle(title)
-  return plots.save(fig, path, dpi=150)
-
-
 def main(argv):
   del argv
   config = cli.config_from_flags(dataset=FLAGS.datasets[0])
@@ -176,13 +129,12 @@ def main(argv):
             f"{mean_std(np.mean(row['dead'], 1))}" + ("" if slopes is None
             else ", PReLU slopes per layer (median) " + ", ".join(
                 f"{np.median(a):.3f}" for a in slopes)))
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "runs": rows, "config": config.flat(), "flags": cli.flag_dict(__file__),
-      "seconds": timer.seconds, "provenance": outputs.provenance()})
-  draw(os.path.join(workdir, "activations.png"), rows, FLAGS.datasets,
-       f"{config.net.hidden} hidden units, {config.net.init} init, "
-       f"{config.optim.optimizer} {config.fit.epochs} epochs, best of "
-       f"rates {rates}, {FLAGS.seeds} seeds")
+  results = {
+      "experiment": "activations", "runs": rows, "config": config.flat(),
+      "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
+      "provenance": outputs.provenance()}
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
+  figures.activations(workdir, results)
   print(f"{len(rows)} settings in {timer.seconds:.0f} s (results in "
         f"{workdir})")
 

@@ -97,7 +97,7 @@ def plot_n2(result: perceptron.PerceptronResult, labels: np.ndarray,
   fig.suptitle("Perceptron on the 16 Boolean functions of x1, x2\n"
                "filled: label 1; blue: output 1; a point on a line has "
                "z = 0, output 0")
-  plots.save(fig, path, dpi=80)
+  plots.save(fig, path)
 
 
 def run_experiment(n: int, workdir: str, max_epochs: int = 100,
@@ -121,7 +121,7 @@ def run_experiment(n: int, workdir: str, max_epochs: int = 100,
   agree = bool(np.array_equal(learned, exact) and np.all(correct[learned])
                and np.array_equal(lp, exact[sample]))
   results = {
-      "n": n,
+      "experiment": "boolean_functions", "n": n,
       "num_functions": len(labels),
       "max_epochs": max_epochs,
       "perceptron_learned": int(learned.sum()),
@@ -139,7 +139,8 @@ def run_experiment(n: int, workdir: str, max_epochs: int = 100,
         "w": result.w}
   if n == 2:
     results["names"] = list(NAMES_N2)
-    plot_n2(result, labels, os.path.join(workdir, "boolean_functions_n2.png"))
+    plot_n2(result, labels,
+            outputs.figure_path(workdir, "boolean_functions_n2"))
   results["seconds"] = timer.seconds
   outputs.write_json(os.path.join(workdir, "results.json"), results)
   return results

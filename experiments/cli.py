@@ -66,6 +66,11 @@ flags.DEFINE_string(
     "(~/.cache/nn_jax/xla); empty or off: no cache. JAX's own "
     "JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
+flags.DEFINE_enum(
+    "figure_format", "png", ["png", "pdf", "svg"],
+    "File format of the figures a script writes (png at 150 dpi; pdf and "
+    "svg as vector graphics, for a report).")
+
 PRESETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flags")
 
 

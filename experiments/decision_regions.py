@@ -168,11 +168,7 @@ def draw(path: str, run, predict, train, test, names, axes, title: str,
   else:
     ax.scatter(test.x[:, 0], test.x[:, 1], marker="^", s=45,
                edgecolors="k", color=[colors[c] for c in test.y])
-    ax.legend(handles=[plt.Line2D([], [], marker="o", linestyle="",
-                                  markeredgecolor="k", color=colors[c],
-                                  label=name)
-                       for c, name in enumerate(names)],
-              loc="best", fontsize=8, framealpha=0.8)
+    plots.class_legend(ax, names, loc="best", fontsize=8, framealpha=0.8)
   ax.set(xlabel=axes[0], ylabel=axes[1])
   test_text = ("" if not test.size else f", test {s.test_accuracy:.3f}"
                + (" (points)" if lecture else " (triangles)"))
@@ -185,8 +181,8 @@ def draw(path: str, run, predict, train, test, names, axes, title: str,
   ax_cost.plot(epochs, run.history["train_loss"], label="training")
   if test.size:
     ax_cost.plot(epochs, run.history["val_loss"], "--", label="test")
-  ax_cost.set(xlabel="epoch", ylabel="cost", yscale="log",
-              title="cost per epoch")
+  ax_cost.set(xlabel="epoch", ylabel="cost", title="cost per epoch")
+  plots.log_ticks(ax_cost, "y")
   ax_cost.grid(alpha=0.3)
   ax_cost.legend()
   fig.suptitle(f"Decision regions learned by backprop: {title}")
@@ -210,12 +206,15 @@ def main(argv):
   train, test = (s._replace(x=raw(s.x)) for s in (splits.train, splits.test))
   predict = lambda pts: experiment.predict_labels(
       run.params, run.stats, encode(pts), run.model)
-  png = draw(os.path.join(workdir, "decision_regions.png"), run, predict,
-             train, test, names, axes, source(config, len(names)), others,
+  png = draw(outputs.figure_path(workdir, "decision_regions"), run, predict,
+             train, test, names, axes, source(config, len(names)) + "\n" +
+             plots.run_title(config.flat(), omit=("seed",),
+                             num_train=train.size).splitlines()[-1], others,
              lecture=config.data.dataset == "vowels")
   s = run.summary
   test_accuracy = s.test_accuracy if test.size else None
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "decision_regions",
       "train_accuracy": s.final_train_accuracy,
       "test_accuracy": test_accuracy,
       "test_accuracies": {"network": test_accuracy, **others},

@@ -230,7 +230,7 @@ def draw(path: str, widths: list, rows: list, threshold: float,
              title="training cost curves (right)", title_fontsize=9)
   fig.suptitle(f"Input codes on {what}:\none column type coded otherwise "
                "at a time")
-  return plots.save(fig, path, dpi=110, rect=(0, 0.06, 1, 1))
+  return plots.save(fig, path, rect=(0, 0.06, 1, 1))
 
 
 def main(argv):
@@ -259,9 +259,10 @@ def main(argv):
           f"{config.optim.optimizer}, batches of {config.fit.batch_size}, "
           f"{config.fit.epochs} epochs, {FLAGS.seeds} seeds, each code at its "
           f"best of eta = {', '.join(f'{r:g}' for r in rates)}")
-  png = draw(os.path.join(workdir, "encodings.png"), widths, rows,
+  png = draw(outputs.figure_path(workdir, "encodings"), widths, rows,
              config.fit.cost_threshold, what)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "encodings",
       "rows": rows, "widths": widths, "config": config.flat(),
       "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
       "provenance": outputs.provenance()})

@@ -88,8 +88,9 @@ def draw(path: str, grid: tuple, paths: tuple, costs: tuple, w0, w_min,
   ax_cost.axhline(e_min, color="0.5", ls=":", label=min_label)
   spread = max(c.max() for c in costs) / e_min
   ax_cost.set(xlabel="epoch", ylabel="cost E",
-              yscale="log" if spread > 10 else "linear",
               title="cost at the end of each epoch")
+  if spread > 10:
+    plots.log_ticks(ax_cost, "y")
   ax_cost.grid(alpha=0.3)
   ax_cost.legend()
   fig.suptitle("Batch gradient descent vs. online SGD on the error surface "
@@ -127,13 +128,14 @@ def main(argv):
     w_min = np.stack([g.ravel() for g in grid[:2]], 1)[np.argmin(grid[2])]
   min_label = "minimum of E" if found else "lowest E in the window"
   e_min = float(cost(jnp.asarray(w_min[None], jnp.float32))[0])
-  png = draw(os.path.join(workdir, "error_surface.png"), grid, paths, costs,
+  png = draw(outputs.figure_path(workdir, "error_surface"), grid, paths, costs,
              w0, w_min, e_min, min_label,
              f"E(w1, w2) of a {FLAGS.neuron} neuron, eta = {eta:g}, "
              f"{epochs} epochs")
   method = lambda path, c: {"final_w": path[-1], "final_cost": float(c[-1]),
                             "cost_per_epoch": c, "steps": len(path) - 1}
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "error_surface",
       "batch": method(paths[0], costs[0]),
       "online": method(paths[1], costs[1]), "start": start,
       "minimum": {"w": w_min, "cost": e_min, "found": found,

@@ -34,16 +34,15 @@ import os
 
 from absl import flags
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
 from nn_jax import data as data_lib
 from nn_jax import descent_modes
 from nn_jax import mlp
-from nn_jax import plots
 from nn_jax import train_data
 
 cli.define_flags(config_lib.NetConfig, config_lib.FitOptions,
@@ -93,49 +92,6 @@ def pairing(h, rates, solved):
           for i, rate in enumerate(rates)]
 
 
-def draw(path, rows, hidden, epochs, init):
-  """Per size: the fractions solved and stuck against the rate, and the
-  histogram of the final costs."""
-  fig, axes = plt.subplots(2, len(hidden), figsize=(5.5 * len(hidden), 8),
-                           squeeze=False)
-  bins = np.linspace(0, 0.75, 76)
-  colors = {"batch": "tab:red", "online": "tab:blue"}
-  for col, h in enumerate(hidden):
-    ax, hist = axes[0, col], axes[1, col]
-    for mode in MODES:
-      mine = [r for r in rows if r["hidden"] == h and r["mode"] == mode]
-      x = [r["batch_rate"] for r in mine]
-      for what, style in (("solved", "o-"), ("stuck", "s--")):
-        p = np.array([r[what] for r in mine])
-        err = np.sqrt(p * (1 - p) / mine[0]["seeds"])
-        ax.errorbar(x, p, err, fmt=style, color=colors[mode], capsize=3,
-                    label=f"{mode}: {what}")
-      costs = np.concatenate([r["final_costs"] for r in mine])
-      hist.hist(np.clip(costs, None, bins[-1]), bins, histtype="step",
-                lw=1.5, color=colors[mode],
-                label=f"{mode} ({len(costs)} runs, all rates)")
-    ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="batch learning rate "
-           "eta_b (online: eta_b / 4 per pattern)", ylabel="fraction of runs",
-           title=f"2-{h}-1 sigmoid network on XOR, {epochs} epochs")
-    ax.set_xticks(x, [f"{v:g}" for v in x])
-    ax.minorticks_off()
-    ax.legend(fontsize=8)
-    for (name, value), ls in zip(descent_modes.XOR_PLATEAUS.items(),
-                                 (":", "-.", "--")):
-      hist.axvline(value, color="0.3", ls=ls, lw=1, label=f"{name}: "
-                   f"{value:.3f}")
-    hist.set(yscale="log", xlabel="final training cost (cross-entropy, "
-             "mean over 4 patterns; bins of 0.01)", ylabel="runs",
-             title=f"2-{h}-1: where the runs end (solved: first bin)")
-    hist.legend(fontsize=7, loc="upper right")
-  for a in axes.ravel():
-    a.grid(alpha=0.3)
-  fig.suptitle("Batch GD vs. online SGD at matched step sizes, plain SGD "
-               f"from {init} init\n(error bars: binomial standard error; "
-               "runs neither solved nor stuck are still moving)", fontsize=11)
-  return plots.save(fig, path, dpi=150)
-
-
 def main(argv):
   del argv
   config = cli.config_from_flags()
@@ -155,14 +111,14 @@ def main(argv):
       mode_rows, solved[mode] = train_mode(h, mode, data, rates, config)
       rows += mode_rows
     paired += pairing(h, rates, solved)
-  draw(os.path.join(workdir, "local_minima.png"), rows, hidden,
-       config.fit.epochs, config.net.init)
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "settings": rows, "paired": paired, "plateaus":
-      descent_modes.XOR_PLATEAUS, "epochs": config.fit.epochs,
+  results = {
+      "experiment": "local_minima", "settings": rows, "paired": paired,
+      "plateaus": descent_modes.XOR_PLATEAUS, "epochs": config.fit.epochs,
       "init": config.net.init, "seeds": FLAGS.seeds,
       "stuck_tolerance": FLAGS.stuck_tolerance, "seconds": timer.seconds,
-      "provenance": outputs.provenance()})
+      "provenance": outputs.provenance()}
+  figures.local_minima(workdir, results)
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
   for r in rows:
     print(f"2-{r['hidden']}-1 {r['mode']:6s} eta {r['rate']:<6g}: solved "
           f"{r['solved']:.3f}, stuck {r['stuck']:.3f}, moving "

@@ -144,10 +144,12 @@ def draw_ravine(path: str, first: dict, rows: list, mus: list,
                                                        2 * excess0),
               xlabel="epoch",
               ylabel="E - E_min", title=f"excess cost at eta = {eta:g}")
-  ax_eta.set(xscale="log", yscale="log", xlabel="learning rate eta",
+  ax_eta.set(xlabel="learning rate eta",
              ylabel="epochs to within 1% of the minimum",
              title=f"{len(rows)} data sets: median and range\n(no point: "
              f"not within {FLAGS.ravine_epochs} epochs, or diverged)")
+  plots.log_ticks(ax_eta, "x")
+  plots.log_ticks(ax_eta, "y")
   for a in (ax, ax_cost, ax_eta):
     a.grid(alpha=0.3)
     a.legend(fontsize=8)
@@ -174,10 +176,13 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
     ax.plot(epochs, np.nanmedian(cost, 0), color=f"C{i}", label=label)
     ax.fill_between(epochs, np.nanmin(cost, 0), np.nanmax(cost, 0),
                     color=f"C{i}", alpha=0.2)
-    ax.set(yscale="log", xlabel="epoch", ylabel="training cost (median, "
+    ax.set(xlabel="epoch", ylabel="training cost (median, "
            "range)", title=f"effective step eta/(1-mu) = "
            f"{r['effective_step']:g}")
     ax.legend(fontsize=7)
+  for ax in axes[0, :-1]:
+    plots.log_ticks(ax, "y")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
   for i, mu in enumerate(mus):
     acc = np.array([100 * r["test_accuracy"] for r in out["rows"]
                     if r["momentum"] == mu])                  # (steps, seeds)
@@ -213,18 +218,19 @@ def main(argv):
   workdir = outputs.make_workdir(FLAGS.workdir)
   timer = outputs.Timer()
   rows = [ravine(seed, mus, eta) for seed in range(FLAGS.seeds)]
-  draw_ravine(os.path.join(workdir, "momentum_ravine.png"), rows[0], rows,
+  draw_ravine(outputs.figure_path(workdir, "momentum_ravine"), rows[0], rows,
               mus, eta)
   out = digits(config, mus, steps)
   what = (f"{config.data.dataset} {'-'.join(map(str, out['sizes']))} "
           f"{config.net.activation}, batches of {config.fit.batch_size}")
-  draw_digits(os.path.join(workdir, "momentum_digits.png"), out, mus, steps,
+  draw_digits(outputs.figure_path(workdir, "momentum_digits"), out, mus, steps,
               what)
   for r in rows:   # the paths of the first data set are in the figure
     del r["cost"]
     if r["seed"]:
       del r["paths"]
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "momentum",
       "ravine": {"learning_rate": eta, "grid": ETAS, "momenta": mus,
                  "data_sets": rows}, "digits": out,
       "config": config.flat(), "flags": cli.flag_dict(__file__),

@@ -26,15 +26,14 @@ import os
 
 from absl import flags
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
 from nn_jax import data as data_lib
 from nn_jax import experiment
-from nn_jax import plots
 from nn_jax import population
 from nn_jax import regularization as reg
 
@@ -117,62 +116,6 @@ def command() -> str:
   return " ".join(["python -m experiments.norm_limits", *given])
 
 
-def draw(path: str, rows: list, title: str) -> str:
-  """Per technique, against its setting: training and test accuracy, the
-  test accuracy's per-seed change from the baseline, and the weight norms
-  (the baseline's as dotted lines)."""
-  base, seeds = rows[0], len(rows[0]["total"])
-  sizes = base["sizes"]
-  fig, axes = plt.subplots(2, 3, figsize=(17, 8.5))
-  for (ax_acc, ax_diff, ax_norm), technique, xlabel in (
-      (axes[0], "l2", "L2 strength l2"),
-      (axes[1], "max_norm", "max-norm radius c")):
-    sweep = [r for r in rows if r["technique"] == technique]
-    x = [r["value"] for r in sweep]
-    for key, name, color in (("train_accuracy", "training", "tab:green"),
-                             ("test_accuracy", "test", "tab:blue")):
-      acc, b = np.array([100 * r[key] for r in sweep]), 100 * base[key]
-      ax_acc.errorbar(x, acc.mean(1), acc.std(1), fmt="o-", capsize=3,
-                      color=color, label=f"{name} (mean +- std)")
-      ax_acc.axhline(b.mean(), color=color, ls=":", label=f"{name}, no "
-                     f"limit ({b.mean():.1f} +- {b.std():.1f})")
-    diff = np.array([100 * (r["test_accuracy"] - base["test_accuracy"])
-                     for r in sweep])
-    ax_diff.errorbar(x, diff.mean(1), diff.std(1), fmt="o-", capsize=3,
-                     color="tab:blue", label="mean +- std over seeds")
-    ax_diff.axhline(0, color="k", lw=0.8)
-    ax_acc.set(xlabel=xlabel, ylabel="accuracy (%)",
-               title=f"{technique}: accuracy, {seeds} seeds")
-    ax_diff.set(xlabel=xlabel, ylabel="test accuracy - baseline's (pp)",
-                title=f"{technique}: change, seed by seed")
-    for l in range(len(sizes) - 1):
-      color = plt.get_cmap("tab10")(l + 3)
-      ax_norm.plot(x, [np.mean(r["largest_row"][:, l]) for r in sweep],
-                   "o-", color=color, label=f"largest row norm, layer {l+1}"
-                   f" ({sizes[l]}->{sizes[l + 1]})")
-      ax_norm.axhline(np.mean(base["largest_row"][:, l]), color=color,
-                      ls=":", lw=1)
-    ax_norm.plot(x, [np.mean(r["total"]) for r in sweep], "ks-",
-                 label="total weight norm sqrt(sum ||w||^2)")
-    ax_norm.axhline(np.mean(base["total"]), color="k", ls=":", lw=1,
-                    label="dotted: no limit")
-    if technique == "max_norm":
-      ax_norm.plot(x, x, "--", color="0.5", label="radius c")
-    ax_norm.set(yscale="log", ylim=(0.04, 80), xlabel=xlabel,
-                ylabel="weight norm after training",
-                title=f"{technique}: weight norms, mean over seeds")
-    ax_norm.legend(fontsize=7, loc="lower right", framealpha=0.9)
-    for ax in (ax_acc, ax_diff, ax_norm):
-      ax.set_xscale("log")
-      ax.set_xticks(x, [f"{v:g}" for v in x])
-      ax.minorticks_off()
-      ax.grid(alpha=0.3)
-      if ax is not ax_norm:
-        ax.legend(fontsize=8)
-  fig.suptitle(title)
-  return plots.save(fig, path, dpi=150)
-
-
 def main(argv):
   del argv
   cli.check(FLAGS.seeds >= 2, "seeds", "must be >= 2 (a spread over seeds)")
@@ -193,12 +136,13 @@ def main(argv):
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write(f"Mean +- std over {FLAGS.seeds} seeds, {what}.\n\n"
             f"`{command()}`\n\n{text}\n")
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "rows": rows, "config": config.flat(), "seeds": FLAGS.seeds,
+  results = {
+      "experiment": "norm_limits", "rows": rows, "what": what,
+      "config": config.flat(), "seeds": FLAGS.seeds,
       "flags": cli.flag_dict(__file__), "command": command(),
-      "seconds": timer.seconds})
-  draw(os.path.join(workdir, "norm_limits.png"), rows,
-       f"Norm penalty and max-norm constraint: {what}")
+      "seconds": timer.seconds}
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
+  figures.norm_limits(workdir, results)
   print(text)
 
 

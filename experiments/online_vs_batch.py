@@ -31,7 +31,6 @@ import os
 
 from absl import flags
 import matplotlib.pyplot as plt
-from matplotlib import ticker
 import numpy as np
 
 from experiments import cli
@@ -102,18 +101,16 @@ def draw(path, records, panels, key, lines, xlabel, title, seconds=False):
                       label=f"{name} (eta {rec['best_rate']:g})")
       ax.fill_between(x, c.min(0), c.max(0), color=line.get_color(),
                       alpha=0.15, lw=0)
-    ax.set(xscale="log", yscale="log", xlabel=xlabel,
+    ax.set(xlabel=xlabel,
            title=(f"r = {panel}: training set written {panel} x"
                   if key == "r" else TITLES[panel].format(rec["batch_size"])))
-    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
-    ax.xaxis.set_major_formatter(ticker.FuncFormatter(
-        lambda v, _: f"{v:g}" if v < 1e4 else f"{v:,.0f}"))
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    plots.log_ticks(ax, "x")
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   for ax in axes[:, 0]:
     ax.set_ylabel("training cost\n(median over seeds, band min-max)")
+    plots.log_ticks(ax, "y")   # after every panel: the y-axis is shared
   fig.suptitle(title, fontsize=10)
   return plots.save(fig, path, dpi=150)
 
@@ -154,15 +151,17 @@ def main(argv):
       rec["cost_after_passes"] = {p: float(np.median(
           rec["cost"][:, p // rec["r"] - 1])) for p in common}
   title = (f"{config.data.dataset}: {n} distinct training examples repeated "
-           f"r times, {sizes} {config.net.activation}, plain SGD,\n"
+           f"r times, {'-'.join(map(str, sizes))} {config.net.activation}, plain "
+           f"SGD,\n"
            f"{FLAGS.passes} x {n} examples processed; {FLAGS.seeds} seeds "
            f"at each mode's best rate")
-  draw(os.path.join(workdir, "online_vs_batch.png"), records, FLAGS.modes,
+  draw(outputs.figure_path(workdir, "online_vs_batch"), records, FLAGS.modes,
        "mode", repeats, "examples processed", title)
-  draw(os.path.join(workdir, "online_vs_batch_seconds.png"), records,
+  draw(outputs.figure_path(workdir, "online_vs_batch_seconds"), records,
        repeats, "r", FLAGS.modes, "CPU seconds (one network trained alone)",
        title, seconds=True)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "online_vs_batch",
       "runs": records, "num_train": n, "sizes": sizes,
       "learning_rates": rates, "seeds": FLAGS.seeds, "passes": FLAGS.passes,
       "target_cost": FLAGS.target_cost, "config": config.flat(),

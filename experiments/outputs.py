@@ -245,6 +245,13 @@ def _remove_empty_parents(folder: str, top: str) -> None:
     folder = os.path.dirname(folder)
 
 
+def figure_path(workdir: str, name: str) -> str:
+  """Where a script writes its figure ``name`` (e.g. "sweep"): in
+  ``workdir``, with the suffix of ``--figure_format``."""
+  from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
+  return os.path.join(workdir, f"{name}.{FLAGS['figure_format'].value}")
+
+
 def _jsonable(value):
   if isinstance(value, dict):
     return {str(k): _jsonable(v) for k, v in value.items()}
@@ -343,28 +350,28 @@ def draw_run(workdir: str, history: dict, results: dict,
   (predict, x, y, x_label)`` (from :func:`regression_view`) the regression
   fit; returns paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  c = results["config"]
-  title = f"{c['dataset']}: {results['description']}"
+  title = plots.run_title(results["config"], results.get("sizes"),
+                          num_train=results.get("num_train"))
   written = [plots.learning_curves(
-      history, os.path.join(workdir, "learning_curves.png"), title)]
+      history, figure_path(workdir, "learning_curves"), title)]
   names = results.get("class_names") or None
   if results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
-        results["confusion_matrix"],
-        os.path.join(workdir, "confusion_matrix.png"), labels=names))
+        results["confusion_matrix"], figure_path(workdir, "confusion_matrix"),
+        title, class_names=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
-        predict, x, y, os.path.join(workdir, "decision_regions.png"),
-        title=f"{c['dataset']}: test points, network's regions",
+        predict, x, y, figure_path(workdir, "decision_regions"),
+        title=f"{title}\ntest points on the network's regions",
         num_classes=len(names) if names else None, class_names=names))
   if fit is not None:
     from nn_jax import data  # pylint: disable=g-import-not-at-top
     predict, x, y, x_label = fit
     written.append(plots.regression_fit(
-        predict, x, y, os.path.join(workdir, "regression_fit.png"),
-        title=f"{c['dataset']}: test points, network's fit",
-        truth=data.truth(c["dataset"]), x_label=x_label))
+        predict, x, y, figure_path(workdir, "regression_fit"),
+        title=f"{title}\ntest points, the network's fit",
+        truth=data.truth(results["config"]["dataset"]), x_label=x_label))
   return written
 
 

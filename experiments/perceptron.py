@@ -255,10 +255,13 @@ def draw(path, rows, margins, cyc, zero, random, nonsep, rates):
          ylabel="mistakes until convergence (median over sets)",
          title="3b. Random start, w0 ~ N(0, I) (dotted: zero start)")
   ax.legend(fontsize=7)
+  for ax in axes.flat:   # numbers a reader reads on every log axis
+    plots.log_ticks(ax, "x")
+    plots.log_ticks(ax, "y")
   fig.suptitle("Rosenblatt's perceptron: Novikoff's bound, cycling, the "
                "learning rate")
   fig.tight_layout()
-  return plots.save(fig, path, dpi=110)
+  return plots.save(fig, path)
 
 
 def main(argv):
@@ -313,9 +316,10 @@ def main(argv):
   cli.log("random start: mistakes (median over sets) by rate %s; all "
           "within the bound: %s", np.median(random["num_mistakes"], 0),
           bool(np.all(random["num_mistakes"] <= random["bound"])))
-  png = draw(os.path.join(workdir, "perceptron.png"), rows, margins, cyc,
+  png = draw(outputs.figure_path(workdir, "perceptron"), rows, margins, cyc,
              zero, random, nonsep, rates)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "perceptron",
       "bound": {"sets": rows,
                 "all_within_bound": all(r["within_bound"] for r in rows),
                 "all_converged": all(bool(r["converged"].all())

@@ -1,11 +1,15 @@
 r"""Redraws a finished run's figures from the files in its workdir.
 
-  python -m experiments.plot --workdir=runs/train
+  python -m experiments.plot --workdir=runs/train [--figure_format=pdf]
 
-Reads metrics.jsonl and results.json (and params.npz for decision regions
-and fits) and writes learning_curves.png, confusion_matrix.png
-(classification), for a network classifying 2-D inputs
-decision_regions.png, and for a regression network regression_fit.png.
+Handles the runs of experiments.train (from metrics.jsonl, results.json
+and, for decision regions and regression fits, params.npz:
+learning_curves, confusion_matrix, decision_regions, regression_fit) and
+of the experiments whose results.json holds all that their figures show
+(``experiments.figures.DRAW``: sweep, regularization, saturation,
+activations, local_minima, norm_limits), drawn by the same code as the
+experiment drew them. The figures of the other experiments need their
+trained networks or data again: it refuses those by name, in one line.
 """
 
 import json
@@ -14,6 +18,7 @@ import os
 from absl import flags
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
 from nn_jax import experiment
@@ -25,28 +30,54 @@ flags.DEFINE_string("workdir", "runs/train", "The run's workdir.")
 FLAGS = flags.FLAGS
 
 
-def read_run(workdir: str) -> tuple:
-  """``(history, results)`` of the experiments.train run in ``workdir``;
-  fails naming --workdir when they are missing or cut short."""
-  for name in ("metrics.jsonl", "results.json"):
-    cli.check(os.path.exists(os.path.join(workdir, name)), "workdir",
-              f"has no {name}: point it at a finished experiments.train run")
-  name = "metrics.jsonl"
+def read_results(workdir: str) -> dict:
+  """results.json of the run in ``workdir``; fails naming --workdir when
+  it is missing or cut short."""
+  path = os.path.join(workdir, "results.json")
+  cli.check(os.path.exists(path), "workdir",
+            "has no results.json: point it at a finished run's workdir")
   try:
-    history = outputs.read_history(os.path.join(workdir, name))
-    name = "results.json"
-    with open(os.path.join(workdir, name)) as f:
+    with open(path) as f:
       results = json.load(f)
   except json.JSONDecodeError as e:
-    cli.fail(f"--workdir={workdir}: {name} is not valid JSON ({e}); the "
-             f"run may have been cut short")
+    cli.fail(f"--workdir={workdir}: results.json is not valid JSON ({e}); "
+             f"the run may have been cut short")
+  cli.check(isinstance(results, dict), "workdir",
+            "has a results.json that is not a run's record")
+  return results
+
+
+def kind_of(results: dict) -> str:
+  """The experiment that wrote ``results``: as it records itself, else
+  "train" for experiments.train's record (its config and description)."""
+  kind = results.get("experiment")
+  if kind:
+    return str(kind)
+  if "config" in results and "description" in results:
+    return "train"
+  return ""
+
+
+def read_history(workdir: str) -> dict:
+  """metrics.jsonl of the experiments.train run in ``workdir``."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  cli.check(os.path.exists(path), "workdir",
+            "has no metrics.jsonl: point it at a finished experiments.train "
+            "run")
+  try:
+    history = outputs.read_history(path)
+  except json.JSONDecodeError as e:
+    cli.fail(f"--workdir={workdir}: metrics.jsonl is not valid JSON ({e}); "
+             f"the run may have been cut short")
   cli.check("train_loss" in history, "workdir",
             "has no epoch in metrics.jsonl: the run ended before its first "
             "epoch")
-  cli.check(isinstance(results, dict) and "config" in results, "workdir",
-            "has a results.json without the run's config: not an "
-            "experiments.train run")
-  return history, results
+  return history
+
+
+def handled() -> str:
+  """The kinds of run this command redraws, for its messages."""
+  return ", ".join(["train", *figures.DRAW])
 
 
 def stored_network(workdir: str, results: dict):
@@ -75,11 +106,25 @@ def stored_network(workdir: str, results: dict):
           splits.test.x, splits.test.y), None
 
 
+def redraw(workdir: str) -> list:
+  """Redraws the figures of the run in ``workdir``; returns their paths."""
+  results = read_results(workdir)
+  kind = kind_of(results)
+  if kind == "train":
+    return outputs.draw_run(workdir, read_history(workdir), results,
+                            *stored_network(workdir, results))
+  if kind in figures.DRAW:
+    return figures.DRAW[kind](workdir, results)
+  what = (f"holds an experiments.{kind} run, whose figures it does not "
+          f"redraw (rerun experiments.{kind})" if kind
+          else "holds a results.json of no known experiment")
+  cli.fail(f"--workdir={workdir} {what}; experiments.plot redraws the "
+           f"runs of {handled()}")
+
+
 def main(argv):
   del argv
-  history, results = read_run(FLAGS.workdir)
-  for path in outputs.draw_run(FLAGS.workdir, history, results,
-                               *stored_network(FLAGS.workdir, results)):
+  for path in redraw(FLAGS.workdir):
     print(path)
 
 

@@ -116,11 +116,8 @@ def draw(path: str, panels: list, units: dict) -> str:
     ax.set_aspect("equal")
   for ax, p in zip(axes[:, 0], panels[::3]):
     ax.set_ylabel(f"{p['problem']}, {units[p['units']]}\n$x_2$")
-  fig.legend(handles=[plt.Line2D([], [], marker="o", linestyle="",
-                                 markeredgecolor="k", color=color,
-                                 label=f"class {c}")
-                      for c, color in enumerate(plots.class_colors(2))],
-             loc="upper right", fontsize=9)
+  plots.class_legend(fig, ["class 0", "class 1"], loc="upper right",
+                     fontsize=9)
   fig.suptitle(f"Decision regions by depth: test accuracy, mean ± std over "
                f"{len(acc)} seeds;\nthe first seed's regions, {SHOWN} of "
                "the training points")
@@ -168,8 +165,9 @@ def main(argv):
   units = {"smooth": "sigmoid(z)",
            "threshold-like": f"sigmoid({FLAGS.gain:g} z)"}
   rows, panels = train_all(config, models, FLAGS.width, FLAGS.seeds)
-  png = draw(os.path.join(workdir, "regions_by_depth.png"), panels, units)
+  png = draw(outputs.figure_path(workdir, "regions_by_depth"), panels, units)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "regions_by_depth",
       "networks": rows, "units": units, "num_test": NUM_TEST,
       "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
       "provenance": outputs.provenance()})

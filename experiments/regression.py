@@ -172,7 +172,7 @@ def draw_fits(path: str, runs: dict, shown: list) -> str:
     ax.axis("off")
   fig.suptitle("One hidden layer of W units: the first seed's fit on the "
                "test points")
-  return plots.save(fig, path, dpi=120)
+  return plots.save(fig, path)
 
 
 def draw_width(path: str, runs: dict, noise: dict) -> str:
@@ -205,11 +205,12 @@ def draw_width(path: str, runs: dict, noise: dict) -> str:
            ylabel="mean squared error", title=name)
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    plots.log_ticks(ax, "y")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
   fig.suptitle(f"Error against width: median and range over "
                f"{len(rows[0]['test_mse'])} seeds")
-  return plots.save(fig, path, dpi=120)
+  return plots.save(fig, path)
 
 
 def main(argv):
@@ -242,11 +243,12 @@ def main(argv):
             max(s["max_abs_weight_difference"]
                 for s in results[name]["same_path"]))
   noise = {name: r["noise"] for name, r in results.items()}
-  figures = [draw_fits(os.path.join(workdir, "regression_fits.png"), runs,
+  figures = [draw_fits(outputs.figure_path(workdir, "regression_fits"), runs,
                        shown),
-             draw_width(os.path.join(workdir, "regression_width.png"), runs,
+             draw_width(outputs.figure_path(workdir, "regression_width"), runs,
                         noise)]
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "regression",
       "datasets": results, "forms": FORMS, "config": config.flat(),
       "flags": cli.flag_dict(__file__), "seconds": timer.seconds,
       "provenance": outputs.provenance()})

@@ -14,14 +14,13 @@ train / test accuracy, mean over seeds) and validation_curves.png.
 import os
 
 from absl import flags
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
 from nn_jax import experiment
-from nn_jax import plots
 
 cli.define_flags(config_lib.DataConfig,
                  defaults=dict(dataset="digits", train_size=300,
@@ -100,18 +99,6 @@ def command() -> str:
                    *(FLAGS[name].serialize() for name in always + given)])
 
 
-def draw(path: str, curves: dict, title: str) -> str:
-  """Each technique's validation accuracy per epoch."""
-  fig, ax = plt.subplots(figsize=(8, 5))
-  for name, acc in curves.items():
-    ax.plot(np.arange(1, len(acc) + 1), acc, label=name,
-            lw=2.5 if name == "baseline" else 1.2)
-  ax.set(xlabel="epoch", ylabel="validation accuracy (seed 0)", title=title)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  return plots.save(fig, path)
-
-
 def main(argv):
   del argv
   cli.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
@@ -134,13 +121,14 @@ def main(argv):
   with open(os.path.join(workdir, "results.md"), "w") as f:
     f.write(f"Mean over {FLAGS.seeds} seeds, {what}.\n\n`{command()}`\n\n"
             f"{table(rows)}\n")
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "rows": rows, "config": config.flat(), "seeds": FLAGS.seeds,
+  results = {
+      "experiment": "regularization", "rows": rows, "what": what,
+      "config": config.flat(), "seeds": FLAGS.seeds,
       "best": max(rows, key=lambda r: r["test_accuracy"])["technique"],
-      "seconds": timer.seconds, "command": command()})
-  draw(os.path.join(workdir, "validation_curves.png"),
-       {n: r.history["val_accuracy"] for n, r in first.items()},
-       f"Regularization: {what}")
+      "curves": {n: r.history["val_accuracy"] for n, r in first.items()},
+      "seconds": timer.seconds, "command": command()}
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
+  figures.regularization(workdir, results)
   print(table(rows))
 
 

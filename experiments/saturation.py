@@ -19,10 +19,10 @@ import os
 from absl import flags
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import activations
 from nn_jax import config as config_lib
@@ -30,7 +30,6 @@ from nn_jax import data as data_lib
 from nn_jax import diagnostics
 from nn_jax import experiment
 from nn_jax import mlp
-from nn_jax import plots
 from nn_jax import population
 from nn_jax.epoch import evaluate
 
@@ -52,7 +51,6 @@ flags.DEFINE_float("threshold", diagnostics.THRESHOLD,
                    "|g'(z)| below this counts as saturated.")
 flags.DEFINE_string("workdir", "runs/saturation", "Where results go.")
 FLAGS = flags.FLAGS
-COLORS = {"sigmoid": "C0", "tanh": "C1", "relu": "C2"}
 
 
 def parse_flags():
@@ -108,72 +106,6 @@ def run_activation(config, splits, activation, inits, depth, rates):
   return rows
 
 
-def style(row):
-  return dict(color=COLORS.get(row["activation"], "C3"),
-              ls="-" if row["init"] == "normal" else "--",
-              label=f"{row['activation']}, {row['init']} init")
-
-
-def draw_layers(path, rows, depths, title):
-  """Gradient norm against layer before training: a panel per depth."""
-  cols, n = min(4, len(depths)), -(-len(depths) // 4)
-  fig, axes = plt.subplots(n, cols, sharey=True, squeeze=False,
-                           figsize=(3.3 * cols, 2.9 * n))
-  for ax, depth in zip(axes.flat, depths):
-    for row in (r for r in rows if r["depth"] == depth):
-      g = np.asarray(row["grad_norms_start"])
-      layers = np.arange(1, depth + 2)
-      ax.plot(layers, np.median(g, 0), marker="o", ms=3, **style(row))
-      ax.fill_between(layers, g.min(0), g.max(0), alpha=0.15,
-                      color=style(row)["color"])
-    ax.set(yscale="log", title=f"{depth} hidden layer{'s' * (depth > 1)}",
-           xlabel=f"layer l (1 = first hidden, {depth + 1} = output)",
-           xticks=layers)
-    ax.grid(alpha=0.3)
-  for ax in axes[:, 0]:
-    ax.set_ylabel("||dE/dW_l|| before training")
-  for ax in axes.flat[len(depths):]:
-    ax.axis("off")
-  axes.flat[0].legend(fontsize=7, handlelength=3)
-  fig.suptitle(title)
-  return plots.save(fig, path, dpi=150)
-
-
-def draw_training(path, rows, depths, title):
-  """The deepest nets per epoch; test accuracy against depth."""
-  fig, axes = plt.subplots(1, 3, figsize=(17, 4.4))
-  for row in (r for r in rows if r["depth"] == max(depths)):
-    first = np.asarray(row["grad_norms_median"])[:, 0]
-    axes[0].plot(first, **style(row))
-    if np.all(row["diverged"]):   # fit keeps the last finite weights
-      axes[0].text(1, first[-1], f"{style(row)['label']}: diverged",
-                   va="top", color=style(row)["color"])
-    axes[1].plot(np.mean(row["saturated_median"], 1), **style(row))
-  for row in (r for r in rows if r["depth"] == depths[0]):
-    same = [r for r in rows if r["activation"] == row["activation"]
-            and r["init"] == row["init"]]
-    acc = np.array([r["test_accuracy"] for r in same])
-    med = np.median(acc, 1)
-    axes[2].errorbar([r["depth"] for r in same], med, capsize=3,
-                     yerr=[med - acc.min(1), acc.max(1) - med], **style(row))
-  axes[0].set(yscale="log", xlabel="epoch", title=f"{max(depths)} hidden "
-              "layers: first layer's gradient (median over seeds)",
-              ylabel="||dE/dW_1|| on the training set")
-  axes[1].set(xlabel="epoch", ylim=(-0.02, 1.02),
-              ylabel=f"share of |g'(z)| < {FLAGS.threshold:g} (ReLU: z <= 0)",
-              title=f"{max(depths)} hidden layers: saturated units "
-              "(mean of layers)")
-  axes[2].set(xlabel="hidden layers", ylabel="test accuracy", xticks=depths,
-              title=f"after {FLAGS.epochs} epochs at the best rate "
-              "(median, range)")
-  for ax in axes:
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-  axes[2].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
-  fig.suptitle(title)
-  return plots.save(fig, path, dpi=150)
-
-
 def main(argv):
   del argv
   config = cli.config_from_flags()
@@ -189,15 +121,15 @@ def main(argv):
               depth)
       rows += run_activation(config, splits, activation, inits, depth, rates)
   what = (f"{config.data.dataset}, {FLAGS.width}-unit layers, "
-          f"{config.optim.optimizer} {config.fit.epochs} epochs")
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "runs": rows, "config": config.flat(), "flags": cli.flag_dict(__file__),
-      "seconds": timer.seconds, "provenance": outputs.provenance()})
-  draw_layers(os.path.join(workdir, "saturation.png"), rows, depths,
-              f"{what}\ngradient norm per layer before training (median, "
-              f"range over {FLAGS.seeds} seeds)")
-  draw_training(os.path.join(workdir, "saturation_training.png"), rows,
-                depths, f"{what}, {FLAGS.seeds} seeds")
+          f"{config.optim.optimizer}, batch {config.fit.batch_size}, "
+          f"{config.fit.epochs} epoch{'s' * (config.fit.epochs > 1)} at the "
+          f"best of rates {', '.join(f'{r:g}' for r in rates)}")
+  results = {
+      "experiment": "saturation", "runs": rows, "what": what,
+      "config": config.flat(), "flags": cli.flag_dict(__file__),
+      "seconds": timer.seconds, "provenance": outputs.provenance()}
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
+  figures.saturation(workdir, results)
   for r in rows:
     g = np.median(r["grad_norms_start"], 0)
     print(f"{r['activation']}:{r['init']} depth {r['depth']}: ||dE/dW_1|| / "

@@ -32,15 +32,14 @@ import os
 from absl import flags
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli
+from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
 from nn_jax import data as data_lib
 from nn_jax import experiment
-from nn_jax import plots
 from nn_jax import population
 from nn_jax import train
 
@@ -118,21 +117,6 @@ def means(rows: list, rates: list, score: str) -> list:
   return out
 
 
-def draw(path: str, rows: list, rates: list, score: str, name: str,
-         title: str) -> str:
-  """Every member's ``score`` against its learning rate, and the means."""
-  fig, ax = plt.subplots(figsize=(6, 4))
-  kept = [r for r in rows if not r["diverged"]]
-  ax.scatter([r["learning_rate"] for r in kept], [r[score] for r in kept],
-             alpha=0.5)
-  ax.plot(rates, [m for m, _ in means(rows, rates, score)], "k-o",
-          label="mean over seeds (not diverged)")
-  ax.set(xscale="log", xlabel="learning rate", ylabel=name, title=title)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  return plots.save(fig, path)
-
-
 def main(argv):
   del argv
   config = cli.config_from_flags()
@@ -146,21 +130,21 @@ def main(argv):
                               FLAGS.shared_order)
   train_seconds = timer.seconds
   write_members(workdir, rows)
-  outputs.write_json(os.path.join(workdir, "results.json"), {
-      "members": rows, "sizes": sizes,
+  results = {
+      "experiment": "sweep", "members": rows, "sizes": sizes,
       # The members' own rates and seeds are in their rows.
       "config": {k: v for k, v in config.flat().items()
                  if k not in ("learning_rate", "seed")},
       "learning_rates": rates, "seeds": seeds,
       "shared_order": FLAGS.shared_order,
       "train_seconds": train_seconds, "seconds": timer.seconds,
-      "provenance": outputs.provenance()})
+      "provenance": outputs.provenance()}
+  outputs.write_json(os.path.join(workdir, "results.json"), results)
   # Regression has no accuracy: its members are compared by test cost.
   score, name = (("test_loss", "test cost")
                  if splits.test.task == data_lib.REGRESSION
                  else ("test_accuracy", "test accuracy"))
-  draw(os.path.join(workdir, "sweep.png"), rows, rates, score, name,
-       f"{len(rows)} networks {sizes}, {config.fit.epochs} epochs")
+  figures.sweep(workdir, results)
   for rate, (mean, kept) in zip(rates, means(rows, rates, score)):
     if not kept:
       print(f"learning rate {rate:g}: all {seeds} seeds diverged (cost NaN "

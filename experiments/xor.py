@@ -55,16 +55,19 @@ def train_network(config, ds) -> train.FitResult:
 
 
 def draw(path: str, ds, perceptron_predict, net_predict, accuracies,
-         sizes) -> str:
+         sizes, config) -> str:
   """Both decision regions side by side."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 5))
   plots.decision_regions(
       perceptron_predict, ds.x, ds.y, "", ax=axes[0],
-      title=f"perceptron: accuracy {accuracies[0]:.2f}")
+      title=f"perceptron: accuracy {accuracies[0]:.2f}\nRosenblatt's rule",
+      legend=True,
+      class_names=["0: x1 = x2", "1: x1 != x2"])
   plots.decision_regions(
       net_predict, ds.x, ds.y, "", ax=axes[1],
       title=f"{'-'.join(map(str, sizes))} sigmoid network: accuracy "
-      f"{accuracies[1]:.2f}")
+      f"{accuracies[1]:.2f}\nmomentum 0.9, lr {config.optim.learning_rate:g}"
+      f", full batch, {config.fit.epochs} epochs, seed {config.seed}")
   fig.suptitle("XOR is not linearly separable; one hidden layer fixes it"
                if accuracies[1] == 1.0 else "XOR is not linearly separable; "
                "this network got stuck in a local minimum (try another "
@@ -93,10 +96,11 @@ def main(argv):
   cost = float(result.history["train_loss"][-1])
   cli.log("network: accuracy %.2f, cost %.4f after %d epochs", mlp_acc, cost,
           result.epochs_run)
-  draw(os.path.join(workdir, "xor_decision_regions.png"), ds,
+  draw(outputs.figure_path(workdir, "xor_decision_regions"), ds,
        perceptron_predict, net_predict, (perceptron_acc, mlp_acc),
-       [2, *config.net.hidden, 1])
+       [2, *config.net.hidden, 1], config)
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "xor",
       "perceptron_accuracy": perceptron_acc,
       "perceptron_converged": bool(p.converged),
       "perceptron_mistakes_per_epoch": p.mistakes[:int(p.epochs)],

@@ -36,3 +36,20 @@ def debug_nans():
   """Any NaN produced inside JAX raises FloatingPointError."""
   with jax.debug_nans(True):
     yield
+
+
+@pytest.fixture
+def redraw():
+  """``redraw(workdir, names)``: removes the figures ``names`` of the run in
+  ``workdir`` and draws them again from its results.json alone, with
+  experiments.plot's code; returns their bytes ``(before, after)``."""
+  def redraw_figures(workdir, names):
+    import json  # pylint: disable=g-import-not-at-top
+    from experiments import figures  # pylint: disable=g-import-not-at-top
+    before = {n: (workdir / n).read_bytes() for n in names}
+    for n in names:
+      (workdir / n).unlink()
+    results = json.loads((workdir / "results.json").read_text())
+    figures.DRAW[results["experiment"]](str(workdir), results)
+    return before, {n: (workdir / n).read_bytes() for n in names}
+  return redraw_figures

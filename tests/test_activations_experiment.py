@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.slow
-def test_activations_accuracy_dead_units_and_prelu_slopes(tmp_path):
+def test_activations_accuracy_dead_units_and_prelu_slopes(tmp_path, redraw):
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.activations", "--datasets=digits",
        "--activations=sigmoid,relu,prelu", "--hidden=32,32,32", "--seeds=2",
@@ -37,3 +37,5 @@ def test_activations_accuracy_dead_units_and_prelu_slopes(tmp_path):
   assert np.std(slopes) > 0 and not np.allclose(slopes, 0.25)
   assert runs["relu"]["prelu_slopes"] is None
   assert (tmp_path / "activations.png").stat().st_size > 10_000
+  before, after = redraw(tmp_path, ["activations.png"])   # experiments.plot
+  assert after == before

@@ -205,8 +205,9 @@ def test_class_names_of_the_built_in_data_sets():
 def test_draw_run_passes_the_class_names(tmp_path, monkeypatch):
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   seen = {}
-  monkeypatch.setattr(plots, "confusion_matrix", lambda m, path, labels=None,
-                      **_: seen.setdefault("matrix", labels))
+  monkeypatch.setattr(plots, "confusion_matrix",
+                      lambda m, path, title="", class_names=None, **_:
+                      seen.setdefault("matrix", class_names))
   monkeypatch.setattr(plots, "decision_regions", lambda *a, class_names=None,
                       **_: seen.setdefault("regions", class_names))
   history = {"train_loss": np.ones(2), "val_loss": np.ones(2)}

@@ -76,17 +76,16 @@ def test_plot_redraws_figures(moons_run):
 @pytest.mark.slow
 def test_plot_needs_a_run(tmp_path):
   proc = run("experiments.plot", f"--workdir={tmp_path}")
-  assert proc.returncode == 2 and "metrics.jsonl" in proc.stderr
-  # A run that ended before its first epoch, a results.json of another
-  # script, a damaged file: one line each.
-  (tmp_path / "metrics.jsonl").write_text("")
-  (tmp_path / "results.json").write_text("{}")
+  assert proc.returncode == 2 and "results.json" in proc.stderr
+  # A run that ended before its first epoch, a results.json of no known
+  # experiment, a damaged file: one line each.
+  train = '{"config": {}, "description": "a network"}'
   for metrics, results, message in (
-      ("", "{}", "has no epoch in metrics.jsonl"),
-      ('{"epoch": 1, "train_loss": 1.0}', "{}", "without the run's config"),
+      ("", train, "has no epoch in metrics.jsonl"),
+      ('{"epoch": 1, "train_loss": 1.0}', "{}", "of no known experiment"),
       ('{"epoch": 1, "train_loss": 1.0}', "{", "results.json is not valid "
        "JSON"),
-      ('{"epoch": 1, "train_loss": 1.0}\n{"epoch": 2, "tr', "{}",
+      ('{"epoch": 1, "train_loss": 1.0}\n{"epoch": 2, "tr', train,
        "metrics.jsonl is not valid JSON")):
     (tmp_path / "metrics.jsonl").write_text(metrics)
     (tmp_path / "results.json").write_text(results)

@@ -202,3 +202,195 @@ def test_generated_problems_of_k_classes(name):
   assert not np.array_equal(ds.x, calm.x)
   with pytest.raises(ValueError, match="num_classes >= 2"):
     data.load(name, num_classes=1)
+
+
+def captured(monkeypatch):
+  """The figures that plots closes (after writing them), in order."""
+  closed = []
+  close = plots.plt.close
+
+  def keep(fig):
+    closed.append(fig)
+    close(fig)
+  monkeypatch.setattr(plots.plt, "close", keep)
+  return closed
+
+
+def dpi_of(path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as im:
+    return im.info["dpi"], im.size
+
+
+def draw_each(tmp_path):
+  """Every figure of nn_jax.plots, written as PNG; their paths."""
+  nan = float("nan")
+  history = {"train_loss": [0.6, 0.4, 0.3], "val_loss": [0.65, 0.45, 0.4],
+             "train_accuracy": [0.5, 0.7, 0.8],
+             "val_accuracy": [nan, nan, 0.7]}
+  rows = [{"learning_rate": lr, "seed": s, "diverged": False,
+           "test_accuracy": 0.9 - s / 100 - lr}
+          for lr in (0.003, 0.01, 0.03, 0.1) for s in range(3)]
+  return [
+      plots.learning_curves(history, str(tmp_path / "curves.png"), "t"),
+      plots.confusion_matrix([[3, 1], [0, 4]], str(tmp_path / "cm.png")),
+      plots.decision_regions(lambda p: (p[:, 0] > 0).astype(int),
+                             np.array([[-1., 0.], [1., 1.]]),
+                             np.array([0, 1]), str(tmp_path / "dr.png")),
+      plots.sweep(str(tmp_path / "sweep.png"), rows,
+                  [0.003, 0.01, 0.03, 0.1], "test_accuracy", "accuracy"),
+      plots.technique_curves(str(tmp_path / "tc.png"),
+                             {"baseline": [0.5, 0.8, 0.9],
+                              "l2": [0.5, 0.85, 0.9]})]
+
+
+def test_every_figure_is_written_at_150_dpi_or_more(tmp_path):
+  for path in draw_each(tmp_path):
+    (dx, dy), _ = dpi_of(path)
+    assert dx >= 149.9 and dy >= 149.9, (path, dx, dy)
+
+
+@pytest.mark.parametrize("suffix,start", [("svg", "<svg"), ("pdf", "%PDF")])
+def test_the_path_names_the_format(tmp_path, suffix, start):
+  path = plots.confusion_matrix(np.eye(3, dtype=int),
+                                str(tmp_path / f"cm.{suffix}"))
+  with open(path, "rb") as f:
+    head = f.read(2000).decode("latin-1")
+  assert start in head
+
+
+def test_figure_path_follows_the_figure_format_flag(monkeypatch):
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  from experiments import outputs  # pylint: disable=g-import-not-at-top
+  assert outputs.figure_path("w", "sweep") == os.path.join("w", "sweep.png")
+  monkeypatch.setattr(cli.FLAGS["figure_format"], "value", "svg")
+  assert outputs.figure_path("w", "sweep") == os.path.join("w", "sweep.svg")
+
+
+def test_confusion_matrices_grow_with_the_classes(tmp_path):
+  sizes = []
+  for k in (2, 3, 5, 10):
+    matrix = np.diag(np.arange(1, k + 1))
+    path = plots.confusion_matrix(
+        matrix, str(tmp_path / f"cm{k}.png"),
+        "digits, 64-256-10 relu\nmomentum 0.9, lr 0.005, batch 32, seed 0")
+    sizes.append(dpi_of(path)[1])
+  widths, heights = zip(*sizes)
+  assert list(widths) == sorted(widths) and widths[0] < widths[-1]
+  assert list(heights) == sorted(heights) and heights[0] < heights[-1]
+  # Two classes: large enough to read (the two-line title fits).
+  assert widths[0] >= 500 and heights[0] >= 450, sizes[0]
+
+
+def test_confusion_matrix_labels_its_classes_by_name(tmp_path, monkeypatch):
+  closed = captured(monkeypatch)
+  plots.confusion_matrix([[5, 1], [2, 7]], str(tmp_path / "cm.png"),
+                         class_names=["bad", "good"])
+  ax = closed[0].axes[0]
+  assert [t.get_text() for t in ax.get_xticklabels()] == ["bad", "good"]
+  assert [t.get_text() for t in ax.get_yticklabels()] == ["bad", "good"]
+  cells = sorted(t.get_text() for t in ax.texts)
+  assert cells == ["1", "2", "5", "7"]
+  with pytest.raises(ValueError, match="class_names: 3 names for a 2x2"):
+    plots.confusion_matrix([[5, 1], [2, 7]], str(tmp_path / "x.png"),
+                           class_names=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("names,shown", [
+    (None, ["class 0", "class 1", "class 2"]),
+    (["setosa", "versicolor", "virginica"],
+     ["setosa", "versicolor", "virginica"])])
+def test_decision_regions_have_a_legend_of_the_classes(tmp_path, monkeypatch,
+                                                        names, shown):
+  closed = captured(monkeypatch)
+  x = np.array([[0., 0.], [1., 0.], [0., 1.]])
+  plots.decision_regions(lambda p: np.argmax(
+      np.stack([-p[:, 0] - p[:, 1], p[:, 0], p[:, 1]], 1), 1), x,
+                         np.array([0, 1, 2]), str(tmp_path / "dr.png"),
+                         class_names=names)
+  legend = closed[0].axes[0].get_legend()
+  assert [t.get_text() for t in legend.get_texts()] == shown
+  # Each entry has its class's colour, as the regions and points do.
+  colors = [tuple(h.get_markerfacecolor()[:3])
+            for h in legend.legend_handles]
+  assert colors == [tuple(c[:3]) for c in plots.class_colors(3)]
+
+
+def visible_ticks(axis):
+  lo, hi = sorted(axis.get_view_interval())
+  return [t for t, label in zip(axis.get_majorticklocs(),
+                                axis.get_majorticklabels())
+          if lo <= t <= hi and label.get_text()]
+
+
+def test_sweep_ticks_are_the_rates(tmp_path, monkeypatch):
+  closed = captured(monkeypatch)
+  rates = [0.003, 0.01, 0.03, 0.1]
+  rows = [{"learning_rate": lr, "seed": s, "diverged": False,
+           "test_accuracy": 0.9 + s / 100} for lr in rates for s in range(2)]
+  plots.sweep(str(tmp_path / "s.png"), rows, rates, "test_accuracy", "acc")
+  ax = closed[0].axes[0]
+  assert ax.get_xscale() == "log"
+  labels = [t.get_text() for t in ax.get_xticklabels()
+            if t.get_text()]
+  assert labels == ["0.003", "0.01", "0.03", "0.1"]
+
+
+def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, monkeypatch):
+  # One rate far below the others: a second panel fitted to the others.
+  closed = captured(monkeypatch)
+  rates = [0.001, 0.01, 0.1]
+  score = {0.001: 0.3, 0.01: 0.95, 0.1: 0.96}
+  rows = [{"learning_rate": lr, "seed": s, "diverged": False,
+           "test_accuracy": score[lr] + s / 1000}
+          for lr in rates for s in range(3)]
+  plots.sweep(str(tmp_path / "s.png"), rows, rates, "test_accuracy", "acc")
+  _, zoom = closed[0].axes
+  lo, hi = zoom.get_ylim()
+  assert 0.9 < lo < 0.95 and 0.962 < hi < 1.0
+
+
+@pytest.mark.parametrize("low,high", [(0.27, 0.6), (0.56, 2.4),
+                                      (1.2, 2.0), (0.02, 0.9), (1e-6, 1.0)])
+def test_log_cost_axis_has_readable_ticks(tmp_path, monkeypatch, low, high):
+  closed = captured(monkeypatch)
+  history = {"train_loss": list(np.geomspace(high, low, 20))}
+  plots.learning_curves(history, str(tmp_path / "c.png"))
+  axis = closed[0].axes[0].yaxis
+  shown = visible_ticks(axis)
+  assert 3 <= len(shown) <= 9, shown
+  assert not [t.get_text() for t in axis.get_minorticklabels()
+              if t.get_text()]
+  # A tick near each end of the view, so that the last cost can be read.
+  lo, hi = np.log(sorted(axis.get_view_interval()))
+  assert (np.log(min(shown)) - lo) / (hi - lo) < 0.3, shown
+  assert (hi - np.log(max(shown))) / (hi - lo) < 0.3, shown
+
+
+def test_technique_panels_fit_their_axis_to_the_curves(tmp_path,
+                                                       monkeypatch):
+  # One technique far below the rest no longer squeezes the others.
+  closed = captured(monkeypatch)
+  epochs = 40
+  base = np.linspace(0.6, 0.93, epochs)
+  plots.technique_curves(str(tmp_path / "t.png"), {
+      "baseline": base, "l2": base + 0.005, "shift": base - 0.3})
+  ax_l2, ax_shift = closed[0].axes[:2]
+  assert ax_l2.get_ylim()[0] > 0.6 and ax_shift.get_ylim()[0] < 0.4
+  assert [line.get_label() for line in ax_l2.lines] == ["baseline", "l2"]
+
+
+def test_run_title_tells_runs_apart():
+  quick = dict(dataset="digits", hidden=[30], activation="sigmoid",
+               optimizer="sgd", learning_rate=3.0, batch_size=10, seed=0,
+               epochs=30, l2=0.0, dropout=0.0, max_norm=0.0, augment=[],
+               schedule="constant", momentum=0.9, model="mlp")
+  nesterov = dict(quick, optimizer="nesterov", learning_rate=0.1,
+                  batch_size=100000, seed=3, l2=1e-4)
+  a = plots.run_title(quick, [64, 30, 10])
+  b = plots.run_title(nesterov, [64, 30, 10], num_train=1258)
+  assert a == ("digits, 64-30-10 sigmoid\nsgd, lr 3, batch 10, 30 epochs, "
+               "seed 0")
+  assert b == ("digits, 64-30-10 sigmoid\nnesterov, lr 0.1, full batch, "
+               "L2 0.0001, 30 epochs, seed 3")
+  assert "lr" not in plots.run_title(quick, omit=("learning_rate",))

@@ -55,7 +55,7 @@ def test_outcomes_solved_stuck_moving():
 
 
 @pytest.mark.slow
-def test_some_2_2_1_runs_get_stuck_on_a_plateau(tmp_path):
+def test_some_2_2_1_runs_get_stuck_on_a_plateau(tmp_path, redraw):
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.local_minima", "--hidden_sizes=2",
        "--learning_rates=4", "--seeds=64", "--epochs=2000",
@@ -76,6 +76,8 @@ def test_some_2_2_1_runs_get_stuck_on_a_plateau(tmp_path):
   assert sum(paired[k] for k in ("both", "batch_only", "online_only",
                                  "neither")) == 64
   assert (tmp_path / "local_minima.png").stat().st_size > 10_000
+  before, after = redraw(tmp_path, ["local_minima.png"])   # experiments.plot
+  assert after == before
 
 
 def test_end_summary_counts_per_rate():

@@ -39,7 +39,8 @@ def test_max_norm_projection_puts_the_long_rows_on_the_bound():
 
 
 @pytest.mark.slow
-def test_script_binding_limits_bound_and_shrink_the_weights(tmp_path):
+def test_script_binding_limits_bound_and_shrink_the_weights(tmp_path,
+                                                          redraw):
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.norm_limits", "--seeds=2",
        "--hidden=32", "--epochs=4", "--train_size=100", "--l2s=1e-4,0.3",
@@ -48,6 +49,8 @@ def test_script_binding_limits_bound_and_shrink_the_weights(tmp_path):
   assert proc.returncode == 0, proc.stderr
   results = json.loads((tmp_path / "results.json").read_text())
   assert (tmp_path / "norm_limits.png").stat().st_size > 20_000
+  before, after = redraw(tmp_path, ["norm_limits.png"])   # experiments.plot
+  assert after == before
   assert "| max_norm=0.3 |" in (tmp_path / "results.md").read_text()
   rows = {(r["technique"], r["value"]): r for r in results["rows"]}
   base = rows[("baseline", 0.0)]

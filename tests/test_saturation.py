@@ -19,7 +19,7 @@ def run(*args):
 
 @pytest.mark.slow
 def test_deep_sigmoid_from_normal_weights_has_the_smaller_first_gradient(
-    tmp_path):
+    tmp_path, redraw):
   proc = run("--setups=sigmoid:normal,relu:he", "--depths=1,5", "--seeds=2",
              "--epochs=1", "--learning_rates=0.1", f"--workdir={tmp_path}")
   assert proc.returncode == 0, proc.stderr
@@ -41,6 +41,10 @@ def test_deep_sigmoid_from_normal_weights_has_the_smaller_first_gradient(
     assert 0 <= np.min(r["dead_end"]) <= np.max(r["dead_end"]) <= 1
   for name in ("saturation.png", "saturation_training.png"):
     assert (tmp_path / name).stat().st_size > 10_000
+  # experiments.plot draws the same figures from results.json alone.
+  before, after = redraw(tmp_path, ["saturation.png",
+                                    "saturation_training.png"])
+  assert after == before
 
 
 @pytest.mark.slow

@@ -1,0 +1,99 @@
+"""experiments.plot redraws the figures of every kind of run it names, in
+the format of --figure_format, and refuses the others by name."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start(module, *args):
+  return subprocess.Popen(
+      [sys.executable, "-m", module, *args], cwd=ROOT, text=True,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      env=dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0"))
+
+
+def finish(proc):
+  _, stderr = proc.communicate(timeout=300)
+  return proc.returncode, stderr
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """A sweep and a regularization run at tiny sizes."""
+  tmp = tmp_path_factory.mktemp("plot")
+  commands = {
+      "sweep": ("experiments.sweep", "--learning_rates=0.01,0.1", "--seeds=2",
+                "--epochs=2", "--hidden=4", "--dataset=iris",
+                "--batch_size=8"),
+      "regularization": ("experiments.regularization", "--seeds=1",
+                         "--epochs=3", "--train_size=40",
+                         "--techniques=l2"),
+  }
+  procs = {name: start(module, *args, f"--workdir={tmp / name}")
+           for name, (module, *args) in commands.items()}
+  out = {}
+  for name, proc in procs.items():
+    returncode, stderr = finish(proc)
+    assert returncode == 0, stderr
+    out[name] = tmp / name
+  return out
+
+
+def figure_files(workdir):
+  return sorted(f for f in os.listdir(workdir)
+                if f.endswith((".png", ".svg", ".pdf")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,figure", [("sweep", "sweep.png"),
+                                         ("regularization",
+                                          "validation_curves.png")])
+def test_plot_redraws_what_the_experiment_drew(runs, redraw, kind, figure):
+  workdir = runs[kind]
+  assert json.loads((workdir / "results.json").read_text())[
+      "experiment"] == kind
+  assert figure_files(workdir) == [figure]
+  # The same figure again, from results.json alone.
+  before, after = redraw(workdir, [figure])
+  assert after == before
+
+
+@pytest.mark.slow
+def test_plot_command_writes_the_figure_format(runs):
+  workdir = runs["sweep"]
+  returncode, stderr = finish(start("experiments.plot", "--figure_format=svg",
+                                    f"--workdir={workdir}"))
+  assert returncode == 0, stderr
+  assert figure_files(workdir) == ["sweep.png", "sweep.svg"]
+  assert "<svg" in (workdir / "sweep.svg").read_text()[:2000]
+
+
+@pytest.mark.slow
+def test_plot_refuses_a_kind_it_does_not_redraw_by_name(tmp_path):
+  (tmp_path / "results.json").write_text('{"experiment": "xor"}')
+  returncode, stderr = finish(start("experiments.plot",
+                                    f"--workdir={tmp_path}"))
+  assert returncode == 2
+  assert stderr.strip().splitlines() == [
+      f"error: --workdir={tmp_path} holds an experiments.xor run, whose "
+      f"figures it does not redraw (rerun experiments.xor); "
+      f"experiments.plot redraws the runs of train, "
+      f"sweep, regularization, saturation, activations, local_minima, "
+      f"norm_limits"]
+
+
+def test_no_script_names_a_figure_format_of_its_own():
+  # Every figure path comes from outputs.figure_path (--figure_format).
+  folder = os.path.join(ROOT, "experiments")
+  for name in sorted(os.listdir(folder)):
+    if name.endswith(".py"):
+      with open(os.path.join(folder, name)) as f:
+        source = f.read()
+      for suffix in (".png\"", ".pdf\"", ".svg\""):
+        assert suffix not in source, (name, suffix)
