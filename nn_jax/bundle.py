@@ -1,7 +1,7 @@
 """A finished run as a model to predict with: ``model.json`` beside
 ``params.npz`` in the run's workdir.
 
-``model.json`` (plain JSON, no pickle) holds what turns raw rows into the
+``model.json`` (plain JSON, no Python objects) holds what turns raw rows into the
 network's inputs and its outputs into answers:
 
 * ``network``: the layer sizes and the network's settings of
