@@ -16,6 +16,8 @@ import json
 import os
 
 from absl import flags
+import jax
+import numpy as np
 
 from experiments import cli
 from experiments import figures
@@ -95,9 +97,11 @@ def stored_network(workdir: str, results: dict):
   model = config.net.make()
   split_key, init_key, _, _ = experiment.run_keys(config)
   splits = experiment.prepare(config, split_key)
-  like = mlp.init(init_key, sizes, model, config.net.init)
-  stored = params_io.load(params_path, params=like,
-                          stats=mlp.init_stats(like, model))
+  dtype = np.dtype(config.net.dtype)
+  with jax.enable_x64(dtype == np.float64):   # the run's own precision
+    like = mlp.init(init_key, sizes, model, config.net.init, dtype)
+    stored = params_io.load(params_path, params=like,
+                            stats=mlp.init_stats(like, model))
   params, stats = stored["params"], stored["stats"]
   if fit:
     return None, (outputs.regression_view(params, stats, model, splits)

@@ -69,8 +69,10 @@ def main(argv):
   model = bundle.load_model(FLAGS.model_dir)
   table = tabular.read_csv(FLAGS.csv_path)
   write(FLAGS.out, table, prediction_columns(model, table))
+  target = (model.target if isinstance(model.target, str)
+            else ", ".join(model.target))
   print(f"{table.size} prediction{'' if table.size == 1 else 's'} of "
-        f"{model.target} written to {FLAGS.out}")
+        f"{target} written to {FLAGS.out}")
 
 
 def entry():

@@ -165,14 +165,12 @@ class Model:
     """The network's outputs for ``rows``, in its precision (for the
     perceptron, its 0/1 outputs)."""
     x = self.encode(rows)
-    dtype = np.dtype(self.net.dtype)
-    with jax.enable_x64(dtype == np.float64):
-      if self._model is None:
-        from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
+    if self._model is None:
+      from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
+      with jax.enable_x64(np.dtype(self.net.dtype) == np.float64):
         return np.asarray(perceptron.predict(self.params["w"], x))
-      from nn_jax import mlp  # pylint: disable=g-import-not-at-top
-      return np.asarray(mlp.predict(self.params, jax.numpy.asarray(x, dtype),
-                                    self._model, self.stats))
+    from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+    return experiment.predict(self.params, self.stats, x, self._model)
 
   def predict_labels(self, rows) -> np.ndarray:
     """Class labels 0..k-1, as the run computed them on its test set."""

@@ -410,10 +410,11 @@ class FitOptions(_Settings):
   devices: int = setting(1, "Data-parallel over this many devices (batch "
                          "split, parameters replicated); a population's "
                          "members split over them.", Range(1, INT32_MAX))
-  epochs_per_call: int = setting(0, "Epochs per jitted call between "
-                                 "progress lines (0: about 20 lines in all; "
-                                 "with --checkpoint_every, the greatest "
-                                 "common divisor of the two).",
+  epochs_per_call: int = setting(0, "Epochs per jitted call (0: about 20 "
+                                 "calls in all); with --checkpoint_every, "
+                                 "and with --log_every where progress is "
+                                 "reported (experiments.train), the greatest "
+                                 "common divisor of them.",
                                  Range(0, INT32_MAX))
   checkpoint_every: int = setting(0, "Save the full training state every "
                                   "this many epochs (0: never).",

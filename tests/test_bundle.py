@@ -20,7 +20,6 @@ from nn_jax import bundle
 from nn_jax import data
 from nn_jax import encoding
 from nn_jax import experiment
-from nn_jax import mlp
 from nn_jax import params_io
 from nn_jax import tabular
 from nn_jax.config import Config
@@ -58,11 +57,12 @@ def save_bundle(folder, config, run):
   return str(folder)
 
 
-def own_outputs(run, dtype=jnp.float32):
-  """The run's outputs on its (encoded) test rows."""
-  with jax.enable_x64(dtype == jnp.float64):
-    return np.asarray(mlp.predict(run.params, jnp.asarray(
-        run.splits.test.x, dtype), run.model, run.stats))
+def own_outputs(run):
+  """The run's outputs on its (encoded) test rows, computed as the run
+  computes its predictions (``experiment.predict``: one compiled program,
+  in the parameters' precision)."""
+  return experiment.predict(run.params, run.stats, run.splits.test.x,
+                            run.model)
 
 
 def held_out_rows(config):
@@ -321,7 +321,7 @@ def test_built_in_runs_round_trip(tmp_path, settings):
                        "probabilities"):
       model.predict_proba(x)
     return
-  own = own_outputs(run, jnp.dtype(config.net.dtype))
+  own = own_outputs(run)
   assert np.array_equal(model.outputs(x), own)
   np.testing.assert_array_equal(model.predict(x), names[
       experiment.predict_labels(run.params, run.stats, run.splits.test.x,

@@ -66,7 +66,12 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
   _assert_same_params(two, one)
   read = lambda w: open(os.path.join(w, "metrics.jsonl")).read()
   assert read(two) == read(one)
-  # Only the first process wrote: one lock, no staging folders left over.
+  # Only the first process wrote: the workdir holds what one process
+  # writes (TensorBoard's files are named by time), nothing more.
+  files = lambda w: sorted(os.path.relpath(os.path.join(r, f), w)
+                           for r, _, fs in os.walk(w) for f in fs
+                           if not f.startswith("events."))
+  assert files(two) == files(one)
   assert not [f for f in os.listdir(two) if f.startswith(".nn_jax-staging")]
 
 
