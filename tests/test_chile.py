@@ -6,7 +6,6 @@ import hashlib
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -15,7 +14,6 @@ from nn_jax import bundle
 from nn_jax import chile
 from nn_jax import data
 from nn_jax import experiment
-from nn_jax import mlp
 from nn_jax import params_io
 from nn_jax import tabular
 from nn_jax.config import Config
@@ -106,6 +104,6 @@ def test_a_chile_run_predicts_raw_rows_with_its_codes(tmp_path):
                                  config.data.test_fraction)[0]
   records = [dict(zip(test_rows.header, r)) for r in test_rows.rows]
   np.testing.assert_array_equal(model.encode(records), run.splits.test.x)
-  own = np.asarray(mlp.predict(run.params, jnp.asarray(run.splits.test.x),
-                               run.model, run.stats))
+  own = experiment.predict(run.params, run.stats, run.splits.test.x,
+                           run.model)   # as the run computes its predictions
   assert np.array_equal(model.outputs(test_rows), own)
