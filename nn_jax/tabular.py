@@ -206,7 +206,7 @@ class Table(NamedTuple):
 
 
 def _where(table: Table, i: int, column: str) -> str:
-  row = int(table.index[i]) + 1
+  row = int(table.row_numbers[i])
   if table.source.lines is not None:
     line = str(int(table.source.lines[row - 1]))
   else:
