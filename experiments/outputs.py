@@ -1,12 +1,14 @@
 """What experiment scripts write: the workdir, JSON records, metrics,
 TensorBoard events and a run's figures."""
 
+import importlib
 import json
 import os
 import platform
 import shutil
 import struct
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -341,6 +343,20 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
              if isinstance(v, (int, float)) and np.isfinite(v)}
   writer.add_hparams(plain, metrics, name="hparams")
   writer.close()
+
+
+def import_in_background(module: str = "nn_jax.plots") -> None:
+  """Starts importing ``module`` (by default the figures' matplotlib) in a
+  daemon thread, so that the import overlaps the work that leaves Python
+  idle (XLA loading or compiling programs, training); a later import of it
+  waits for this one to finish. A failure is left for that import to
+  raise."""
+  def load():
+    try:
+      importlib.import_module(module)
+    except Exception:  # pylint: disable=broad-except
+      pass
+  threading.Thread(target=load, daemon=True).start()
 
 
 def draw_run(workdir: str, history: dict, results: dict,

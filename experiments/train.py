@@ -51,6 +51,7 @@ def main(argv):
         d.isdigit() for d in os.listdir(checkpoints))):
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
+    outputs.import_in_background()   # for the figures, while it trains
     progress = cli.Progress(config.fit.epochs)
     live = workdir.live_log()
 

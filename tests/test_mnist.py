@@ -42,6 +42,18 @@ def write_files(folder, arrays, compress):
       (folder / name).write_bytes(blob)
 
 
+def test_every_pixel_value_is_its_float32_over_255(tmp_path):
+  # The published runs were computed from astype(float32) / 255: each of
+  # the 256 values must keep those bits.
+  arrays = tiny_mnist(n_train=4, side=8)
+  arrays["train_images"] = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
+  write_files(tmp_path, arrays, compress=False)
+  train, _ = mnist.load_mnist(str(tmp_path), download_missing=False)
+  expected = np.arange(256).astype(np.float32) / 255.0
+  assert train.x.dtype == np.float32
+  np.testing.assert_array_equal(train.x.reshape(-1), expected)
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
   def offline(url, timeout=60.0):

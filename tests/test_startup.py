@@ -26,6 +26,25 @@ def test_quickstart_imports_only_what_it_uses():
   assert proc.stdout.strip() == "[]", proc.stdout
 
 
+def test_an_import_in_the_background_is_there_when_needed():
+  # experiments.train imports matplotlib while it trains; the figures'
+  # import then finds it, and a module that fails leaves the error to the
+  # import that needs it, without a word from the thread.
+  code = ("import sys, threading; from experiments import outputs; "
+          "outputs.import_in_background(); "
+          "outputs.import_in_background('nn_jax.no_such_module'); "
+          "[t.join() for t in threading.enumerate() "
+          " if t is not threading.main_thread()]; "
+          "print('matplotlib' in sys.modules, 'nn_jax.plots' in sys.modules)\n"
+          "try:\n  import nn_jax.no_such_module\n"
+          "except ImportError as e:\n  print(type(e).__name__)")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120,
+                        check=True)
+  assert proc.stdout.split() == ["True", "True", "ModuleNotFoundError"]
+  assert proc.stderr == ""
+
+
 def test_a_run_compiles_a_handful_of_programs(caplog):
   # Seed keys, the split's permutation, the initial weights, the training
   # state, the epochs, the test scores: no program per array operation.
