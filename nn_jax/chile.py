@@ -60,12 +60,15 @@ def load(codes: tabular.Codes = tabular.Codes(), path: str = PATH):
 
 
 def load_split(test_fraction: float = 0.2, seed: int = 0,
-               codes: tabular.Codes = tabular.Codes(), path: str = PATH):
+               codes: tabular.Codes = tabular.Codes(), path: str = PATH,
+               validation=None):
   """``(train, test, encoder)``: ``round(test_fraction * n)`` test rows
   drawn as :func:`nn_jax.tabular.load_split` draws them (by
   ``nn_jax.data.permutation(PRNGKey(seed), n)``), the encoder fitted on the
-  training rows."""
+  training rows; with ``validation``, ``(train, val, test, encoder)``, the
+  training rows split again as :func:`nn_jax.tabular.encode_split` does."""
   test_rows, train_rows = read(path).split(jax.random.PRNGKey(seed),
                                            test_fraction)
   enc = fit(train_rows, codes)
-  return enc.transform(train_rows), enc.transform(test_rows), enc
+  return (*tabular.encode_split(enc, train_rows, validation),
+          enc.transform(test_rows), enc)

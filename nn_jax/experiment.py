@@ -60,7 +60,24 @@ def prepare(config: Config, key) -> Splits:
   encoder = None
   fractions = (config.test_fraction, config.validation_fraction)
   split_key = None if config.split_order == "file" else key
-  if config.dataset in ("mnist", "mnist1d", "csv", "vowels", "chile"):
+  # A CSV file's and chile's training rows are split as data_lib.split
+  # splits them, encoded at once (no copy of the encoded rows).
+  validation = (split_key, config.validation_fraction)
+  if config.dataset == "chile":
+    from nn_jax import chile  # pylint: disable=g-import-not-at-top
+    train, val, test, encoder = chile.load_split(
+        config.test_fraction, seed, column_codes(config),
+        validation=validation)
+  elif config.dataset == "csv":
+    from nn_jax import tabular  # pylint: disable=g-import-not-at-top
+    train, val, test, encoder = tabular.load_split(
+        config.csv_path, config.target,
+        tabular.parse_nominal(config.nominal),
+        tabular.parse_ordinal(config.ordinal), config.test_fraction,
+        seed, task=config.task or None,
+        features=tabular.parse_nominal(config.features, "features")
+        or None, codes=column_codes(config), validation=validation)
+  elif config.dataset in ("mnist", "mnist1d", "vowels"):
     # These come with their own test set: only validation is split off.
     if config.dataset == "mnist":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
@@ -68,23 +85,10 @@ def prepare(config: Config, key) -> Splits:
     elif config.dataset == "mnist1d":
       from nn_jax import mnist  # pylint: disable=g-import-not-at-top
       full, test = mnist.load_mnist1d()
-    elif config.dataset == "vowels":   # by speaker: odd train, even test
+    else:   # by speaker: odd train, even test
       from nn_jax import vowels  # pylint: disable=g-import-not-at-top
       full, test = vowels.load_split(config.vowel_features,
                                      config.log_frequency)
-    elif config.dataset == "chile":
-      from nn_jax import chile  # pylint: disable=g-import-not-at-top
-      full, test, encoder = chile.load_split(config.test_fraction, seed,
-                                             column_codes(config))
-    else:
-      from nn_jax import tabular  # pylint: disable=g-import-not-at-top
-      full, test, encoder = tabular.load_split(
-          config.csv_path, config.target,
-          tabular.parse_nominal(config.nominal),
-          tabular.parse_ordinal(config.ordinal), config.test_fraction,
-          seed, task=config.task or None,
-          features=tabular.parse_nominal(config.features, "features")
-          or None, codes=column_codes(config))
     val, train = data_lib.split(full, split_key,
                                (config.validation_fraction,))
   else:

@@ -192,8 +192,8 @@ class Table(NamedTuple):
     """
     if not 0 <= test_fraction < 1:
       raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}")
-    order = np.asarray(data_lib.permutation(key, self.size))
-    n_test = int(round(test_fraction * self.size))
+    order, (_, n_test, _) = data_lib.split_order(self.size, key,
+                                                 (test_fraction,))
     return self.take(order[:n_test]), self.take(order[n_test:])
 
   def _index(self, name, what):
@@ -279,6 +279,7 @@ def read_csv(path: str, delimiter: str = ",") -> Table:
   if not n:
     raise ValueError(f"{path} has a header ({', '.join(header)}) but no data "
                      f"rows")
+  data_lib.release_freed_memory()   # pyarrow's reading's
   return Table(path, header, cells, np.arange(n, dtype=np.int64), source)
 
 
@@ -712,13 +713,9 @@ class TabularEncoder(NamedTuple):
         know, a non-numeric cell in a numeric column, or a class label not in
         the training rows; the message names the data row and the column.
     """
-    return self._encode(table)
-
-  def _encode(self, table: Table, numeric=None) -> data_lib.Dataset:
-    """:meth:`transform`, given the numeric columns' values if known."""
     for name in self.targets:
       table._index(name, "column")  # pylint: disable=protected-access
-    x = self.inputs(table, numeric)
+    x = self.inputs(table)
     if self.task == data_lib.CLASSIFICATION:
       y = _known_cells(table, self.target, self.classes, "class",
                        "was not in the training rows",
@@ -731,17 +728,21 @@ class TabularEncoder(NamedTuple):
                  1).astype(np.float32)
     return data_lib.Dataset(self.name, x, y, data_lib.REGRESSION, 0)
 
-  def inputs(self, table: Table, numeric=None) -> np.ndarray:
+  def inputs(self, table: Table) -> np.ndarray:
     """The encoded inputs of ``table``'s rows, float32 ``(n,
     len(feature_names))``; the target column need not be there (rows to
-    predict). Raises ValueError as :meth:`transform` does. ``numeric``: the
-    numeric columns' values, if known."""
+    predict). Raises ValueError as :meth:`transform` does."""
     for name in self.features:
       table._index(name, "column")  # pylint: disable=protected-access
-    if numeric is None:
-      numeric = [_numeric_column(table, c) for c in self.numeric]
     x = np.empty((table.size, len(self.feature_names)), np.float32)
-    start = n_i = 0
+    starts = np.cumsum([0] + [len(self.input_names(c)) for c in self.features])
+    first = dict(zip(self.features, starts.tolist()))
+    # The numeric columns first (their errors come first), each taken and
+    # standardized on its own into x: less memory, the same values.
+    for n_i, c in enumerate(self.numeric):
+      x[:, first[c]:first[c] + 1] = encoding.Standardize(
+          self.scaler.mean[n_i:n_i + 1], self.scaler.std[n_i:n_i + 1]
+      ).apply(_numeric_column(table, c)[:, None])
     for c in self.features:
       if c in self.nominal:
         known = self.nominal[c]
@@ -753,14 +754,20 @@ class TabularEncoder(NamedTuple):
                       self.codes.thermometer_units)[_known_cells(
                           table, c, known, "level",
                           "is not one of the levels given in --ordinal")]
-      else:   # standardized column by column: less memory, the same values
-        block = encoding.Standardize(
-            self.scaler.mean[n_i:n_i + 1], self.scaler.std[n_i:n_i + 1]
-        ).apply(numeric[n_i][:, None])
-        n_i += 1
-      x[:, start:start + block.shape[1]] = block
-      start += block.shape[1]
+      else:
+        continue
+      x[:, first[c]:first[c] + block.shape[1]] = block
     return x
+
+  def input_names(self, column: str) -> list:
+    """The names of the inputs that feature ``column`` is encoded into
+    (entries of ``feature_names``)."""
+    if column in self.nominal:
+      return _code_names(self.codes.nominal, column, self.nominal[column])
+    if column in self.ordinal:
+      return _code_names(self.codes.ordinal, column, self.ordinal[column],
+                         self.codes.thermometer_units)
+    return [column]
 
   def describe(self) -> dict:
     """A JSON-friendly summary (for results.json)."""
@@ -979,8 +986,10 @@ def fit_encoder(table: Table, target: Union[str, Sequence[str]],
   return _fit(table, target, nominal, ordinal, task, features, codes)[0]
 
 
-def _fit(table, target, nominal, ordinal, task, features, codes) -> tuple:
-  """:func:`fit_encoder`, and the training rows it encoded on the way."""
+def _fit(table, target, nominal, ordinal, task, features, codes,
+         validation=None) -> tuple:
+  """:func:`fit_encoder`, and the training rows it encoded on the way
+  (:func:`encode_split` of them by ``validation``)."""
   targets = _target_names(target)
   ordinal = {str(k): tuple(v) for k, v in (ordinal or {}).items()}
   nominal = tuple(nominal)
@@ -1053,26 +1062,35 @@ def _fit(table, target, nominal, ordinal, task, features, codes) -> tuple:
   for k, c in enumerate(numeric):
     columns[:, k] = _numeric_column(table, c)
   scaler = encoding.Standardize.fit(columns)
+  del columns   # encoding takes the columns again, one at a time
+  data_lib.release_freed_memory()   # the fit's temporaries
   if codes.numeric == "none":
     scaler = encoding.Standardize(np.zeros(len(numeric)), np.ones(len(numeric)))
-  names = []
-  for c in features:
-    if c in categories:
-      names += _code_names(codes.nominal, c, categories[c])
-    elif c in ordinal:
-      names += _code_names(codes.ordinal, c, ordinal[c],
-                           codes.thermometer_units)
-    else:
-      names.append(c)
   enc = TabularEncoder(
       target=targets[0] if len(targets) == 1 else targets, task=task,
       features=features, nominal=categories,
       ordinal={c: ordinal[c] for c in features if c in ordinal},
-      numeric=numeric, scaler=scaler, classes=classes,
-      feature_names=tuple(names),
+      numeric=numeric, scaler=scaler, classes=classes, feature_names=(),
       name=os.path.splitext(os.path.basename(table.path))[0], codes=codes)
+  enc = enc._replace(feature_names=tuple(
+      name for c in features for name in enc.input_names(c)))
   # Encoding the training rows checks every cell (levels, regression y).
-  return enc, enc._encode(table, columns.T)  # pylint: disable=protected-access
+  return enc, encode_split(enc, table, validation)
+
+
+def encode_split(enc: TabularEncoder, table: Table,
+                 validation: Optional[tuple] = None) -> tuple:
+  """``table``'s rows encoded by ``enc``: ``(rows,)``; with ``validation =
+  (key, fraction)``, ``(train, val)``: the parts that
+  ``nn_jax.data.split(rows, key, (fraction,))`` makes (the same rows in the
+  same order, bitwise), encoded at once into one array of which they are
+  slices, with no copy."""
+  if validation is None:
+    return (enc.transform(table),)
+  key, fraction = validation
+  order, bounds = data_lib.split_order(table.size, key, (fraction,))
+  val, train = data_lib.parts(enc.transform(table.take(order)), bounds)
+  return train, val
 
 
 def load_csv(path: str, target: Union[str, Sequence[str]],
@@ -1091,7 +1109,8 @@ def load_csv(path: str, target: Union[str, Sequence[str]],
     ``(dataset, encoder)``.
   """
   table = read_csv(path)
-  enc, dataset = _fit(table, target, nominal, ordinal, task, features, codes)
+  enc, (dataset,) = _fit(table, target, nominal, ordinal, task, features,
+                         codes)
   return dataset, enc
 
 
@@ -1101,8 +1120,8 @@ def load_split(path: str, target: Union[str, Sequence[str]],
                test_fraction: float = 0.2, seed: int = 0,
                task: Optional[str] = None,
                features: Optional[Sequence[str]] = None,
-               codes: Codes = Codes()
-               ) -> tuple[data_lib.Dataset, data_lib.Dataset, TabularEncoder]:
+               codes: Codes = Codes(), validation: Optional[tuple] = None
+               ) -> tuple:
   """Reads ``path``, splits it, fits the encoder on train, applies it to test.
 
   The test rows are ``round(test_fraction * n)`` rows drawn by
@@ -1119,9 +1138,12 @@ def load_split(path: str, target: Union[str, Sequence[str]],
     task: ``"classification"``, ``"regression"`` or ``None`` (inferred).
     features: feature columns (default: all but the target).
     codes: how each type of column is coded (:class:`Codes`).
+    validation: ``(key, fraction)`` to split the training rows again into
+      training and validation rows, as :func:`encode_split` does.
 
   Returns:
-    ``(train, test, encoder)``; the encoder's ``classes`` names the labels and
+    ``(train, test, encoder)``, with ``validation`` ``(train, val, test,
+    encoder)``; the encoder's ``classes`` names the labels and
     ``describe()`` summarises it for results.json.
   """
   table = read_csv(path)
@@ -1130,5 +1152,5 @@ def load_split(path: str, target: Union[str, Sequence[str]],
     raise ValueError(f"{path}: no training rows left after holding out "
                      f"test_fraction={test_fraction} of {table.size}")
   enc, train = _fit(train_rows, target, nominal, ordinal, task, features,
-                    codes)
-  return train, enc.transform(test_rows), enc
+                    codes, validation)
+  return (*train, enc.transform(test_rows), enc)

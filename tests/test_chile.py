@@ -107,3 +107,15 @@ def test_a_chile_run_predicts_raw_rows_with_its_codes(tmp_path):
   own = experiment.predict(run.params, run.stats, run.splits.test.x,
                            run.model)   # as the run computes its predictions
   assert np.array_equal(model.outputs(test_rows), own)
+
+
+def test_validation_rows_are_those_data_split_takes():
+  key = jax.random.PRNGKey(4)
+  full, test, enc = chile.load_split(0.2, seed=3)
+  train, val, test2, enc2 = chile.load_split(0.2, seed=3,
+                                             validation=(key, 0.25))
+  for got, want in zip((val, train, test2),
+                       (*data.split(full, key, (0.25,)), test)):
+    assert got.x.tobytes() == want.x.tobytes() and got.x.dtype == np.float32
+    assert got.y.tobytes() == want.y.tobytes() and got.name == "chile"
+  assert enc2.to_json() == enc.to_json()

@@ -213,3 +213,14 @@ def test_regression_sets_truth_and_losses():
     data.check_loss_fits(losses.softmax_cross_entropy, sine)
   with pytest.raises(ValueError, match="noise must be >= 0"):
     data.load("sine", noise=-0.1)
+
+
+@pytest.mark.parametrize("key", [jax.random.PRNGKey(2), None])
+def test_split_order_gives_the_parts_of_split(key):
+  ds = _numbered(23)
+  order, bounds = data.split_order(ds.size, key, (0.2, 0.3))
+  assert bounds == [0, 5, 12, 23]
+  for part, view in zip(data.split(ds, key, (0.2, 0.3)),
+                        data.parts(ds.take(order), bounds)):
+    np.testing.assert_array_equal(part.x, view.x)
+    np.testing.assert_array_equal(part.y, view.y)

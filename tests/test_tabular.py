@@ -537,3 +537,59 @@ def test_pyarrow_reads_as_the_csv_module(lines, ragged):
       except ValueError as e:
         results.append(str(e))
     assert results[0] == results[1], text
+
+
+def _same(a, b):
+  """Two data sets with bitwise equal arrays, of the same dtypes."""
+  for name in ("x", "y"):
+    u, v = getattr(a, name), getattr(b, name)
+    assert u.dtype == v.dtype and u.shape == v.shape
+    assert u.tobytes() == v.tobytes()
+  assert (a.name, a.task, a.num_classes, a.class_names) == (
+      b.name, b.task, b.num_classes, b.class_names)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.37])
+@pytest.mark.parametrize("key", [jax.random.PRNGKey(5), None])
+def test_validation_rows_are_those_data_split_takes(tmp_path, fraction, key):
+  # prepare's validation and training rows, encoded at once into one array,
+  # are bitwise data.split of the encoded training rows (regression too).
+  path = write_csv(tmp_path / "easy.csv", HEADER, easy_rows(97))
+  for target, kwargs in (("label", dict(nominal=["color"], ordinal=ORDINAL)),
+                         (("x2", "x1"), dict(nominal=["color", "size", "label"]))):
+    full, test, enc = tabular.load_split(path, target, test_fraction=0.2,
+                                         seed=1, **kwargs)
+    train, val, test2, enc2 = tabular.load_split(
+        path, target, test_fraction=0.2, seed=1, validation=(key, fraction),
+        **kwargs)
+    want_val, want_train = data.split(full, key, (fraction,))
+    _same(val, want_val)
+    _same(train, want_train)
+    _same(test2, test)
+    assert json.dumps(enc2.to_json()) == json.dumps(enc.to_json())
+    if fraction:   # slices of one array: no copy
+      assert train.x.base is val.x.base is not None
+
+
+def test_validation_split_names_the_first_bad_row_of_the_file(tmp_path):
+  rows = easy_rows(40)
+  rows[30][2], rows[7][2] = "XL", "XXL"
+  path = write_csv(tmp_path / "bad.csv", HEADER, rows)
+  messages = []
+  for validation in (None, (jax.random.PRNGKey(0), 0.5)):
+    with pytest.raises(ValueError, match="data row 8") as e:
+      tabular.load_split(path, "label", ["color"], ORDINAL, 0.1,
+                         validation=validation)
+    messages.append(str(e.value))
+  assert messages[0] == messages[1]
+
+
+def test_a_numeric_columns_error_comes_before_a_nominal_ones(tmp_path):
+  rows = easy_rows(6)
+  path = write_csv(tmp_path / "ok.csv", HEADER, rows)
+  enc = tabular.fit_encoder(tabular.read_csv(path), "label", ["color"],
+                            ORDINAL)
+  rows[1][1], rows[4][3] = "purple", "wide"
+  path = write_csv(tmp_path / "bad.csv", HEADER, rows)
+  with pytest.raises(ValueError, match=r"data row 5 .*'x2': 'wide' is not"):
+    enc.transform(tabular.read_csv(path))
