@@ -289,6 +289,18 @@ def margin_separable(n: int, d: int, margin: float, seed: int) -> MarginData:
   return MarginData(x, (z > 0).astype(np.int32), u, float(np.abs(z).min()))
 
 
+def _rounds(n: int) -> tuple[int, int]:
+  """``(k, rounds)`` of :func:`permutation` of ``n``: the bits of a
+  position, and sorting rounds until the random bits number at least
+  ``3 k``; ``rounds`` is 0 where ``n > 2^24`` leaves too few random bits
+  (``jax.random.permutation`` then)."""
+  n = int(n)
+  if n < 0:
+    raise ValueError(f"n must be >= 0; got {n}")
+  k = max(1, (n - 1).bit_length())
+  return k, (-(-3 * k // (32 - k)) if 32 - k >= 8 else 0)
+
+
 @functools.partial(jax.jit, static_argnums=1)
 def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
   """A random permutation of ``0 .. n-1`` (int32); every random order in
@@ -301,14 +313,11 @@ def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
   in a round keep their order from the round before, so there are rounds
   until the random bits number at least ``3 k``, as in
   ``jax.random.permutation``. Jittable; ``n`` is static.
+  :func:`host_permutation` computes the same on the host.
   """
-  n = int(n)
-  if n < 0:
-    raise ValueError(f"n must be >= 0; got {n}")
-  k = max(1, (n - 1).bit_length())           # bits of a position
-  if 32 - k < 8:                              # n > 2^24: too few random bits
+  k, rounds = _rounds(n)
+  if not rounds:
     return jax.random.permutation(key, n).astype(jnp.int32)
-  rounds = -(-3 * k // (32 - k))
   low = jnp.uint32((1 << k) - 1)
   positions = jnp.arange(n, dtype=jnp.uint32)
   order = positions
@@ -316,6 +325,76 @@ def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
     bits = jax.random.bits(round_key, (n,), jnp.uint32)
     order = order[jnp.sort((bits & ~low) | positions) & low]
   return order.astype(jnp.int32)
+
+
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(key: tuple, x0: np.ndarray, x1: np.ndarray) -> tuple:
+  """The Threefry-2x32 hash (20 rounds, JAX's) of the uint32 counter
+  pairs ``(x0, x1)`` under ``key`` (two ints), computed in place."""
+  ks = (key[0], key[1], key[0] ^ key[1] ^ 0x1BD11BDA)
+  x0 += np.uint32(ks[0])
+  x1 += np.uint32(ks[1])
+  for i in range(5):
+    for r in _THREEFRY_ROTATIONS[i % 2]:
+      x0 += x1
+      x1[:] = (x1 << r) | (x1 >> (32 - r))
+      x1 ^= x0
+    x0 += np.uint32(ks[(i + 1) % 3])
+    x1 += np.uint32((ks[(i + 2) % 3] + i + 1) & 0xFFFFFFFF)
+  return x0, x1
+
+
+def _host_hash(key: tuple, n: int) -> tuple:
+  """Threefry of the counters ``(0, i)``, ``i < n``: what JAX's
+  ``random.split(key, n)`` (the pairs) and ``random.bits(key, (n,))``
+  (their xor) draw from, with ``jax_threefry_partitionable``."""
+  return _threefry2x32(key, np.zeros(n, np.uint32),
+                       np.arange(n, dtype=np.uint32))
+
+
+def _on_host(key) -> Optional[tuple]:
+  """``key`` as two ints where the host draws JAX's bits (a raw
+  Threefry key, ``jax_threefry_partitionable`` on), else None."""
+  if (not jax.config.jax_threefry_partitionable
+      or jax.config.jax_default_prng_impl != "threefry2x32"
+      or jnp.issubdtype(getattr(key, "dtype", np.uint32),
+                        jax.dtypes.prng_key) or np.shape(key) != (2,)):
+    return None
+  return tuple(int(v) for v in np.asarray(key, np.uint32))
+
+
+def host_split(key: chex.PRNGKey, num: int) -> np.ndarray:
+  """``jax.random.split(key, num)``, bit for bit, computed by NumPy (uint32
+  ``(num, 2)``); JAX's where :func:`host_permutation` falls back."""
+  pair = _on_host(key)
+  if pair is None:
+    return np.asarray(jax.random.split(key, num))
+  return np.stack(_host_hash(pair, num), 1)
+
+
+def host_permutation(key: chex.PRNGKey, n: int) -> np.ndarray:
+  """:func:`permutation` ``(key, n)``, bit for bit, computed by NumPy on
+  the host: no XLA program to compile and run, and so none of compiling's
+  time and memory, for the splits of a data set before training. Falls
+  back to :func:`permutation` where JAX draws its random bits otherwise
+  (a key of another PRNG, ``jax_threefry_partitionable`` off) or ``n >
+  2^24``."""
+  k, rounds = _rounds(n)
+  pair = _on_host(key)
+  if not rounds or pair is None:
+    return np.asarray(permutation(key, n))
+  low = np.uint32((1 << k) - 1)
+  positions = np.arange(n, dtype=np.uint32)
+  order = positions
+  for round_key in host_split(np.asarray(pair, np.uint32), rounds):
+    words = np.bitwise_xor(*_host_hash(tuple(map(int, round_key)), n))
+    words &= ~low
+    words |= positions
+    words.sort()
+    order = order[words & low]
+  return order.astype(np.int32)
 
 
 def release_freed_memory() -> None:
@@ -351,8 +430,8 @@ def split_order(n: int, key: Optional[chex.PRNGKey],
                             for size, end in zip(sizes, ends)]
                            + [np.arange(ends[-1])])
   else:
-    order = np.asarray(permutation(key, n))
-    release_freed_memory()   # XLA's compiling's and running's
+    order = host_permutation(key, n)
+    release_freed_memory()   # its temporaries'
   return order, [*starts.tolist(), n]
 
 

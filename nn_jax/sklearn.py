@@ -441,7 +441,7 @@ class _BaseMLP(BaseEstimator):
         raise ValueError(
             f"validation_fraction={self.validation_fraction} leaves no "
             f"training examples out of {len(x)}; lower it or pass more data")
-    order = (np.asarray(data_lib.permutation(split_key, len(x))) if n_val
+    order = (data_lib.host_permutation(split_key, len(x)) if n_val
              else np.arange(len(x)))
     val, tr = order[:n_val], order[n_val:]
     data = train_lib.Data(x[tr], targets[tr], x[val], targets[val])

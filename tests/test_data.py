@@ -60,9 +60,52 @@ def test_every_position_equally_likely_for_large_n():
   assert np.bincount(perms[:, 0], minlength=n).max() <= 12
 
 
+# The splits of a data set are drawn on the host; they must be XLA's orders
+# bit for bit (one compiled permutation per n, shared by the seeds).
+_HOST_SIZES = (1, 2, 3, 255, 256, 257, 1797, 70_000)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_hosts_permutation_and_split_are_jaxs(seed):
+  key = jax.random.PRNGKey(np.uint32(seed))
+  for n in _HOST_SIZES:
+    order = data.host_permutation(key, n)
+    assert order.dtype == np.int32
+    np.testing.assert_array_equal(order, data.permutation(key, n))
+  for num in (1, 4, 7):
+    np.testing.assert_array_equal(data.host_split(key, num),
+                                  jax.random.split(key, num))
+
+
+def test_run_keys_are_the_split_of_the_seeds_key():
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
+  for seed in (0, 1, 2**32 - 1):
+    keys = experiment.run_keys(Config.make(seed=seed))
+    np.testing.assert_array_equal(
+        np.stack(keys), jax.random.split(jax.random.PRNGKey(np.uint32(seed)),
+                                         4))
+
+
+def test_the_host_falls_back_where_jax_draws_otherwise():
+  with jax.threefry_partitionable(False):
+    key = jax.random.PRNGKey(5)
+    np.testing.assert_array_equal(data.host_permutation(key, 300),
+                                  data.permutation(key, 300))
+    np.testing.assert_array_equal(data.host_split(key, 3),
+                                  jax.random.split(key, 3))
+  # A typed key, once for each (the tests check that none is reused).
+  np.testing.assert_array_equal(
+      data.host_permutation(jax.random.key(5), 300),
+      data.permutation(jax.random.key(5), 300))
+
+
 def test_negative_size():
   with pytest.raises(ValueError, match="n must be >= 0"):
     data.permutation(jax.random.PRNGKey(0), -1)
+  with pytest.raises(ValueError, match="n must be >= 0"):
+    data.host_permutation(jax.random.PRNGKey(0), -1)
 
 
 def _numbered(n):

@@ -46,8 +46,9 @@ def test_an_import_in_the_background_is_there_when_needed():
 
 
 def test_a_run_compiles_a_handful_of_programs(caplog):
-  # Seed keys, the split's permutation, the initial weights, the training
-  # state, the epochs, the test scores: no program per array operation.
+  # The initial weights, the training state, the epochs, the test scores:
+  # no program per array operation (the seed's keys and the split's order
+  # are drawn on the host).
   import jax  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
@@ -56,7 +57,7 @@ def test_a_run_compiles_a_handful_of_programs(caplog):
     experiment.train_and_evaluate(config)
   compiled = [r.getMessage() for r in caplog.records
               if r.getMessage().startswith("Finished XLA compilation")]
-  assert 1 <= len(compiled) <= 6, compiled
+  assert 1 <= len(compiled) <= 4, compiled
 
 
 @pytest.mark.slow
