@@ -8,6 +8,7 @@ import platform
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -199,6 +200,7 @@ class LiveLog:
 
   def _write_event(self, **fields) -> None:
     """One Event as a TFRecord: length, its CRC, data, the data's CRC."""
+    tensorboardx()
     from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
     from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
     data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
@@ -207,7 +209,7 @@ class LiveLog:
                        + data + struct.pack("<I", masked_crc32c(data)))
 
   def __call__(self, epoch: int, metrics: dict) -> None:
-    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
+    summary = tensorboardx().summary
     row = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()}}
     self._metrics.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
     self._metrics.flush()
@@ -331,8 +333,7 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
                       final: dict) -> None:
   """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
   with the final metrics (tensorboardX)."""
-  from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-  writer = SummaryWriter(logdir=logdir)
+  writer = tensorboardx().SummaryWriter(logdir=logdir)
   for row in history_rows(history):
     for name, value in row.items():
       if name != "epoch" and np.isfinite(value):
@@ -343,6 +344,20 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
              if isinstance(v, (int, float)) and np.isfinite(v)}
   writer.add_hparams(plain, metrics, name="hparams")
   writer.close()
+
+
+def tensorboardx():
+  """The tensorboardX package, imported without PyTorch where that is not
+  imported yet: tensorboardX imports torch, when it is installed, only to
+  accept its tensors (nn_jax passes none), and importing torch takes
+  longer (1.6 s here) than a small run."""
+  if "tensorboardX" not in sys.modules and "torch" not in sys.modules:
+    sys.modules["torch"] = None   # import torch: ImportError
+    try:
+      importlib.import_module("tensorboardX")
+    finally:
+      del sys.modules["torch"]
+  return importlib.import_module("tensorboardX")
 
 
 def import_in_background(module: str = "nn_jax.plots") -> None:

@@ -45,6 +45,26 @@ def test_an_import_in_the_background_is_there_when_needed():
   assert proc.stderr == ""
 
 
+def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
+  # tensorboardX imports torch where it is installed (1.6 s): a stand-in
+  # torch on the path must stay unimported while a run's events are
+  # written, live and at the end.
+  (tmp_path / "torch").mkdir()
+  (tmp_path / "torch" / "__init__.py").write_text("class Tensor: pass\n")
+  code = ("import os, sys; from experiments import outputs; "
+          f"folder = {str(tmp_path / 'run')!r}; "
+          "live = outputs.LiveLog(folder); live(1, {'train_loss': 0.5}); "
+          "live.close(); outputs.write_tensorboard(os.path.join(folder, "
+          "'final'), {'train_loss': [0.5]}, {'seed': 0}, {}); "
+          "print('torch' in sys.modules, len(os.listdir(os.path.join("
+          "folder, 'final'))))")
+  env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120,
+                        check=True)
+  assert proc.stdout.split() == ["False", "2"], proc.stdout + proc.stderr
+
+
 def test_a_run_compiles_a_handful_of_programs(caplog):
   # The initial weights, the training state, the epochs, the test scores:
   # no program per array operation (the seed's keys and the split's order
