@@ -18,8 +18,6 @@ rows. The file's SHA-256 is checked on every load.
 
 import os
 
-import jax
-
 from nn_jax import data as data_lib
 from nn_jax import tabular
 
@@ -67,7 +65,7 @@ def load_split(test_fraction: float = 0.2, seed: int = 0,
   ``nn_jax.data.permutation(PRNGKey(seed), n)``), the encoder fitted on the
   training rows; with ``validation``, ``(train, val, test, encoder)``, the
   training rows split again as :func:`nn_jax.tabular.encode_split` does."""
-  test_rows, train_rows = read(path).split(jax.random.PRNGKey(seed),
+  test_rows, train_rows = read(path).split(data_lib.host_key(seed),
                                            test_fraction)
   enc = fit(train_rows, codes)
   return (*tabular.encode_split(enc, train_rows, validation),

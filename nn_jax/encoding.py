@@ -57,8 +57,8 @@ def _constant_columns(x: np.ndarray) -> np.ndarray:
   computed alike can differ in their last bits (0.1 and 0.3 - 0.2): such a
   spread is no spread to scale up to 1.
   """
-  return np.ptp(x, axis=0) <= 4 * np.finfo(np.float64).eps * np.abs(x).max(
-      axis=0)
+  high, low = x.max(axis=0), x.min(axis=0)
+  return high - low <= 4 * np.finfo(np.float64).eps * np.maximum(high, -low)
 
 
 class Standardize(NamedTuple):
@@ -69,14 +69,21 @@ class Standardize(NamedTuple):
   std: np.ndarray   # (n_features,)
 
   @classmethod
-  def fit(cls, x) -> "Standardize":
+  def fit(cls, x, overwrite: bool = False) -> "Standardize":
+    """The statistics of ``x``'s columns: ``x.mean(axis=0)`` and
+    ``x.std(axis=0)``, bitwise, with no temporary of ``x``'s size where
+    ``overwrite`` lets the deviations be computed in ``x`` (a float64
+    array the caller discards)."""
     x = _fit_rows(x)
-    std = x.std(axis=0)
+    constant, first = _constant_columns(x), x[0].copy()
+    mean = np.add.reduce(x, axis=0) / x.shape[0]
+    deviation = np.subtract(x, mean, out=x if overwrite else None)
+    np.multiply(deviation, deviation, out=deviation)
+    std = np.sqrt(np.add.reduce(deviation, axis=0) / x.shape[0])
     # std can underflow to 0 for values spread more than a rounding step
     # (0 and 4e-302).
-    constant = _constant_columns(x) | (std == 0)
-    return cls(np.where(constant, x[0], x.mean(axis=0)),
-               np.where(constant, 1.0, std))
+    constant |= std == 0
+    return cls(np.where(constant, first, mean), np.where(constant, 1.0, std))
 
   def apply(self, x) -> np.ndarray:
     x = _check_columns(self.mean, x, "features")

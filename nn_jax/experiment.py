@@ -302,11 +302,7 @@ def run_keys(config: Config):
   """The run's PRNG keys: ``(split, init, train, pretrain)``, from the seed:
   ``jax.random.split(jax.random.PRNGKey(seed), 4)``, drawn on the host (no
   program to compile)."""
-  seed = np.uint32(config.seed)
-  key = (np.array([0, seed], np.uint32)   # Threefry's key of a 32-bit seed
-         if jax.config.jax_default_prng_impl == "threefry2x32"
-         else jax.random.PRNGKey(seed))
-  keys = data_lib.host_split(key, 4)
+  keys = data_lib.host_split(data_lib.host_key(config.seed), 4)
   return tuple(jax.device_put(k) for k in keys)
 
 

@@ -52,7 +52,6 @@ import os
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import chex
-import jax
 import numpy as np
 
 from nn_jax import data as data_lib
@@ -88,6 +87,9 @@ def _pool():
 # A column with at most this many distinct cells keeps them once each, and a
 # code per row.
 MAX_CODED = 1 << 12
+CODE_DTYPE = np.int16   # holds MAX_CODED codes
+# Encoded inputs are written this many rows at a time.
+ENCODE_BLOCK_ROWS = 1 << 16
 # The file is read in blocks of this many bytes (pyarrow buffers a few
 # dozen; larger blocks take more memory and are not faster).
 BLOCK_BYTES = 1 << 18
@@ -299,7 +301,7 @@ class _ColumnBuilder:
 
   def __init__(self, capacity: int):
     self.place = {}      # cell -> code
-    self.codes = np.empty(capacity, np.int32)
+    self.codes = np.empty(capacity, CODE_DTYPE)
     self.numbers = np.empty(capacity, np.float64)
     self.strings = []
     self.size = 0
@@ -313,7 +315,7 @@ class _ColumnBuilder:
       if len(self.place) + len(encoded.dictionary) <= MAX_CODED:
         ids = np.asarray([self.place.setdefault(v, len(self.place))
                           for v in encoded.dictionary.to_pylist()] or [0],
-                         np.int32)
+                         CODE_DTYPE)
         self.codes[start:self.size] = ids[np.asarray(encoded.indices)]
       else:
         self.place = self.codes = None
@@ -719,7 +721,8 @@ class TabularEncoder(NamedTuple):
     if self.task == data_lib.CLASSIFICATION:
       y = _known_cells(table, self.target, self.classes, "class",
                        "was not in the training rows",
-                       numbers=_all_numbers(self.classes)).astype(np.int32)
+                       numbers=_all_numbers(self.classes))
+      data_lib.release_freed_memory()   # the column's temporaries
       return data_lib.Dataset(self.name, x, y, data_lib.CLASSIFICATION,
                               len(self.classes), class_names=self.classes)
     y = np.stack([_numeric_column(
@@ -738,25 +741,37 @@ class TabularEncoder(NamedTuple):
     starts = np.cumsum([0] + [len(self.input_names(c)) for c in self.features])
     first = dict(zip(self.features, starts.tolist()))
     # The numeric columns first (their errors come first), each taken and
-    # standardized on its own into x: less memory, the same values.
+    # standardized on its own into x, a block of rows at a time: less
+    # memory, the same values.
+    blocks = range(0, table.size, ENCODE_BLOCK_ROWS)
     for n_i, c in enumerate(self.numeric):
-      x[:, first[c]:first[c] + 1] = encoding.Standardize(
-          self.scaler.mean[n_i:n_i + 1], self.scaler.std[n_i:n_i + 1]
-      ).apply(_numeric_column(table, c)[:, None])
+      scaler = encoding.Standardize(self.scaler.mean[n_i:n_i + 1],
+                                    self.scaler.std[n_i:n_i + 1])
+      values = _numeric_column(table, c)[:, None]
+      for i in blocks:
+        x[i:i + ENCODE_BLOCK_ROWS, first[c]:first[c] + 1] = scaler.apply(
+            values[i:i + ENCODE_BLOCK_ROWS])
+      del values
+      data_lib.release_freed_memory()   # the column's temporaries
     for c in self.features:
       if c in self.nominal:
         known = self.nominal[c]
-        block = _code(self.codes.nominal, known, known)[_known_cells(
-            table, c, known, "category", "was not in the training rows")]
+        coded = _code(self.codes.nominal, known, known)   # a row per value
+        index = _known_cells(table, c, known, "category",
+                             "was not in the training rows")
       elif c in self.ordinal:
         known = self.ordinal[c]
-        block = _code(self.codes.ordinal, known, known,
-                      self.codes.thermometer_units)[_known_cells(
-                          table, c, known, "level",
-                          "is not one of the levels given in --ordinal")]
+        coded = _code(self.codes.ordinal, known, known,
+                      self.codes.thermometer_units)
+        index = _known_cells(table, c, known, "level",
+                             "is not one of the levels given in --ordinal")
       else:
         continue
-      x[:, first[c]:first[c] + block.shape[1]] = block
+      for i in blocks:   # no temporary of the column's codes
+        x[i:i + ENCODE_BLOCK_ROWS, first[c]:first[c] + coded.shape[1]] = (
+            coded[index[i:i + ENCODE_BLOCK_ROWS]])
+      del index
+      data_lib.release_freed_memory()   # the column's temporaries
     return x
 
   def input_names(self, column: str) -> list:
@@ -853,7 +868,7 @@ def _distinct(table: Table, column: str) -> tuple:
     values = [values[k] for k in np.flatnonzero(present)]
   else:
     values = values.filter(pa.array(present)).to_pylist()
-  return (np.cumsum(present) - 1)[codes], values
+  return (np.cumsum(present) - 1).astype(np.int32)[codes], values
 
 
 def _cells(table: Table, column: str) -> tuple:
@@ -878,7 +893,7 @@ def _known_cells(table, column, known, what, why,
   place = {c: k for k, c in enumerate(known)}
   lookup = np.asarray(
       [place.get(_numeric_class(v) if numbers and _number(v) is not None
-                 else v, -1) for v in values] or [-1], np.int64)
+                 else v, -1) for v in values] or [-1], np.int32)
   out = lookup[codes]
   i = _first_in_file(table, out < 0)
   if i is not None:
@@ -907,8 +922,12 @@ def _finite_numbers(table: Table, column: str) -> Optional[np.ndarray]:
       values = np.asarray(pc.cast(kept.strings, pa.float64()))[table.index]
   except pa.ArrowInvalid:
     return None
-  # NaN fails the comparison (it stands for a missing value or is no number)
-  return values if np.all(np.abs(values) <= FLOAT32_MAX) else None
+  # NaN fails the comparisons (it stands for a missing value or is no
+  # number); the extremes need no temporary of the column's size.
+  if values.size and not (values.max() <= FLOAT32_MAX
+                          and values.min() >= -FLOAT32_MAX):
+    return None
+  return values
 
 
 def _numeric_column(table: Table, column: str,
@@ -1061,7 +1080,7 @@ def _fit(table, target, nominal, ordinal, task, features, codes,
   columns = np.zeros((table.size, len(numeric)))
   for k, c in enumerate(numeric):
     columns[:, k] = _numeric_column(table, c)
-  scaler = encoding.Standardize.fit(columns)
+  scaler = encoding.Standardize.fit(columns, overwrite=True)
   del columns   # encoding takes the columns again, one at a time
   data_lib.release_freed_memory()   # the fit's temporaries
   if codes.numeric == "none":
@@ -1089,7 +1108,9 @@ def encode_split(enc: TabularEncoder, table: Table,
     return (enc.transform(table),)
   key, fraction = validation
   order, bounds = data_lib.split_order(table.size, key, (fraction,))
-  val, train = data_lib.parts(enc.transform(table.take(order)), bounds)
+  table = table.take(order)
+  del order   # (memory)
+  val, train = data_lib.parts(enc.transform(table), bounds)
   return train, val
 
 
@@ -1146,11 +1167,12 @@ def load_split(path: str, target: Union[str, Sequence[str]],
     encoder)``; the encoder's ``classes`` names the labels and
     ``describe()`` summarises it for results.json.
   """
-  table = read_csv(path)
-  test_rows, train_rows = table.split(jax.random.PRNGKey(seed), test_fraction)
+  # (The whole table's row index is not kept: the parts have their own.)
+  test_rows, train_rows = read_csv(path).split(data_lib.host_key(seed),
+                                               test_fraction)
   if train_rows.size == 0:
     raise ValueError(f"{path}: no training rows left after holding out "
-                     f"test_fraction={test_fraction} of {table.size}")
+                     f"test_fraction={test_fraction} of {test_rows.size}")
   enc, train = _fit(train_rows, target, nominal, ordinal, task, features,
                     codes, validation)
   return (*train, enc.transform(test_rows), enc)

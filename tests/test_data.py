@@ -88,6 +88,18 @@ def test_run_keys_are_the_split_of_the_seeds_key():
                                          4))
 
 
+def test_the_hosts_key_is_jaxs():
+  for seed in (0, 1, 7, 2**31 - 1, 2**31, 2**32 - 1, np.uint32(9),
+               np.int64(12)):
+    key = data.host_key(seed)
+    assert isinstance(key, np.ndarray) and key.dtype == np.uint32
+    np.testing.assert_array_equal(key, jax.random.PRNGKey(seed))
+  # Outside [0, 2^32) JAX's own (which wraps or not by jax_enable_x64).
+  for seed in (-1, 2**32):
+    np.testing.assert_array_equal(data.host_key(seed),
+                                  jax.random.PRNGKey(seed))
+
+
 def test_the_host_falls_back_where_jax_draws_otherwise():
   with jax.threefry_partitionable(False):
     key = jax.random.PRNGKey(5)

@@ -1,6 +1,8 @@
 """The input encodings: codes, round trips and the statistics of the
 training rows."""
 
+import tracemalloc
+
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -84,6 +86,38 @@ def test_standardize_fits_mean_0_std_1_and_inverts(x):
   np.testing.assert_allclose(z.std(0)[varies], 1, rtol=1e-4)
   np.testing.assert_allclose(z[:, np.ptp(x, axis=0) == 0], 0, atol=1e-9)
   np.testing.assert_allclose(scaler.invert(z), x, rtol=1e-5, atol=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=ROWS, rows=st.sampled_from([1, 3, 1000, 40_000]))
+def test_standardize_fit_is_numpys_mean_and_std_bitwise(x, rows):
+  # Long columns are summed in another order (pairwise where a single
+  # column is contiguous): the statistics are NumPy's own whatever the
+  # order, with x kept, or used as scratch on request.
+  x = np.tile(x, (rows, 1)) * (1 + np.arange(rows * len(x))[:, None] / 7)
+  constant = (np.ptp(x, axis=0) <= 4 * np.finfo(np.float64).eps
+              * np.abs(x).max(0)) | (x.std(0) == 0)
+  want = (np.where(constant, x[0], x.mean(0)),
+          np.where(constant, 1.0, x.std(0)))
+  kept = x.copy()
+  scaler = encoding.Standardize.fit(x)
+  np.testing.assert_array_equal(x, kept)
+  scratch = encoding.Standardize.fit(x, overwrite=True)
+  for got in (scaler, scratch):
+    np.testing.assert_array_equal(got.mean, want[0], strict=True)
+    np.testing.assert_array_equal(got.std, want[1], strict=True)
+
+
+def test_standardize_fit_overwriting_needs_no_copy_of_the_rows():
+  x = np.random.default_rng(0).normal(size=(100_000, 4))
+  peaks = []
+  for overwrite in (False, True):
+    tracemalloc.start()
+    encoding.Standardize.fit(x, overwrite=overwrite)
+    peaks.append(tracemalloc.get_traced_memory()[1])
+    tracemalloc.stop()
+  # What is left: the finiteness check's mask, a byte per number.
+  assert peaks[0] >= x.nbytes >= 7 * peaks[1], peaks
 
 
 @settings(max_examples=30, deadline=None)
