@@ -19,8 +19,10 @@ plain PyTorch loop (shuffled batches, one evaluation at the end).
 
 Each repeat takes the runs in turn: nn_jax with an empty compilation cache
 (cold), the peer, nn_jax again with the cache the cold run filled (warm, the
-second run of the same command), the peer again; the ratios compare the
-medians (nn_jax / peer: below 1 nn_jax is faster). Wall-clock seconds are
+second run of the same command), the peer again; then the same two with
+``--nofigures`` (everything but the figures, which the peers do not
+draw), each followed by the peer. The ratios compare the medians (nn_jax /
+peer: below 1 nn_jax is faster). Wall-clock seconds are
 the result; the processes' CPU seconds (user + system, all threads) are
 recorded beside them, as on a shared machine they are less inflated by the
 other jobs than wall-clock time. Writes the ``"startup"`` entry of
@@ -194,22 +196,33 @@ def peer_argv(job: dict, epochs: int, data_dir: str) -> list:
   return [sys.executable, "-c", code, json.dumps(spec)]
 
 
+# nn_jax's runs of a job, each followed by a peer's: extra flags, and
+# whether it starts with an empty compilation cache (cold) or the one the
+# cold run before it filled (warm: the second run of the same command).
+NN_JAX_KINDS = {"nn_jax_cold": ((), True), "nn_jax_warm": ((), False),
+                "nn_jax_nofigures_cold": (("--nofigures",), True),
+                "nn_jax_nofigures_warm": (("--nofigures",), False)}
+
+
 def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
             log=lambda *a: None) -> dict:
   """The job's runs, taken in turn, and the medians and ratios."""
   job = JOBS[name]
   env = {k: v for k, v in os.environ.items()
          if k not in ("NN_JAX_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR")}
-  times = {"nn_jax_cold": [], "nn_jax_warm": [], "peer": []}
+  times = {kind: [] for kind in (*NN_JAX_KINDS, "peer")}
   scratch = tempfile.mkdtemp(prefix="nn_jax_startup-")
   try:
     for r in range(repeats):
-      cache = os.path.join(scratch, f"xla{r}")   # empty: a cold start
-      run_env = {**env, "NN_JAX_COMPILATION_CACHE": cache}
-      for kind in ("nn_jax_cold", "peer", "nn_jax_warm", "peer"):
+      for kind in (k for nn_jax_kind in NN_JAX_KINDS
+                   for k in (nn_jax_kind, "peer")):
+        extra, cold = NN_JAX_KINDS.get(kind, ((), False))
+        if cold:   # a new, empty cache
+          cache = os.path.join(scratch, f"xla_{kind}{r}")
+        run_env = {**env, "NN_JAX_COMPILATION_CACHE": cache}
         argv = (peer_argv(job, epochs, data_dir) if kind == "peer" else
                 nn_jax_argv(job, os.path.join(scratch, "run"), epochs,
-                            data_dir))
+                            data_dir) + list(extra))
         times[kind].append(timed(argv, run_env))
         log("%s %d/%d %s: %.2f s (CPU %.2f s)", name, r + 1, repeats, kind,
             times[kind][-1]["wall"], times[kind][-1]["cpu"])
@@ -219,7 +232,7 @@ def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
                    for t in ("wall", "cpu")} for kind, runs in times.items()}
   ratio = {f"{kind}_over_peer": {
       t: median[kind][t] / median["peer"][t] for t in ("wall", "cpu")}
-           for kind in ("nn_jax_cold", "nn_jax_warm")}
+           for kind in NN_JAX_KINDS}
   what = job["what"] + (f" (run at {epochs} epochs)" if epochs else "")
   return {"what": what, "peer": job["peer"],
           "nn_jax_command": " ".join(["python", *nn_jax_argv(
@@ -229,18 +242,22 @@ def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
 
 
 def markdown(results: dict) -> str:
-  """One row per job: medians (wall-clock, CPU in brackets) and ratios."""
-  lines = ["| job | nn_jax, cold cache | nn_jax, warm cache | peer, fresh "
+  """Two rows per job, as run and with --nofigures: medians (wall-clock,
+  CPU in brackets) and ratios."""
+  lines = ["| job | nn_jax run | cold cache | warm cache | peer, fresh "
            "process | cold / peer | warm / peer |",
-           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
   for r in results.values():
     m, q = r["median_seconds"], r["ratios"]
     cell = lambda k: f"{m[k]['wall']:.1f} s ({m[k]['cpu']:.1f})"
-    lines.append(
-        f"| {r['what']} | {cell('nn_jax_cold')} | {cell('nn_jax_warm')} | "
-        f"{r['peer']} {cell('peer')} | "
-        f"{q['nn_jax_cold_over_peer']['wall']:.2f} | "
-        f"{q['nn_jax_warm_over_peer']['wall']:.2f} |")
+    for label, cold, warm in (
+        ("as typed", "nn_jax_cold", "nn_jax_warm"),
+        ("`--nofigures`", "nn_jax_nofigures_cold", "nn_jax_nofigures_warm")):
+      lines.append(
+          f"| {r['what']} | {label} | {cell(cold)} | {cell(warm)} | "
+          f"{r['peer']} {cell('peer')} | "
+          f"{q[cold + '_over_peer']['wall']:.2f} | "
+          f"{q[warm + '_over_peer']['wall']:.2f} |")
   return "\n".join(lines)
 
 

@@ -438,11 +438,11 @@ class Timer:
 
 
 
-def write_run(workdir: str, config, run) -> None:
+def write_run(workdir: str, config, run, figures: bool = True) -> None:
   """A finished experiment.train run's files, but for params.npz:
   results.json (the summary and provenance), model.json (what
   nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
-  and the figures."""
+  and, with ``figures``, the figures."""
   from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
@@ -454,6 +454,8 @@ def write_run(workdir: str, config, run) -> None:
       os.path.join(workdir, "tensorboard"), run.history, config.flat(),
       {k: results[k] for k in ("test_accuracy", "test_loss",
                                "final_train_loss")})
+  if not figures:
+    return
   regions = None
   if experiment.has_decision_regions(config, run.splits.train.x.shape[1]):
     regions = (lambda pts: experiment.predict_labels(

@@ -18,7 +18,8 @@ read), tensorboard/, confusion_matrix.png (classification; the class
 names on its axes), decision_regions.png (a network classifying 2-D
 inputs), regression_fit.png (regression: the fit on the test points, for
 one input the curve against the noise-free function where the data set has
-one) and, with --checkpoint_every, checkpoints/. A run
+one) and, with --checkpoint_every, checkpoints/ (--nofigures: no
+figures; experiments.plot draws them later). A run
 whose cost becomes NaN or Inf stops there, keeps the last finite parameters
 and exits with code 3.
 """
@@ -37,6 +38,11 @@ cli.define_flags()
 flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
                      "in <workdir>/checkpoints.")
 flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
+flags.DEFINE_boolean("figures", True, "Draw the run's figures. --nofigures "
+                     "writes everything else and draws none (no matplotlib: "
+                     "about a second less on a small run); python -m "
+                     "experiments.plot --workdir=... draws the same figures "
+                     "later from the workdir's files.")
 flags.declare_key_flag("preset")   # cli's: listed by --help too
 
 FLAGS = flags.FLAGS
@@ -51,7 +57,8 @@ def main(argv):
         d.isdigit() for d in os.listdir(checkpoints))):
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
-    outputs.import_in_background()   # for the figures, while it trains
+    if FLAGS.figures:
+      outputs.import_in_background()   # for the figures, while it trains
     progress = cli.Progress(config.fit.epochs)
     live = workdir.live_log()
 
@@ -65,7 +72,7 @@ def main(argv):
     progress.close()
     params_io.save(os.path.join(workdir.staging, "params.npz"),
                    params=run.params, stats=run.stats)
-    outputs.write_run(workdir.staging, config, run)
+    outputs.write_run(workdir.staging, config, run, figures=FLAGS.figures)
     workdir.commit()
   summary = run.summary
   if summary.diverged:

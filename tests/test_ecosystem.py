@@ -74,6 +74,33 @@ def test_plot_redraws_figures(moons_run):
 
 
 @pytest.mark.slow
+def test_a_run_without_figures_gets_them_from_plot(moons_run, tmp_path):
+  # --nofigures: the same run without figures and without matplotlib;
+  # experiments.plot then draws the figures the run would have drawn.
+  code = ("import atexit, runpy, sys; atexit.register(lambda: print("
+          "'matplotlib imported:', 'matplotlib' in sys.modules)); "
+          "sys.argv = ['train', '--dataset=moons', '--hidden=8', "
+          "'--epochs=6', '--batch_size=16', '--nofigures', "
+          f"'--workdir={tmp_path}']; "
+          "runpy.run_module('experiments.train', run_name='__main__')")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert "matplotlib imported: False" in proc.stdout
+  figures = ("confusion_matrix.png", "decision_regions.png",
+             "learning_curves.png")
+  assert not [f for f in os.listdir(tmp_path) if f.endswith(".png")]
+  assert ((tmp_path / "metrics.jsonl").read_bytes()
+          == (moons_run / "metrics.jsonl").read_bytes())
+  proc = run("experiments.plot", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".png")) == [
+      *figures]
+  for name in figures:
+    assert (tmp_path / name).read_bytes() == (moons_run / name).read_bytes()
+
+
+@pytest.mark.slow
 def test_plot_needs_a_run(tmp_path):
   proc = run("experiments.plot", f"--workdir={tmp_path}")
   assert proc.returncode == 2 and "results.json" in proc.stderr

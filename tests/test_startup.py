@@ -80,9 +80,35 @@ def test_a_run_compiles_a_handful_of_programs(caplog):
   assert 1 <= len(compiled) <= 4, compiled
 
 
+def test_the_test_scores_compile_once_while_it_trains(caplog):
+  # The test scores' program is compiled in another thread as training
+  # starts; the call after training finds it (one compilation, not two),
+  # and the scores are those of the program called afresh.
+  import jax  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
+  config = Config.make(dataset="iris", hidden=(6,), epochs=2, batch_size=16)
+  jax.config.update("jax_log_compiles", True)   # in every thread
+  try:
+    with caplog.at_level("WARNING"):
+      run = experiment.train_and_evaluate(config)
+  finally:
+    jax.config.update("jax_log_compiles", False)
+  compiled = [(r.threadName, r.getMessage()) for r in caplog.records
+              if r.getMessage().startswith("Finished XLA compilation")]
+  assert [t for t, m in compiled if "_test_scores" in m] not in (
+      [], ["MainThread"]), compiled
+  assert sum("_test_scores" in m for _, m in compiled) == 1, compiled
+  scores = experiment._test_scores(  # pylint: disable=protected-access
+      run.params, run.stats, run.splits.test.x,
+      jax.nn.one_hot(run.splits.test.y, 3), run.model, True)
+  assert float(scores[0]) == run.summary.test_loss
+  assert float(scores[1]) == run.summary.test_accuracy
+
+
 @pytest.mark.slow
 def test_startup_benchmark_writes_its_entry(tmp_path):
-  # The iris job at one epoch, once: four fresh processes taken in turn.
+  # The iris job at one epoch, once: eight fresh processes taken in turn.
   out = tmp_path / "results.json"
   out.write_text(json.dumps({"epoch": {"kept": True}}))
   proc = subprocess.run(
@@ -94,8 +120,10 @@ def test_startup_benchmark_writes_its_entry(tmp_path):
   assert results["epoch"] == {"kept": True}
   entry = results["startup"]["jobs"]["iris"]
   assert {k: len(v) for k, v in entry["runs"].items()} == {
-      "nn_jax_cold": 1, "nn_jax_warm": 1, "peer": 2}
+      "nn_jax_cold": 1, "nn_jax_warm": 1, "nn_jax_nofigures_cold": 1,
+      "nn_jax_nofigures_warm": 1, "peer": 4}
   for ratio in entry["ratios"].values():
     assert ratio["wall"] > 0 and ratio["cpu"] > 0
-  assert "| iris, 4-8-3" in results["startup"]["markdown_table"]
+  table = results["startup"]["markdown_table"]
+  assert "| iris, 4-8-3" in table and "| `--nofigures` |" in table
   assert "--dataset=iris" in entry["nn_jax_command"]
