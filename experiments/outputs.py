@@ -360,18 +360,22 @@ def tensorboardx():
   return importlib.import_module("tensorboardX")
 
 
-def import_in_background(module: str = "nn_jax.plots") -> None:
+def import_in_background(module: str = "nn_jax.plots") -> threading.Thread:
   """Starts importing ``module`` (by default the figures' matplotlib) in a
-  daemon thread, so that the import overlaps the work that leaves Python
-  idle (XLA loading or compiling programs, training); a later import of it
-  waits for this one to finish. A failure is left for that import to
-  raise."""
+  thread, so that the import overlaps the work that leaves Python idle (XLA
+  loading or compiling programs, training); a later import of it waits for
+  this one to finish. A failure is left for that import to raise. Not a
+  daemon thread: a run that ends early (a bad flag found while loading the
+  data) waits for the import at exit, as a daemon thread stopped mid-import
+  by the interpreter's shutdown can crash the process (SIGABRT)."""
   def load():
     try:
       importlib.import_module(module)
     except Exception:  # pylint: disable=broad-except
       pass
-  threading.Thread(target=load, daemon=True).start()
+  thread = threading.Thread(target=load)
+  thread.start()
+  return thread
 
 
 def draw_run(workdir: str, history: dict, results: dict,

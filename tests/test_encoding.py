@@ -95,6 +95,8 @@ def test_standardize_fit_is_numpys_mean_and_std_bitwise(x, rows):
   # column is contiguous): the statistics are NumPy's own whatever the
   # order, with x kept, or used as scratch on request.
   x = np.tile(x, (rows, 1)) * (1 + np.arange(rows * len(x))[:, None] / 7)
+  # The reference: NumPy's statistics and the constant-column rule written
+  # with its temporaries.
   constant = (np.ptp(x, axis=0) <= 4 * np.finfo(np.float64).eps
               * np.abs(x).max(0)) | (x.std(0) == 0)
   want = (np.where(constant, x[0], x.mean(0)),

@@ -45,6 +45,20 @@ def test_an_import_in_the_background_is_there_when_needed():
   assert proc.stderr == ""
 
 
+def test_a_run_that_ends_early_waits_for_the_background_import():
+  # A bad flag found while the data load ends the run at once: the exit
+  # waits for the import (a daemon thread stopped mid-import by the
+  # shutdown crashed a run with SIGABRT), and then ends with the run's code.
+  code = ("import atexit, sys; from experiments import outputs; "
+          "thread = outputs.import_in_background(); "
+          "assert not thread.daemon; "
+          "atexit.register(lambda: print('matplotlib' in sys.modules)); "
+          "sys.exit(2)")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert (proc.returncode, proc.stdout.split()) == (2, ["True"]), proc.stderr
+
+
 def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
   # tensorboardX imports torch where it is installed (1.6 s): a stand-in
   # torch on the path must stay unimported while a run's events are
@@ -66,31 +80,40 @@ def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
 
 
 def test_a_run_compiles_a_handful_of_programs(caplog):
-  # The initial weights, the training state, the epochs, the test scores:
-  # no program per array operation (the seed's keys and the split's order
-  # are drawn on the host).
+  # The initial weights, the training state, the epochs, the test scores
+  # (in a thread): no program per array operation (the seed's keys and the
+  # split's order are drawn on the host).
   import jax  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
   config = Config.make(dataset="iris", hidden=(7,), epochs=2, batch_size=16)
-  with jax.log_compiles(True), caplog.at_level("WARNING"):
-    experiment.train_and_evaluate(config)
-  compiled = [r.getMessage() for r in caplog.records
-              if r.getMessage().startswith("Finished XLA compilation")]
-  assert 1 <= len(compiled) <= 4, compiled
-
-
-def test_the_test_scores_compile_once_while_it_trains(caplog):
-  # The test scores' program is compiled in another thread as training
-  # starts; the call after training finds it (one compilation, not two),
-  # and the scores are those of the program called afresh.
-  import jax  # pylint: disable=g-import-not-at-top
-  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
-  from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
-  config = Config.make(dataset="iris", hidden=(6,), epochs=2, batch_size=16)
+  jax.clear_caches()
   jax.config.update("jax_log_compiles", True)   # in every thread
   try:
     with caplog.at_level("WARNING"):
+      experiment.train_and_evaluate(config)
+  finally:
+    jax.config.update("jax_log_compiles", False)
+  compiled = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("Finished XLA compilation")]
+  assert len(compiled) == 4, compiled
+  assert any("_test_scores" in m for m in compiled), compiled
+
+
+@pytest.mark.parametrize("precision", [None, "highest"])
+def test_the_test_scores_compile_once_while_it_trains(caplog, precision):
+  # The test scores' program is compiled in another thread as training
+  # starts, under the caller's settings (a matmul precision here); the call
+  # after training finds it (one compilation, not two), and the scores are
+  # those of the program called afresh.
+  import jax  # pylint: disable=g-import-not-at-top
+  from nn_jax import experiment  # pylint: disable=g-import-not-at-top
+  from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
+  config = Config.make(dataset="iris", hidden=(13,), epochs=2, batch_size=16)
+  experiment._test_scores.clear_cache()  # pylint: disable=protected-access
+  jax.config.update("jax_log_compiles", True)   # in every thread
+  try:
+    with caplog.at_level("WARNING"), jax.default_matmul_precision(precision):
       run = experiment.train_and_evaluate(config)
   finally:
     jax.config.update("jax_log_compiles", False)
@@ -99,9 +122,10 @@ def test_the_test_scores_compile_once_while_it_trains(caplog):
   assert [t for t, m in compiled if "_test_scores" in m] not in (
       [], ["MainThread"]), compiled
   assert sum("_test_scores" in m for _, m in compiled) == 1, compiled
-  scores = experiment._test_scores(  # pylint: disable=protected-access
-      run.params, run.stats, run.splits.test.x,
-      jax.nn.one_hot(run.splits.test.y, 3), run.model, True)
+  with jax.default_matmul_precision(precision):
+    scores = experiment._test_scores(  # pylint: disable=protected-access
+        run.params, run.stats, run.splits.test.x,
+        jax.nn.one_hot(run.splits.test.y, 3), run.model, True)
   assert float(scores[0]) == run.summary.test_loss
   assert float(scores[1]) == run.summary.test_accuracy
 

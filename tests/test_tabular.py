@@ -596,6 +596,24 @@ def test_a_numeric_columns_error_comes_before_a_nominal_ones(tmp_path):
     enc.transform(tabular.read_csv(path))
 
 
+def test_encoding_by_blocks_of_rows_changes_no_value(tmp_path, monkeypatch):
+  # Blocks of 7 rows (the last one short) against one block: the same
+  # inputs and labels, numeric, nominal and ordinal columns alike.
+  colors = ("red", "blue", "green")
+  path = write_csv(tmp_path / "d.csv", ["a", "b", "color", "size", "label"],
+                   [[i * 0.37 - 3, (i % 5) ** 2, colors[i % 3], LEVELS[i % 3],
+                     ("yes", "no")[i % 2]] for i in range(40)])
+  table = tabular.read_csv(path)
+  enc = tabular.fit_encoder(table, "label", nominal=["color"],
+                            ordinal={"size": LEVELS})
+  whole = enc.transform(table)
+  monkeypatch.setattr(tabular, "ENCODE_BLOCK_ROWS", 7)
+  blocks = enc.transform(table)
+  np.testing.assert_array_equal(blocks.x, whole.x, strict=True)
+  np.testing.assert_array_equal(blocks.y, whole.y, strict=True)
+  assert whole.x.shape == (40, 2 + 3 + 2) and len(set(whole.x[:, 2])) == 2
+
+
 def test_fitting_and_encoding_make_no_copy_of_the_columns(tmp_path,
                                                          monkeypatch):
   # NumPy's arrays are traced (pyarrow's reading is not): fitting takes the
