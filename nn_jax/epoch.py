@@ -94,12 +94,12 @@ def _all_finite(tree) -> jax.Array:
 
 def step_unroll(batch: int, num_batches: int) -> int:
   """Steps per iteration of an epoch's loop: 4 for small batches on an
-  accelerator, where the loop's own overhead per iteration is large
-  against a small step; 1 on the CPU, where unrolling made no measurable
-  difference (the quickstart's 64-256-10 and Nielsen's 784-30-10 steps,
-  within 2%) and took 0.4-0.65 s more to compile. The steps are the same
-  either way; XLA may fuse unrolled ones otherwise, which can change the
-  last bit of some results (tested)."""
+  accelerator, against the loop's own overhead per iteration (as before;
+  not measured on one yet); 1 on the CPU, where unrolling made no difference
+  beyond timing noise (the quickstart's 64-256-10 and Nielsen's 784-30-10
+  steps; BENCHMARKS.md) and took 0.4-0.65 s more to compile. The steps
+  are the same either way; XLA may fuse unrolled ones otherwise, which can
+  change the last bit of some results (tested)."""
   if batch <= 32 and num_batches >= 4 and jax.default_backend() != "cpu":
     return 4
   return 1
