@@ -104,7 +104,8 @@ def _start(workdir, *flags):
       [sys.executable, "-m", "experiments.train", "--dataset=iris",
        "--hidden=4", "--epochs=100000", "--epochs_per_call=200",
        f"--workdir={workdir}", *flags], cwd=root, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+      stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, PYTHONFAULTHANDLER="1"))   # stacks on SIGABRT
 
 
 def _wait_for_epochs(proc):
@@ -130,7 +131,12 @@ def test_two_runs_on_one_workdir_and_ctrl_c(tmp_path):
         f"error: --workdir={tmp_path} is in use by another run (process "
         f"{first.pid}); wait for it or choose another folder")
     first.send_signal(signal.SIGINT)
-    _, err = first.communicate(timeout=120)
+    try:
+      _, err = first.communicate(timeout=120)
+    except subprocess.TimeoutExpired:   # where it hangs, for the report
+      first.send_signal(signal.SIGABRT)
+      _, err = first.communicate(timeout=60)
+      pytest.fail(f"the run did not end after Ctrl-C:\n{err[-12000:]}")
   finally:
     first.kill()
   assert first.returncode == 130, err
