@@ -67,8 +67,11 @@ def describe(tree) -> dict:
 @contextlib.contextmanager
 def _interrupt_after():
   """Holds a Ctrl-C (SIGINT) until the block is done, then raises it: a save
-  is not cut short, and orbax's threads do not report a broken wait."""
-  if threading.current_thread() is not threading.main_thread():
+  is not cut short, and orbax's threads do not report a broken wait. Where
+  SIGINT is ignored (a process started in the background by a shell, or
+  under ``nohup``-like launchers), it stays ignored."""
+  if (threading.current_thread() is not threading.main_thread()
+      or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
     yield
     return
   held = []

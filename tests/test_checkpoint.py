@@ -316,3 +316,26 @@ def test_damaged_metadata_are_refused_in_one_line(tmp_path, request):
                      text))
   with pytest.raises(ValueError, match="metadata are damaged"):
     ckpt.restore(_state())
+
+
+def test_ctrl_c_is_held_through_a_save_and_an_ignored_one_stays_ignored():
+  hold = checkpoint._interrupt_after  # pylint: disable=protected-access
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+      with hold():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)   # the handler runs here: held, not raised
+        finished = True
+    assert finished
+    # A process whose SIGINT is ignored (started in the background by a
+    # shell) keeps ignoring it, during a save too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with hold():
+      assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)

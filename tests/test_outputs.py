@@ -100,8 +100,14 @@ def test_a_manifest_cannot_name_files_outside_the_workdir(tmp_path):
 def _start(workdir, *flags):
   import subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  # Ctrl-C as in a terminal, also where the tests run with SIGINT ignored
+  # (started in the background by a shell: the child would inherit that).
+  code = ("import runpy, signal, sys; "
+          "signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "sys.argv[0] = 'train'; "
+          "runpy.run_module('experiments.train', run_name='__main__')")
   return subprocess.Popen(
-      [sys.executable, "-m", "experiments.train", "--dataset=iris",
+      [sys.executable, "-c", code, "--dataset=iris",
        "--hidden=4", "--epochs=100000", "--epochs_per_call=200",
        f"--workdir={workdir}", *flags], cwd=root, stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True,
