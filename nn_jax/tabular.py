@@ -743,37 +743,34 @@ class TabularEncoder(NamedTuple):
 
     def write(c, width, code, values):
       """x's ``width`` inputs of column ``c``: ``code(values[rows])`` for
-      each block of rows (no temporary of a whole column's codes)."""
+      each block of rows (no temporary of a whole column's codes); then
+      ``values``, the caller's no more, and the temporaries are freed."""
       for i in range(0, table.size, ENCODE_BLOCK_ROWS):
         rows = slice(i, i + ENCODE_BLOCK_ROWS)
         x[rows, first[c]:first[c] + width] = code(values[rows])
+      del values
+      data_lib.release_freed_memory()
 
     # The numeric columns first (their errors come first), each taken and
     # standardized on its own into x: less memory, the same values.
     for n_i, c in enumerate(self.numeric):
       scaler = encoding.Standardize(self.scaler.mean[n_i:n_i + 1],
                                     self.scaler.std[n_i:n_i + 1])
-      values = _numeric_column(table, c)[:, None]
-      write(c, 1, scaler.apply, values)
-      del values
-      data_lib.release_freed_memory()   # the column's temporaries
+      write(c, 1, scaler.apply, _numeric_column(table, c)[:, None])
     for c in self.features:
       if c in self.nominal:
         known = self.nominal[c]
         coded = _code(self.codes.nominal, known, known)   # a row per value
-        index = _known_cells(table, c, known, "category",
-                             "was not in the training rows")
+        what, why = "category", "was not in the training rows"
       elif c in self.ordinal:
         known = self.ordinal[c]
         coded = _code(self.codes.ordinal, known, known,
                       self.codes.thermometer_units)
-        index = _known_cells(table, c, known, "level",
-                             "is not one of the levels given in --ordinal")
+        what, why = "level", "is not one of the levels given in --ordinal"
       else:
         continue
-      write(c, coded.shape[1], lambda block: coded[block], index)
-      del index
-      data_lib.release_freed_memory()   # the column's temporaries
+      write(c, coded.shape[1], lambda block: coded[block],
+            _known_cells(table, c, known, what, why))
     return x
 
   def input_names(self, column: str) -> list:
