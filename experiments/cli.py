@@ -9,6 +9,8 @@ and ends with ``cli.run(main)``. Bad flag values, the library's
 the run with one line on stderr naming what to change, and exit code 2.
 """
 
+import atexit
+import gc
 import logging as std_logging
 import os
 import sys
@@ -274,7 +276,11 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   compilation cache of ``--compilation_cache_dir`` unless
   ``compilation_cache`` is False (for timings that include compiling). With
   several processes or hosts it first joins them
-  (:func:`start_distributed`)."""
+  (:func:`start_distributed`). At exit the objects left are frozen (exit
+  handlers still run), so that the interpreter's teardown does not collect
+  them one by one: a fifth of a second of a small run, after JAX's
+  import."""
+  atexit.register(gc.freeze)
   def guarded(argv):
     start_distributed()
     if compilation_cache:
