@@ -11,9 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Optional
 
+from absl import logging
 import numpy as np
 
+from experiments import drawing
 from experiments.cli import fail
 
 
@@ -253,7 +256,7 @@ def figure_path(workdir: str, name: str) -> str:
   """Where a script writes its figure ``name`` (e.g. "sweep"): in
   ``workdir``, with the suffix of ``--figure_format``."""
   from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
-  return os.path.join(workdir, f"{name}.{FLAGS['figure_format'].value}")
+  return drawing.figure_file(workdir, name, FLAGS["figure_format"].value)
 
 
 def _jsonable(value):
@@ -320,15 +323,6 @@ def history_rows(history: dict) -> list[dict]:
           for e in range(epochs)]
 
 
-def read_history(path: str) -> dict:
-  """Reads metrics.jsonl back into ``{name: np.ndarray}`` (null -> NaN)."""
-  with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-  return {n: np.array([np.nan if r[n] is None else r[n] for r in rows],
-                      float) for n in names}
-
-
 def write_tensorboard(logdir: str, history: dict, hparams: dict,
                       final: dict) -> None:
   """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
@@ -379,21 +373,22 @@ def import_in_background(module: str = "nn_jax.plots") -> threading.Thread:
 
 
 def draw_run(workdir: str, history: dict, results: dict,
-             regions=None, fit=None) -> list[str]:
-  """The figures of a run: learning curves, the confusion matrix (if any),
-  given ``regions = (predict, x, y)`` decision regions, and given ``fit =
-  (predict, x, y, x_label)`` (from :func:`regression_view`) the regression
-  fit; returns paths."""
+             regions=None, fit=None, records: bool = True) -> list[str]:
+  """The figures of a run: learning curves and the confusion matrix (if
+  any; unless ``records`` is False, where a :class:`drawing.Drawer` draws
+  them), given ``regions = (predict, x, y)`` decision regions, and given
+  ``fit = (predict, x, y, x_label)`` (from :func:`regression_view`) the
+  regression fit; returns paths."""
+  from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
+  written = (drawing.record_figures(workdir, history, results,
+                                    FLAGS["figure_format"].value)
+             if records else [])
+  if regions is None and fit is None:
+    return written
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   title = plots.run_title(results["config"], results.get("sizes"),
                           num_train=results.get("num_train"))
-  written = [plots.learning_curves(
-      history, figure_path(workdir, "learning_curves"), title)]
   names = results.get("class_names") or None
-  if results.get("confusion_matrix"):
-    written.append(plots.confusion_matrix(
-        results["confusion_matrix"], figure_path(workdir, "confusion_matrix"),
-        title, class_names=names))
   if regions is not None:
     predict, x, y = regions
     written.append(plots.decision_regions(
@@ -442,18 +437,25 @@ class Timer:
 
 
 
-def write_run(workdir: str, config, run, figures: bool = True) -> None:
+def write_run(workdir: str, config, run, figures: bool = True,
+              drawer: Optional[drawing.Drawer] = None) -> None:
   """A finished experiment.train run's files, but for params.npz:
   results.json (the summary and provenance), model.json (what
   nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
-  and, with ``figures``, the figures."""
+  and, with ``figures``, the figures; ``drawer`` draws the learning curves
+  and the confusion matrix from the files while the rest is written (where
+  it cannot, they are drawn here)."""
+  from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
   from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   results = {**run.summary.to_json(), "provenance": provenance()}
   write_json(os.path.join(workdir, "results.json"), results)
-  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_jsonl(os.path.join(workdir, "metrics.jsonl"),
               history_rows(run.history))
+  fmt = FLAGS["figure_format"].value
+  if figures and drawer is not None:
+    drawer.start(workdir, fmt)
+  write_json(os.path.join(workdir, bundle.FILE), bundle.describe(config, run))
   write_tensorboard(
       os.path.join(workdir, "tensorboard"), run.history, config.flat(),
       {k: results[k] for k in ("test_accuracy", "test_loss",
@@ -468,4 +470,9 @@ def write_run(workdir: str, config, run, figures: bool = True) -> None:
   fit = None
   if experiment.has_regression_fit(config) and run.splits.test.size:
     fit = regression_view(run.params, run.stats, run.model, run.splits)
-  draw_run(workdir, run.history, results, regions, fit)
+  draw_run(workdir, run.history, results, regions, fit,
+           records=drawer is None)
+  if drawer is not None and drawer.paths() is None:
+    logging.warning("The figures' drawing process %s; drawing them here.",
+                    drawer.error)
+    drawing.record_figures(workdir, run.history, results, fmt)

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from experiments import cli
+from experiments import drawing
 from experiments import figures
 from experiments import outputs
 from nn_jax import config as config_lib
@@ -67,7 +68,7 @@ def read_history(workdir: str) -> dict:
             "has no metrics.jsonl: point it at a finished experiments.train "
             "run")
   try:
-    history = outputs.read_history(path)
+    history = drawing.read_history(path)
   except json.JSONDecodeError as e:
     cli.fail(f"--workdir={workdir}: metrics.jsonl is not valid JSON ({e}); "
              f"the run may have been cut short")

@@ -1,0 +1,131 @@
+"""experiments.drawing: a run's record figures, drawn in processes of their
+own while the run goes on."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import drawing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+RESULTS = {
+    "config": {"dataset": "iris", "activation": "relu", "optimizer": "sgd",
+               "learning_rate": 0.3, "batch_size": 16, "epochs": 3,
+               "seed": 0},
+    "sizes": [4, 8, 3], "num_train": 100,
+    "confusion_matrix": [[10, 0, 0], [0, 9, 1], [0, 2, 8]],
+    "class_names": ["setosa", "versicolor", "virginica"]}
+# A validation split of no examples: null metrics (NaN once read).
+ROWS = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e,
+         "val_loss": None, "val_accuracy": None} for e in (1, 2, 3)]
+
+
+def _run_files(folder):
+  folder.mkdir(parents=True, exist_ok=True)
+  (folder / "results.json").write_text(json.dumps(RESULTS))
+  (folder / "metrics.jsonl").write_text(
+      "".join(json.dumps(r) + "\n" for r in ROWS))
+  return folder
+
+
+def _pngs(folder):
+  return sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+
+
+def test_the_processes_draw_what_the_run_would_draw(tmp_path):
+  # Byte for byte the figures drawn in this process from the same files,
+  # each figure by a process of its own.
+  here, there = _run_files(tmp_path / "here"), _run_files(tmp_path / "there")
+  with drawing.Drawer() as drawer:
+    drawer.start(str(there), "png")
+    paths = drawer.paths()
+  assert paths == [str(there / "learning_curves.png"),
+                   str(there / "confusion_matrix.png")], drawer.error
+  history = drawing.read_history(str(here / "metrics.jsonl"))
+  assert drawing.record_figures(str(here), history, RESULTS, "png") == [
+      str(here / "learning_curves.png"), str(here / "confusion_matrix.png")]
+  for name in ("learning_curves.png", "confusion_matrix.png"):
+    assert (here / name).read_bytes() == (there / name).read_bytes()
+
+
+def test_a_regression_run_has_no_confusion_matrix(tmp_path):
+  folder = _run_files(tmp_path)
+  results = {**RESULTS, "confusion_matrix": None}
+  (folder / "results.json").write_text(json.dumps(results))
+  with drawing.Drawer() as drawer:
+    drawer.start(str(folder), "svg")
+    assert drawer.paths() == [str(folder / "learning_curves.svg")]
+
+
+def test_a_process_that_cannot_draw_says_why(tmp_path):
+  # No results.json: the process fails, the caller learns it (and draws
+  # for itself), with the process's last line.
+  (tmp_path / "metrics.jsonl").write_text("")
+  with drawing.Drawer(("learning_curves",)) as drawer:
+    drawer.start(str(tmp_path), "png")
+    assert drawer.paths() is None
+  assert drawer.error.startswith("learning_curves: exited with code 1: ")
+  assert "FileNotFoundError" in drawer.error and "results.json" in (
+      drawer.error)
+  assert _pngs(tmp_path) == []
+
+
+def test_a_run_that_fails_stops_its_processes(tmp_path):
+  _run_files(tmp_path)
+  with pytest.raises(RuntimeError):
+    with drawing.Drawer() as drawer:
+      raise RuntimeError("the run failed before its figures")
+  # pylint: disable=protected-access
+  assert [p.returncode is not None for _, p in drawer._procs] == [True, True]
+  assert _pngs(tmp_path) == []
+
+
+def test_ctrl_c_is_the_runs_to_handle():
+  # A Ctrl-C in a terminal reaches the terminal's foreground process group:
+  # the drawing processes are in groups of their own, so that the run
+  # decides whether it ends (and then stops them).
+  with drawing.Drawer() as drawer:
+    # pylint: disable=protected-access
+    groups = {os.getpgid(p.pid) for _, p in drawer._procs}
+  assert len(groups) == 2 and os.getpgid(0) not in groups
+
+
+def test_a_closed_input_ends_the_process_quietly():
+  # The run ended without figures (it failed, or drew them itself): the
+  # process sees its input close and ends at once, without a word.
+  code = ("import sys; sys.path.insert(0, %r); from experiments import "
+          "drawing; drawing.serve()" % ROOT)
+  proc = subprocess.run([sys.executable, "-c", code], input="",
+                        capture_output=True, text=True, timeout=120)
+  assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+@pytest.mark.slow
+def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
+  # experiments.train whose drawing processes fail (sent to a workdir
+  # without the run's files): the run warns, draws them itself, the same
+  # bytes as a run whose processes drew them.
+  def train(workdir, patch=""):
+    code = ("import runpy, sys; from experiments import drawing; " + patch
+            + f"sys.argv = ['train', '--dataset=iris', '--hidden=4', "
+            f"'--epochs=3', '--workdir={workdir}']; "
+            "runpy.run_module('experiments.train', run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+  drawn = train(tmp_path / "drawn")
+  assert drawn.returncode == 0, drawn.stderr
+  failed = train(tmp_path / "failed", patch=(
+      "start = drawing.Drawer.start; drawing.Drawer.start = lambda self, "
+      "workdir, fmt: start(self, workdir + '-missing', fmt); "))
+  assert failed.returncode == 0, failed.stderr
+  assert "drawing process learning_curves: exited with code 1: " in (
+      failed.stderr)
+  assert "drawing them here" in failed.stderr
+  assert "drawing process" not in drawn.stderr
+  for name in ("learning_curves.png", "confusion_matrix.png"):
+    assert ((tmp_path / "drawn" / name).read_bytes()
+            == (tmp_path / "failed" / name).read_bytes())
