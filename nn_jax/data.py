@@ -18,6 +18,7 @@ in the plane); :func:`truth` gives their noise-free functions.
 
 import functools
 import hashlib
+import math
 import numbers
 import os
 from typing import NamedTuple, Optional
@@ -356,13 +357,21 @@ def _host_hash(key: tuple, n: int) -> tuple:
 
 def _on_host(key) -> Optional[tuple]:
   """``key`` as two ints where the host draws JAX's bits (a raw
-  Threefry key, ``jax_threefry_partitionable`` on), else None."""
-  if (not jax.config.jax_threefry_partitionable
+  Threefry key, ``jax_threefry_partitionable`` on, not traced: a value the
+  host has), else None."""
+  if (isinstance(key, jax.core.Tracer)
+      or not jax.config.jax_threefry_partitionable
       or jax.config.jax_default_prng_impl != "threefry2x32"
       or jnp.issubdtype(getattr(key, "dtype", np.uint32),
                         jax.dtypes.prng_key) or np.shape(key) != (2,)):
     return None
   return tuple(int(v) for v in np.asarray(key, np.uint32))
+
+
+def draws_on_host(key) -> bool:
+  """Whether the host draws ``key``'s random bits as JAX would (the
+  ``host_*`` functions; they fall back to JAX otherwise)."""
+  return _on_host(key) is not None
 
 
 def host_key(seed: int) -> chex.PRNGKey:
@@ -383,6 +392,20 @@ def host_split(key: chex.PRNGKey, num: int) -> np.ndarray:
   if pair is None:
     return np.asarray(jax.random.split(key, num))
   return np.stack(_host_hash(pair, num), 1)
+
+
+def host_bits(key: chex.PRNGKey, shape: tuple,
+              width: int = 32) -> Optional[np.ndarray]:
+  """``jax.random.bits(key, shape, uint<width>)`` (``width`` 32 or 64), bit
+  for bit, computed by NumPy; None where JAX draws its bits otherwise (see
+  :func:`host_permutation`) or the shape holds ``2^32`` elements or more."""
+  pair, n = _on_host(key), math.prod(shape)
+  if pair is None or n >= 2**32 or width not in (32, 64):
+    return None
+  x0, x1 = _host_hash(pair, n)
+  if width == 32:
+    return (x0 ^ x1).reshape(shape)
+  return ((x0.astype(np.uint64) << np.uint64(32)) | x1).reshape(shape)
 
 
 def host_permutation(key: chex.PRNGKey, n: int) -> np.ndarray:

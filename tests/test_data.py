@@ -78,6 +78,20 @@ def test_the_hosts_permutation_and_split_are_jaxs(seed):
                                   jax.random.split(key, num))
 
 
+@pytest.mark.parametrize("width", [32, 64])
+def test_the_hosts_bits_are_jaxs(width):
+  # The random bits of mlp.init's weights, drawn on the host.
+  dtype = np.dtype(f"uint{width}")
+  with jax.enable_x64(width == 64):
+    for seed in (0, 3, 2**32 - 1):
+      key = jax.random.PRNGKey(np.uint32(seed))
+      for shape in ((1,), (7,), (5, 3), (2, 3, 4)):
+        bits = data.host_bits(key, shape, width)
+        assert bits.dtype == dtype and bits.shape == shape
+        np.testing.assert_array_equal(bits,
+                                      jax.random.bits(key, shape, dtype))
+
+
 def test_run_keys_are_the_split_of_the_seeds_key():
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
@@ -108,6 +122,8 @@ def test_the_host_falls_back_where_jax_draws_otherwise():
                                   data.permutation(key, 300))
     np.testing.assert_array_equal(data.host_split(key, 3),
                                   jax.random.split(key, 3))
+    assert data.host_bits(key, (3,)) is None
+  assert data.host_bits(jax.random.key(5), (3,)) is None
   # A typed key, once for each (the tests check that none is reused).
   np.testing.assert_array_equal(
       data.host_permutation(jax.random.key(5), 300),

@@ -21,6 +21,28 @@ def test_init_shapes(scheme, sizes):
     assert set(layer) == {"w", "b"}
 
 
+@pytest.mark.parametrize("x64", [False, True])
+def test_init_from_the_hosts_bits_is_jaxs(x64, monkeypatch):
+  # NumPy draws the random bits and XLA only turns them into numbers: the
+  # same parameters, bit for bit, as one program drawing them from the key
+  # (what init does for networks of more than HOST_BITS_MAX numbers), for
+  # every scheme and both precisions.
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  key = jax.random.PRNGKey(7)
+  with jax.enable_x64(x64):
+    for dtype in (jnp.float32, jnp.float64):   # 64 bits off: float32
+      for scheme in mlp.INIT_SCHEMES:
+        compiled = mlp._from_key._cache_size()  # pylint: disable=protected-access
+        host = mlp.init(key, [5, 9, 3], model, scheme, dtype)
+        assert mlp._from_key._cache_size() == compiled  # pylint: disable=protected-access
+        with monkeypatch.context() as m:
+          m.setattr(mlp, "HOST_BITS_MAX", 0)
+          in_xla = mlp.init(key, [5, 9, 3], model, scheme, dtype)
+        chex.assert_trees_all_equal(host, in_xla)
+        chex.assert_trees_all_equal_dtypes(host, in_xla)
+        assert host[0]["w"].dtype == (dtype if x64 else jnp.float32)
+
+
 def test_init_schemes_scale():
   model = mlp.make_model("relu", "softmax_cross_entropy")
   key = jax.random.PRNGKey(1)
