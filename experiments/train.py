@@ -43,8 +43,9 @@ flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
 flags.DEFINE_boolean("figures", True, "Draw the run's figures (the learning "
                      "curves and the confusion matrix in processes of their "
                      "own, while it trains). --nofigures writes everything "
-                     "else and draws none (no matplotlib: a third of a "
-                     "second less on a small run, on two cores); python -m "
+                     "else and draws none (no matplotlib: half a second "
+                     "less on a small run on two cores, and half the CPU "
+                     "time); python -m "
                      "experiments.plot --workdir=... draws the same figures "
                      "later from the workdir's files.")
 flags.declare_key_flag("preset")   # cli's: listed by --help too
