@@ -3,12 +3,14 @@ own while the run goes on."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from experiments import drawing
+from experiments.drawing import RECORDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,11 +38,12 @@ def _pngs(folder):
   return sorted(f for f in os.listdir(folder) if f.endswith(".png"))
 
 
-def test_the_processes_draw_what_the_run_would_draw(tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_processes_draw_what_the_run_would_draw(tmp_path, processes):
   # Byte for byte the figures drawn in this process from the same files,
-  # each figure by a process of its own.
+  # by one process or by one per figure.
   here, there = _run_files(tmp_path / "here"), _run_files(tmp_path / "there")
-  with drawing.Drawer() as drawer:
+  with drawing.Drawer(processes=processes) as drawer:
     drawer.start(str(there), "png")
     paths = drawer.paths()
   assert paths == [str(there / "learning_curves.png"),
@@ -77,7 +80,7 @@ def test_a_process_that_cannot_draw_says_why(tmp_path):
 def test_a_run_that_fails_stops_its_processes(tmp_path):
   _run_files(tmp_path)
   with pytest.raises(RuntimeError):
-    with drawing.Drawer() as drawer:
+    with drawing.Drawer(processes=2) as drawer:
       raise RuntimeError("the run failed before its figures")
   # pylint: disable=protected-access
   assert [p.returncode is not None for _, p in drawer._procs] == [True, True]
@@ -88,10 +91,21 @@ def test_ctrl_c_is_the_runs_to_handle():
   # A Ctrl-C in a terminal reaches the terminal's foreground process group:
   # the drawing processes are in groups of their own, so that the run
   # decides whether it ends (and then stops them).
-  with drawing.Drawer() as drawer:
+  with drawing.Drawer(processes=2) as drawer:
     # pylint: disable=protected-access
     groups = {os.getpgid(p.pid) for _, p in drawer._procs}
   assert len(groups) == 2 and os.getpgid(0) not in groups
+
+
+@pytest.mark.parametrize("cores, shares", [
+    (1, [RECORDS]), (2, [RECORDS]), (3, [RECORDS[:1], RECORDS[1:]]),
+    (16, [RECORDS[:1], RECORDS[1:]])])
+def test_a_process_per_figure_where_the_run_leaves_a_core_to_each(
+    monkeypatch, cores, shares):
+  monkeypatch.setattr(drawing, "cores", lambda: cores)
+  with drawing.Drawer() as drawer:
+    # pylint: disable=protected-access
+    assert [tuple(names) for names, _ in drawer._procs] == shares
 
 
 def test_a_closed_input_ends_the_process_quietly():
@@ -122,8 +136,8 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
       "start = drawing.Drawer.start; drawing.Drawer.start = lambda self, "
       "workdir, fmt: start(self, workdir + '-missing', fmt); "))
   assert failed.returncode == 0, failed.stderr
-  assert "drawing process learning_curves: exited with code 1: " in (
-      failed.stderr)
+  assert re.search(r"drawing process learning_curves(\+confusion_matrix)?"
+                   r": exited with code 1: FileNotFoundError", failed.stderr)
   assert "drawing them here" in failed.stderr
   assert "drawing process" not in drawn.stderr
   for name in ("learning_curves.png", "confusion_matrix.png"):
