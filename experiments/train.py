@@ -41,11 +41,11 @@ flags.DEFINE_boolean("resume", False, "Continue from the latest checkpoint "
                      "in <workdir>/checkpoints.")
 flags.DEFINE_string("workdir", "runs/train", "Where results are written.")
 flags.DEFINE_boolean("figures", True, "Draw the run's figures (the learning "
-                     "curves and the confusion matrix in processes of their "
-                     "own, while it trains). --nofigures writes everything "
-                     "else and draws none (no matplotlib: half a second "
-                     "less on a small run on two cores, and half the CPU "
-                     "time); python -m "
+                     "curves and the confusion matrix in a process of their "
+                     "own, which imports matplotlib while the run trains). "
+                     "--nofigures writes everything else and draws none (no "
+                     "matplotlib: half a second less on a small run on two "
+                     "cores, and 40% less CPU time); python -m "
                      "experiments.plot --workdir=... draws the same figures "
                      "later from the workdir's files.")
 flags.declare_key_flag("preset")   # cli's: listed by --help too
