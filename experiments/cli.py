@@ -280,6 +280,7 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   handlers still run), so that the interpreter's teardown does not collect
   them one by one: a fifth of a second of a small run, after JAX's
   import."""
+  atexit.unregister(gc.freeze)   # once, however many runs
   atexit.register(gc.freeze)
   def guarded(argv):
     start_distributed()

@@ -1,18 +1,18 @@
 """A training run's record figures (learning curves, confusion matrix),
-drawn from its files, and a second process that draws them while the run
-goes on.
+drawn from its files, and processes of their own that draw them while the
+run goes on.
 
 Importing matplotlib and drawing these two figures take about a second of
 a small run (BENCHMARKS.md, "Small jobs, whole process"). A
-:class:`Drawer` started when the run starts imports matplotlib in a
-process of its own, beside the run's JAX work; once the run has written
-results.json and metrics.jsonl it draws from them, the same figures
-``experiments.plot`` would draw later, while the run writes the rest. Where
-the process cannot draw (it failed to start, or ended with an error) the
-run draws the figures itself, as before.
+:class:`Drawer` started when the run starts imports matplotlib in one
+process or two, beside the run's JAX work; once the run has written
+results.json and metrics.jsonl they draw from them, the same figures
+``experiments.plot`` would draw later, while the run writes the rest. The
+figures a process did not draw (it failed to start, or ended with an
+error) the run draws itself, as before.
 
-This module imports neither JAX nor absl flags: the drawing process loads
-only NumPy and matplotlib.
+This module imports neither JAX nor absl flags: the drawing processes
+load only NumPy and matplotlib.
 """
 
 import importlib
@@ -20,12 +20,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from typing import Optional
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The drawing process gives up after this many seconds (and the run draws).
+# A drawing process: its own interpreter, this checkout's modules first.
+COMMAND = [sys.executable, "-c",
+           f"import sys; sys.path.insert(0, {ROOT!r}); "
+           "from experiments import drawing; drawing.serve()"]
+# The run waits this many seconds for its drawing processes, then stops
+# them and draws what they did not.
 TIMEOUT_S = 300
 
 
@@ -68,7 +74,8 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
 
 
 def cores() -> int:
-  """The CPU cores this process may run on."""
+  """The CPU cores this process may run on (a container's CPU quota
+  aside)."""
   if hasattr(os, "sched_getaffinity"):
     return len(os.sched_getaffinity(0))
   return os.cpu_count() or 1
@@ -79,70 +86,72 @@ class Drawer:
 
   Started when the run starts, each process imports matplotlib at once and
   then waits; :meth:`start` tells them the workdir (whose results.json and
-  metrics.jsonl are written), :meth:`paths` waits for the figures. Each
-  process draws its share of ``names``; ``processes`` of them (default:
-  one per figure where the run leaves a core to each, else one: on two
-  cores a second process's import of matplotlib takes as much time from
-  the run as the drawing in parallel saves, for 0.5 s more CPU). Used as a
-  context manager, processes still running at the end are stopped (a run
-  that failed draws nothing). Each runs in a session of its own, out of
-  the reach of a Ctrl-C at the terminal, which is the run's to handle; they
-  end when the run closes their input.
+  metrics.jsonl are written), :meth:`finish` waits for them. Each process
+  draws its share of ``names``; ``processes`` of them (default: one per
+  figure where the run leaves a core to each, else one: on two cores a
+  second process's import of matplotlib takes as much time from the run as
+  drawing in parallel saves, for 0.5 s more CPU). Used as a context
+  manager, processes still running at the end are stopped (a run that
+  failed draws nothing). Each runs in a session of its own, out of the
+  reach of a Ctrl-C at the terminal, which is the run's to handle; they end
+  when the run closes their input.
   """
 
   def __init__(self, names: tuple = RECORDS,
                processes: Optional[int] = None):
-    self.error = ""
+    self.names, self.error = tuple(names), ""
     self._procs = []
     count = max(1, min(len(names), processes or cores() - 1))
     try:
       for i in range(count):
-        self._procs.append((names[i::count], subprocess.Popen(
-            [sys.executable, "-c",
-             f"import sys; sys.path.insert(0, {ROOT!r}); "
-             "from experiments import drawing; drawing.serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)))
+        self._procs.append((self.names[i::count], subprocess.Popen(
+            COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+            start_new_session=True)))
     except OSError as e:
       self.close()
-      self.error = f"could not start: {e}"
+      self._procs, self.error = [], f"could not start: {e}"
 
   def start(self, workdir: str, fmt: str) -> None:
     """Has the processes draw the figures of the run in ``workdir``."""
     for names, proc in self._procs:
       stdin, proc.stdin = proc.stdin, None   # communicate() skips it
+      if stdin is None:   # started already
+        continue
       try:
         stdin.write(json.dumps({"workdir": os.path.abspath(workdir),
                                 "format": fmt, "names": list(names)}) + "\n")
         stdin.close()
-      except OSError:   # it ended already: paths() says why
+      except (OSError, ValueError):   # it ended already: finish() says why
         pass
 
-  def paths(self) -> Optional[list[str]]:
-    """The figures' paths once drawn; None (and :attr:`error` says why)
-    where a process did not draw its figures."""
+  def finish(self) -> tuple:
+    """Waits for every process (at most :data:`TIMEOUT_S` seconds in all,
+    then stops them); returns the names of the figures they did not draw,
+    :attr:`error` saying why (all of them where none started)."""
     if not self._procs:
-      return None
-    written = []
+      return self.names
+    deadline, missing, errors = time.monotonic() + TIMEOUT_S, [], []
     for names, proc in self._procs:
-      name = "+".join(names)
       try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
+        out, err = proc.communicate(
+            timeout=max(0.0, deadline - time.monotonic()))
       except subprocess.TimeoutExpired:
-        self.close()
-        self.error = f"{name}: drew nothing in {TIMEOUT_S} s"
-        return None
+        proc.kill()
+        proc.communicate()
+        out, err = "", f"drew nothing in {TIMEOUT_S} s"
       try:
         paths = json.loads(out) if proc.returncode == 0 else None
       except json.JSONDecodeError:
         paths = None
       if not (isinstance(paths, list) and all(map(os.path.exists, paths))):
         lines = err.strip().splitlines()
-        self.error = (f"{name}: exited with code {proc.returncode}"
-                      + (f": {lines[-1]}" if lines else ""))
-        return None
-      written += paths
-    return written
+        missing += names
+        errors.append(f"{'+'.join(names)}: exited with code "
+                      f"{proc.returncode}" + (f": {lines[-1]}" if lines
+                                              else ""))
+    self.error = "; ".join(errors)
+    return tuple(missing)
 
   def close(self) -> None:
     """Stops the processes that still run."""

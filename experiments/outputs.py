@@ -328,16 +328,18 @@ def write_tensorboard(logdir: str, history: dict, hparams: dict,
   """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
   with the final metrics (tensorboardX)."""
   writer = tensorboardx().SummaryWriter(logdir=logdir)
-  for row in history_rows(history):
-    for name, value in row.items():
-      if name != "epoch" and np.isfinite(value):
-        writer.add_scalar(name.replace("_", "/", 1), value, row["epoch"])
-  plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-           for k, v in hparams.items() if v is not None}
-  metrics = {f"final/{k}": float(v) for k, v in final.items()
-             if isinstance(v, (int, float)) and np.isfinite(v)}
-  writer.add_hparams(plain, metrics, name="hparams")
-  writer.close()
+  try:
+    for row in history_rows(history):
+      for name, value in row.items():
+        if name != "epoch" and np.isfinite(value):
+          writer.add_scalar(name.replace("_", "/", 1), value, row["epoch"])
+    plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+             for k, v in hparams.items() if v is not None}
+    metrics = {f"final/{k}": float(v) for k, v in final.items()
+               if isinstance(v, (int, float)) and np.isfinite(v)}
+    writer.add_hparams(plain, metrics, name="hparams")
+  finally:   # not left to the garbage collector (cli.run freezes it)
+    writer.close()
 
 
 def tensorboardx():
@@ -443,8 +445,8 @@ def write_run(workdir: str, config, run, figures: bool = True,
   results.json (the summary and provenance), model.json (what
   nn_jax.load_model needs besides params.npz), metrics.jsonl, tensorboard/
   and, with ``figures``, the figures; ``drawer`` draws the learning curves
-  and the confusion matrix from the files while the rest is written (where
-  it cannot, they are drawn here)."""
+  and the confusion matrix from the files while the rest is written (those
+  it did not draw are drawn here)."""
   from experiments.cli import FLAGS  # pylint: disable=g-import-not-at-top
   from nn_jax import bundle  # pylint: disable=g-import-not-at-top
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
@@ -472,7 +474,8 @@ def write_run(workdir: str, config, run, figures: bool = True,
     fit = regression_view(run.params, run.stats, run.model, run.splits)
   draw_run(workdir, run.history, results, regions, fit,
            records=drawer is None)
-  if drawer is not None and drawer.paths() is None:
-    logging.warning("The figures' drawing process %s; drawing them here.",
-                    drawer.error)
-    drawing.record_figures(workdir, run.history, results, fmt)
+  missing = drawer.finish() if drawer is not None else ()
+  if missing:
+    logging.warning("The figures' drawing process %s; drawing %s here.",
+                    drawer.error, " and ".join(missing))
+    drawing.record_figures(workdir, run.history, results, fmt, missing)

@@ -33,6 +33,7 @@ from absl import flags
 from experiments import cli
 from experiments import drawing
 from experiments import outputs
+from nn_jax import data
 from nn_jax import experiment
 from nn_jax import params_io
 
@@ -56,8 +57,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   config = cli.config_from_flags()
+  regression = experiment.has_regression_fit(config)
   with outputs.Workdir(FLAGS.workdir) as workdir, (
-      drawing.Drawer() if FLAGS.figures and outputs.writes_outputs()
+      drawing.Drawer(drawing.RECORDS[:1] if regression else drawing.RECORDS)
+      if FLAGS.figures and outputs.writes_outputs()
       else contextlib.nullcontext()
   ) as drawer:
     checkpoints = os.path.join(os.path.abspath(workdir.path), "checkpoints")
@@ -65,8 +68,10 @@ def main(argv):
         d.isdigit() for d in os.listdir(checkpoints))):
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
-    if FLAGS.figures and experiment.has_regression_fit(config):
-      outputs.import_in_background()   # for the fit's figure, while it trains
+    if FLAGS.figures and (regression or config.data.dataset in data.PLANAR):
+      # The fit's or the decision regions' figure: drawn here, from the
+      # network; matplotlib is imported while it trains.
+      outputs.import_in_background()
     progress = cli.Progress(config.fit.epochs)
     live = workdir.live_log()
 

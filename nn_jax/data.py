@@ -34,6 +34,9 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 NAMES = ("digits", "iris", "xor", "moons", "circles", "spiral", "blobs",
          "vowels", "sine", "lissajous", "chile")
+# The built-in sets of 2-D inputs: a network classifying them draws its
+# decision regions.
+PLANAR = ("xor", "moons", "circles", "spiral", "blobs", "vowels")
 # The noise of each generated set that has one, by default.
 NOISE = {"moons": 0.2, "circles": 0.1, "spiral": 0.2, "blobs": 0.45,
          "sine": 0.1, "lissajous": 0.1}
@@ -362,8 +365,8 @@ def _on_host(key) -> Optional[tuple]:
   if (isinstance(key, jax.core.Tracer)
       or not jax.config.jax_threefry_partitionable
       or jax.config.jax_default_prng_impl != "threefry2x32"
-      or jnp.issubdtype(getattr(key, "dtype", np.uint32),
-                        jax.dtypes.prng_key) or np.shape(key) != (2,)):
+      or getattr(key, "dtype", None) != np.uint32   # JAX's raw keys only
+      or np.shape(key) != (2,)):
     return None
   return tuple(int(v) for v in np.asarray(key, np.uint32))
 

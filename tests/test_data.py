@@ -92,6 +92,11 @@ def test_the_hosts_bits_are_jaxs(width):
                                       jax.random.bits(key, shape, dtype))
 
 
+def test_the_planar_sets_are_those_of_2d_inputs():
+  for name in data.NAMES:
+    assert (data.load(name).x.shape[1] == 2) == (name in data.PLANAR), name
+
+
 def test_run_keys_are_the_split_of_the_seeds_key():
   from nn_jax import experiment  # pylint: disable=g-import-not-at-top
   from nn_jax.config import Config  # pylint: disable=g-import-not-at-top
@@ -124,6 +129,9 @@ def test_the_host_falls_back_where_jax_draws_otherwise():
                                   jax.random.split(key, 3))
     assert data.host_bits(key, (3,)) is None
   assert data.host_bits(jax.random.key(5), (3,)) is None
+  # Not a raw key (JAX refuses these): left to JAX, which says so.
+  for key in (np.array([0, 5], np.int32), np.array([0.0, 5.0]), [0, 5]):
+    assert not data.draws_on_host(key)
   # A typed key, once for each (the tests check that none is reused).
   np.testing.assert_array_equal(
       data.host_permutation(jax.random.key(5), 300),

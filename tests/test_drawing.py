@@ -4,6 +4,7 @@ own while the run goes on."""
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -45,9 +46,8 @@ def test_the_processes_draw_what_the_run_would_draw(tmp_path, processes):
   here, there = _run_files(tmp_path / "here"), _run_files(tmp_path / "there")
   with drawing.Drawer(processes=processes) as drawer:
     drawer.start(str(there), "png")
-    paths = drawer.paths()
-  assert paths == [str(there / "learning_curves.png"),
-                   str(there / "confusion_matrix.png")], drawer.error
+    assert drawer.finish() == (), drawer.error
+  assert _pngs(there) == ["confusion_matrix.png", "learning_curves.png"]
   history = drawing.read_history(str(here / "metrics.jsonl"))
   assert drawing.record_figures(str(here), history, RESULTS, "png") == [
       str(here / "learning_curves.png"), str(here / "confusion_matrix.png")]
@@ -61,30 +61,65 @@ def test_a_regression_run_has_no_confusion_matrix(tmp_path):
   (folder / "results.json").write_text(json.dumps(results))
   with drawing.Drawer() as drawer:
     drawer.start(str(folder), "svg")
-    assert drawer.paths() == [str(folder / "learning_curves.svg")]
+    assert drawer.finish() == ()
+  assert [f for f in os.listdir(folder) if f.endswith(".svg")] == [
+      "learning_curves.svg"]
 
 
 def test_a_process_that_cannot_draw_says_why(tmp_path):
-  # No results.json: the process fails, the caller learns it (and draws
-  # for itself), with the process's last line.
+  # No results.json: the process fails, the caller learns which figures
+  # are not drawn (and draws them itself) and why, the process's last line.
   (tmp_path / "metrics.jsonl").write_text("")
   with drawing.Drawer(("learning_curves",)) as drawer:
     drawer.start(str(tmp_path), "png")
-    assert drawer.paths() is None
+    assert drawer.finish() == ("learning_curves",)
   assert drawer.error.startswith("learning_curves: exited with code 1: ")
   assert "FileNotFoundError" in drawer.error and "results.json" in (
       drawer.error)
   assert _pngs(tmp_path) == []
 
 
-def test_a_run_that_fails_stops_its_processes(tmp_path):
-  _run_files(tmp_path)
+def test_one_process_failing_leaves_the_others_figures(tmp_path):
+  # The confusion matrix cannot be drawn; its process fails, the learning
+  # curves' process draws them. The caller waits for both and learns
+  # which is missing.
+  folder = _run_files(tmp_path)
+  (folder / "results.json").write_text(
+      json.dumps({**RESULTS, "confusion_matrix": [[1, 2], [3]]}))
+  with drawing.Drawer(processes=2) as drawer:
+    drawer.start(str(folder), "png")
+    assert drawer.finish() == ("confusion_matrix",)
+  assert drawer.error.startswith("confusion_matrix: exited with code 1: ")
+  assert _pngs(folder) == ["learning_curves.png"]
+
+
+def test_a_process_that_does_not_start_leaves_its_figures_to_the_run(
+    tmp_path, monkeypatch):
+  # The second process cannot start (no memory, too many processes): the
+  # first is stopped, every figure is the run's to draw, and telling the
+  # processes to start fails nothing.
+  started, popen = [], subprocess.Popen
+  def second_fails(*args, **kwargs):
+    if started:
+      raise OSError(11, "Resource temporarily unavailable")
+    started.append(popen(*args, **kwargs))
+    return started[-1]
+  monkeypatch.setattr(subprocess, "Popen", second_fails)
+  with drawing.Drawer(processes=2) as drawer:
+    drawer.start(str(_run_files(tmp_path)), "png")
+    assert drawer.finish() == RECORDS
+  assert drawer.error == ("could not start: [Errno 11] Resource "
+                          "temporarily unavailable")
+  assert started[0].returncode is not None
+  assert _pngs(tmp_path) == []
+
+
+def test_a_run_that_fails_stops_its_processes():
   with pytest.raises(RuntimeError):
     with drawing.Drawer(processes=2) as drawer:
       raise RuntimeError("the run failed before its figures")
   # pylint: disable=protected-access
-  assert [p.returncode is not None for _, p in drawer._procs] == [True, True]
-  assert _pngs(tmp_path) == []
+  assert [p.returncode for _, p in drawer._procs] == [-signal.SIGKILL] * 2
 
 
 def test_ctrl_c_is_the_runs_to_handle():
@@ -111,10 +146,8 @@ def test_a_process_per_figure_where_the_run_leaves_a_core_to_each(
 def test_a_closed_input_ends_the_process_quietly():
   # The run ended without figures (it failed, or drew them itself): the
   # process sees its input close and ends at once, without a word.
-  code = ("import sys; sys.path.insert(0, %r); from experiments import "
-          "drawing; drawing.serve()" % ROOT)
-  proc = subprocess.run([sys.executable, "-c", code], input="",
-                        capture_output=True, text=True, timeout=120)
+  proc = subprocess.run(drawing.COMMAND, input="", capture_output=True,
+                        text=True, timeout=120)
   assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
 
@@ -138,7 +171,8 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
   assert failed.returncode == 0, failed.stderr
   assert re.search(r"drawing process learning_curves(\+confusion_matrix)?"
                    r": exited with code 1: FileNotFoundError", failed.stderr)
-  assert "drawing them here" in failed.stderr
+  assert "; drawing learning_curves and confusion_matrix here." in (
+      failed.stderr)
   assert "drawing process" not in drawn.stderr
   for name in ("learning_curves.png", "confusion_matrix.png"):
     assert ((tmp_path / "drawn" / name).read_bytes()
