@@ -68,7 +68,9 @@ def main(argv):
         d.isdigit() for d in os.listdir(checkpoints))):
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
-    if FLAGS.figures and (regression or config.data.dataset in data.PLANAR):
+    if FLAGS.figures and (regression or (
+        config.data.dataset in data.PLANAR
+        and experiment.has_decision_regions(config, 2))):
       # The fit's or the decision regions' figure: drawn here, from the
       # network; matplotlib is imported while it trains.
       outputs.import_in_background()
