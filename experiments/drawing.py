@@ -1,26 +1,27 @@
 """A training run's record figures (learning curves, confusion matrix),
-drawn from its files, and processes of their own that draw them while the
+drawn from its files, and a process of their own that draws them while the
 run goes on.
 
 Importing matplotlib and drawing these two figures take about a second of
 a small run (BENCHMARKS.md, "Small jobs, whole process"). A
-:class:`Drawer` started when the run starts imports matplotlib in one
-process or two, beside the run's JAX work; once the run has written
-results.json and metrics.jsonl they draw from them, the same figures
-``experiments.plot`` would draw later, while the run writes the rest. The
-figures a process did not draw (it failed to start, or ended with an
-error) the run draws itself, as before.
+:class:`Drawer` started when the run starts imports matplotlib in a
+process of its own, beside the run's JAX work; once the run has written
+results.json and metrics.jsonl it draws from them, the same figures
+``experiments.plot`` would draw later, while the run writes the rest: on
+Linux each figure in a fork of that process, at the same time. The
+figures it did not draw (it failed to start, or a figure failed) the run
+draws itself, as before.
 
-This module imports neither JAX nor absl flags: the drawing processes
-load only NumPy and matplotlib.
+This module imports neither JAX nor absl flags: the drawing process loads
+only NumPy and matplotlib.
 """
 
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from typing import Optional
 
 import numpy as np
@@ -30,9 +31,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = [sys.executable, "-c",
            f"import sys; sys.path.insert(0, {ROOT!r}); "
            "from experiments import drawing; drawing.serve()"]
-# The run waits this many seconds for its drawing processes, then stops
-# them and draws what they did not.
+# ... with one BLAS thread: it multiplies no matrices worth more.
+ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
+# The run waits this many seconds for its drawing process, then stops it
+# and draws what it did not.
 TIMEOUT_S = 300
+# Where a process that imported matplotlib may fork to draw figures at the
+# same time (elsewhere a fork can break system libraries, or there is none).
+FORKS = sys.platform.startswith("linux")
 
 
 def figure_file(workdir: str, name: str, fmt: str) -> str:
@@ -81,84 +88,93 @@ def cores() -> int:
   return os.cpu_count() or 1
 
 
-class Drawer:
-  """Draws a run's record figures in Python processes of their own.
+def _last_line(text: str) -> str:
+  lines = text.strip().splitlines()
+  return lines[-1] if lines else ""
 
-  Started when the run starts, each process imports matplotlib at once and
-  then waits; :meth:`start` tells them the workdir (whose results.json and
-  metrics.jsonl are written), :meth:`finish` waits for them. Each process
-  draws its share of ``names``; ``processes`` of them (default: one per
-  figure where the run leaves a core to each, else one: on two cores a
-  second process's import of matplotlib takes as much time from the run as
-  drawing in parallel saves, for 0.5 s more CPU). Used as a context
-  manager, processes still running at the end are stopped (a run that
-  failed draws nothing). Each runs in a session of its own, out of the
-  reach of a Ctrl-C at the terminal, which is the run's to handle; they end
-  when the run closes their input.
+
+class Drawer:
+  """Draws a run's record figures in a Python process of its own.
+
+  Started when the run starts, the process imports matplotlib at once and
+  then waits; :meth:`start` tells it the workdir (whose results.json and
+  metrics.jsonl are written), :meth:`finish` waits for it. With
+  ``parallel`` (default: where :data:`FORKS` and the machine has more than
+  one core) it draws each of ``names`` in a fork of its own, at the same
+  time: the import is paid once, and the run, which waits, leaves its
+  cores to them (on two cores, a second process importing matplotlib
+  took as much time from the training as it saved). Used as a context
+  manager, a process still running at the end is stopped with its forks
+  (a run that failed draws nothing). The process runs in a session of its
+  own, out of the reach of a Ctrl-C at the terminal, which is the run's to
+  handle; it ends when the run closes its input.
   """
 
   def __init__(self, names: tuple = RECORDS,
-               processes: Optional[int] = None):
+               parallel: Optional[bool] = None):
     self.names, self.error = tuple(names), ""
-    self._procs = []
-    count = max(1, min(len(names), processes or cores() - 1))
+    self.parallel = (FORKS and cores() > 1) if parallel is None else parallel
     try:
-      for i in range(count):
-        self._procs.append((self.names[i::count], subprocess.Popen(
-            COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
-            start_new_session=True)))
+      self._proc = subprocess.Popen(
+          COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, encoding="utf-8", errors="replace",
+          start_new_session=True, env={**os.environ, **ENVIRONMENT})
     except OSError as e:
-      self.close()
-      self._procs, self.error = [], f"could not start: {e}"
+      self._proc, self.error = None, f"could not start: {e}"
 
   def start(self, workdir: str, fmt: str) -> None:
-    """Has the processes draw the figures of the run in ``workdir``."""
-    for names, proc in self._procs:
-      stdin, proc.stdin = proc.stdin, None   # communicate() skips it
-      if stdin is None:   # started already
-        continue
-      try:
-        stdin.write(json.dumps({"workdir": os.path.abspath(workdir),
-                                "format": fmt, "names": list(names)}) + "\n")
-        stdin.close()
-      except (OSError, ValueError):   # it ended already: finish() says why
-        pass
+    """Has the process draw the figures of the run in ``workdir``."""
+    proc = self._proc
+    stdin = proc.stdin if proc is not None else None
+    if stdin is None:   # not started, or started already
+      return
+    proc.stdin = None   # communicate() skips it
+    try:
+      stdin.write(json.dumps({"workdir": os.path.abspath(workdir),
+                              "format": fmt, "names": list(self.names),
+                              "parallel": self.parallel}) + "\n")
+      stdin.close()
+    except (OSError, ValueError):   # it ended already: finish() says why
+      pass
 
   def finish(self) -> tuple:
-    """Waits for every process (at most :data:`TIMEOUT_S` seconds in all,
-    then stops them); returns the names of the figures they did not draw,
-    :attr:`error` saying why (all of them where none started)."""
-    if not self._procs:
+    """Waits for the process (at most :data:`TIMEOUT_S` seconds, then stops
+    it); returns the names of the figures it did not draw, :attr:`error`
+    saying why."""
+    proc = self._proc
+    if proc is None:
       return self.names
-    deadline, missing, errors = time.monotonic() + TIMEOUT_S, [], []
-    for names, proc in self._procs:
-      try:
-        out, err = proc.communicate(
-            timeout=max(0.0, deadline - time.monotonic()))
-      except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        out, err = "", f"drew nothing in {TIMEOUT_S} s"
-      try:
-        paths = json.loads(out) if proc.returncode == 0 else None
-      except json.JSONDecodeError:
-        paths = None
-      if not (isinstance(paths, list) and all(map(os.path.exists, paths))):
-        lines = err.strip().splitlines()
-        missing += names
-        errors.append(f"{'+'.join(names)}: exited with code "
-                      f"{proc.returncode}" + (f": {lines[-1]}" if lines
-                                              else ""))
-    self.error = "; ".join(errors)
-    return tuple(missing)
+    try:
+      out, err = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+      self.close()
+      out, err = "", f"drew nothing in {TIMEOUT_S} s"
+    try:
+      report = json.loads(out) if proc.returncode == 0 else None
+    except json.JSONDecodeError:
+      report = None
+    if not (isinstance(report, dict) and set(report) == {"drawn", "failed"}
+            and all(map(os.path.exists, report["drawn"]))):
+      self.error = (f"{'+'.join(self.names)}: exited with code "
+                    f"{proc.returncode}")
+      if _last_line(err):
+        self.error += f": {_last_line(err)}"
+      return self.names
+    failed = report["failed"]
+    self.error = "; ".join(f"{name}: {why}" for name, why in failed.items())
+    return tuple(n for n in self.names if n in failed)
 
   def close(self) -> None:
-    """Stops the processes that still run."""
-    for _, proc in self._procs:
-      if proc.poll() is None:
+    """Stops the process and its forks, if they still run."""
+    proc = self._proc
+    if proc is None:
+      return
+    if proc.poll() is None:
+      try:   # its session's group: the forks too
+        os.killpg(proc.pid, signal.SIGKILL)
+      except (AttributeError, OSError):   # no process groups here
         proc.kill()
-      proc.communicate()
+    proc.communicate()
 
   def __enter__(self) -> "Drawer":
     return self
@@ -167,27 +183,90 @@ class Drawer:
     self.close()
 
 
+def _exception_line() -> str:
+  """The exception being handled, in one line, its traceback to stderr."""
+  import traceback  # pylint: disable=g-import-not-at-top
+  traceback.print_exc()
+  kind, value, _ = sys.exc_info()
+  return f"{kind.__name__}: {value}" if str(value) else kind.__name__
+
+
+def _draw(workdir, history, results, fmt, name) -> dict:
+  """``{"drawn": paths}`` of figure ``name``, or ``{"error": why}``."""
+  try:
+    return {"drawn": record_figures(workdir, history, results, fmt, (name,))}
+  except Exception:  # pylint: disable=broad-except
+    return {"error": _exception_line()}
+
+
+def _forked(function) -> tuple:
+  """Calls ``function()`` (returning a JSON value) in a fork of this
+  process; returns ``(pid, read end)`` of the pipe its value comes by."""
+  read, write = os.pipe()
+  pid = os.fork()
+  if pid == 0:   # the fork: its value down the pipe, then gone at once
+    code = 0
+    try:
+      os.close(read)
+      with os.fdopen(write, "w") as pipe:
+        json.dump(function(), pipe)
+    except BaseException:  # pylint: disable=broad-except
+      code = 1
+    sys.stderr.flush()
+    os._exit(code)  # pylint: disable=protected-access
+  os.close(write)
+  return pid, read
+
+
+def _collect(pid: int, read: int) -> dict:
+  """The value of a fork from :func:`_forked`, once it has ended."""
+  with os.fdopen(read) as pipe:
+    text = pipe.read()
+  _, status = os.waitpid(pid, 0)
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    return {"error": f"its fork exited with code "
+                     f"{os.waitstatus_to_exitcode(status)}"}
+
+
+def draw_job(job: dict) -> dict:
+  """Draws the figures a :class:`Drawer` asks for (``job``: ``workdir``,
+  ``format``, ``names``, ``parallel``); returns ``{"drawn": paths,
+  "failed": {name: why}}``. With ``parallel`` every figure but the first
+  is drawn in a fork (:data:`FORKS`), all at the same time."""
+  workdir, fmt, names = job["workdir"], job["format"], job["names"]
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  history = read_history(os.path.join(workdir, "metrics.jsonl"))
+  forks = {}
+  if job.get("parallel") and FORKS:
+    forks = {name: _forked(lambda n=name: _draw(workdir, history, results,
+                                                fmt, n))
+             for name in names[1:]}
+  outcome = {name: _draw(workdir, history, results, fmt, name)
+             for name in names if name not in forks}
+  outcome.update({name: _collect(*fork) for name, fork in forks.items()})
+  return {"drawn": [p for name in names for p in outcome[name].get(
+              "drawn", [])],
+          "failed": {name: outcome[name]["error"] for name in names
+                     if "error" in outcome[name]}}
+
+
 def serve() -> None:
-  """The drawing process: imports matplotlib, reads one request line
-  ``{"workdir", "format", "names"}``, draws those of that run's record
-  figures, prints their paths as a JSON list and ends at once (the
-  interpreter's teardown would add a fifth of a second to the run's wait).
-  Ends quietly when the run closes its input without a request."""
+  """The drawing process: imports matplotlib, reads one request line (see
+  :func:`draw_job`), draws, prints what it drew and failed as one JSON
+  object and ends at once (the interpreter's teardown would add a fifth of
+  a second to the run's wait). Ends quietly when the run closes its input
+  without a request."""
   code = 0
   try:
     importlib.import_module("nn_jax.plots")   # matplotlib, while it waits
     line = sys.stdin.readline()
     if line.strip():
-      job = json.loads(line)
-      workdir = job["workdir"]
-      with open(os.path.join(workdir, "results.json")) as f:
-        results = json.load(f)
-      history = read_history(os.path.join(workdir, "metrics.jsonl"))
-      print(json.dumps(record_figures(workdir, history, results,
-                                      job["format"], tuple(job["names"]))))
+      print(json.dumps(draw_job(json.loads(line))))
   except BaseException:  # pylint: disable=broad-except
-    import traceback  # pylint: disable=g-import-not-at-top
-    traceback.print_exc()
+    _exception_line()
     code = 1
   sys.stdout.flush()
   sys.stderr.flush()

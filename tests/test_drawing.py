@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -39,12 +40,12 @@ def _pngs(folder):
   return sorted(f for f in os.listdir(folder) if f.endswith(".png"))
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_the_processes_draw_what_the_run_would_draw(tmp_path, processes):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_process_draws_what_the_run_would_draw(tmp_path, parallel):
   # Byte for byte the figures drawn in this process from the same files,
-  # by one process or by one per figure.
+  # one after the other or each in a fork at the same time.
   here, there = _run_files(tmp_path / "here"), _run_files(tmp_path / "there")
-  with drawing.Drawer(processes=processes) as drawer:
+  with drawing.Drawer(parallel=parallel) as drawer:
     drawer.start(str(there), "png")
     assert drawer.finish() == (), drawer.error
   assert _pngs(there) == ["confusion_matrix.png", "learning_curves.png"]
@@ -70,77 +71,120 @@ def test_a_process_that_cannot_draw_says_why(tmp_path):
   # No results.json: the process fails, the caller learns which figures
   # are not drawn (and draws them itself) and why, the process's last line.
   (tmp_path / "metrics.jsonl").write_text("")
-  with drawing.Drawer(("learning_curves",)) as drawer:
+  with drawing.Drawer() as drawer:
     drawer.start(str(tmp_path), "png")
-    assert drawer.finish() == ("learning_curves",)
-  assert drawer.error.startswith("learning_curves: exited with code 1: ")
+    assert drawer.finish() == RECORDS
+  assert drawer.error.startswith(
+      "learning_curves+confusion_matrix: exited with code 1: ")
   assert "FileNotFoundError" in drawer.error and "results.json" in (
       drawer.error)
   assert _pngs(tmp_path) == []
 
 
-def test_one_process_failing_leaves_the_others_figures(tmp_path):
-  # The confusion matrix cannot be drawn; its process fails, the learning
-  # curves' process draws them. The caller waits for both and learns
-  # which is missing.
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_figure_that_fails_leaves_the_others(tmp_path, parallel):
+  # The confusion matrix cannot be drawn (drawn first, or in a fork); the
+  # learning curves are. The caller learns which is missing, and why.
   folder = _run_files(tmp_path)
   (folder / "results.json").write_text(
       json.dumps({**RESULTS, "confusion_matrix": [[1, 2], [3]]}))
-  with drawing.Drawer(processes=2) as drawer:
+  names = RECORDS[::-1] if parallel else RECORDS
+  with drawing.Drawer(names, parallel=parallel) as drawer:
     drawer.start(str(folder), "png")
     assert drawer.finish() == ("confusion_matrix",)
-  assert drawer.error.startswith("confusion_matrix: exited with code 1: ")
+  assert drawer.error.startswith("confusion_matrix: ValueError: "), (
+      drawer.error)
+  assert "\n" not in drawer.error
   assert _pngs(folder) == ["learning_curves.png"]
+
+
+def test_a_fork_that_dies_says_so():
+  # A fork that ends without its answer (killed, out of memory): its
+  # figure is reported failed with its exit code. In a process of its
+  # own, without JAX's threads.
+  code = ("import os; from experiments import drawing; "
+          "print(drawing._collect(*drawing._forked(lambda: os._exit(7))), "
+          "drawing._collect(*drawing._forked(lambda: {'drawn': []})))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60)
+  assert proc.stdout.strip() == (
+      "{'error': 'its fork exited with code 7'} {'drawn': []}"), proc.stderr
 
 
 def test_a_process_that_does_not_start_leaves_its_figures_to_the_run(
     tmp_path, monkeypatch):
-  # The second process cannot start (no memory, too many processes): the
-  # first is stopped, every figure is the run's to draw, and telling the
-  # processes to start fails nothing.
-  started, popen = [], subprocess.Popen
-  def second_fails(*args, **kwargs):
-    if started:
-      raise OSError(11, "Resource temporarily unavailable")
-    started.append(popen(*args, **kwargs))
-    return started[-1]
-  monkeypatch.setattr(subprocess, "Popen", second_fails)
-  with drawing.Drawer(processes=2) as drawer:
+  # The process cannot start (no memory, too many processes): every
+  # figure is the run's to draw, and telling it to start fails nothing.
+  def fails(*args, **kwargs):
+    raise OSError(11, "Resource temporarily unavailable")
+  monkeypatch.setattr(subprocess, "Popen", fails)
+  with drawing.Drawer() as drawer:
     drawer.start(str(_run_files(tmp_path)), "png")
     assert drawer.finish() == RECORDS
   assert drawer.error == ("could not start: [Errno 11] Resource "
                           "temporarily unavailable")
-  assert started[0].returncode is not None
   assert _pngs(tmp_path) == []
 
 
-def test_a_run_that_fails_stops_its_processes():
+def _gone(pid: int) -> bool:
+  """Whether process ``pid`` has ended (a zombie not yet reaped counts)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+  except FileNotFoundError:
+    return True
+
+
+@pytest.mark.skipif(not drawing.FORKS, reason="draws in forks on Linux only")
+def test_a_run_that_fails_stops_the_process_and_its_forks(
+    tmp_path, monkeypatch):
+  # Figures that take long: the process and its fork each write their
+  # process id, then wait two minutes. The run fails: both are stopped at
+  # once (the fork holds the process's output open: a run that stopped
+  # the process alone would wait for it).
+  monkeypatch.setattr(drawing, "COMMAND", drawing.COMMAND[:-1] + [
+      drawing.COMMAND[-1].replace("drawing.serve()", (
+          "import os, time; "
+          "drawing.record_figures = lambda workdir, *args: (open(os.path."
+          "join(workdir, str(os.getpid())), 'w').close(), time.sleep(120)); "
+          "drawing.serve()"))])
+  folder = _run_files(tmp_path)
   with pytest.raises(RuntimeError):
-    with drawing.Drawer(processes=2) as drawer:
+    with drawing.Drawer(parallel=True) as drawer:
+      drawer.start(str(folder), "png")
+      deadline = time.monotonic() + 60
+      while len([f for f in os.listdir(folder) if f.isdigit()]) < 2:
+        assert time.monotonic() < deadline, os.listdir(folder)
+        time.sleep(0.05)
+      failed = time.monotonic()
       raise RuntimeError("the run failed before its figures")
-  # pylint: disable=protected-access
-  assert [p.returncode for _, p in drawer._procs] == [-signal.SIGKILL] * 2
+  assert time.monotonic() - failed < 30   # not once the fork's sleep ends
+  pids = [int(f) for f in os.listdir(folder) if f.isdigit()]
+  assert drawer._proc.pid in pids   # pylint: disable=protected-access
+  assert drawer._proc.returncode == -signal.SIGKILL  # pylint: disable=protected-access
+  deadline = time.monotonic() + 10
+  while not all(map(_gone, pids)) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert all(map(_gone, pids))
 
 
 def test_ctrl_c_is_the_runs_to_handle():
   # A Ctrl-C in a terminal reaches the terminal's foreground process group:
-  # the drawing processes are in groups of their own, so that the run
-  # decides whether it ends (and then stops them).
-  with drawing.Drawer(processes=2) as drawer:
-    # pylint: disable=protected-access
-    groups = {os.getpgid(p.pid) for _, p in drawer._procs}
-  assert len(groups) == 2 and os.getpgid(0) not in groups
-
-
-@pytest.mark.parametrize("cores, shares", [
-    (1, [RECORDS]), (2, [RECORDS]), (3, [RECORDS[:1], RECORDS[1:]]),
-    (16, [RECORDS[:1], RECORDS[1:]])])
-def test_a_process_per_figure_where_the_run_leaves_a_core_to_each(
-    monkeypatch, cores, shares):
-  monkeypatch.setattr(drawing, "cores", lambda: cores)
+  # the drawing process is in a group of its own, so that the run decides
+  # whether it ends (and then stops it).
   with drawing.Drawer() as drawer:
-    # pylint: disable=protected-access
-    assert [tuple(names) for names, _ in drawer._procs] == shares
+    group = os.getpgid(drawer._proc.pid)  # pylint: disable=protected-access
+  assert group != os.getpgid(0)
+
+
+@pytest.mark.parametrize("cores, forks, parallel", [
+    (1, True, False), (2, True, True), (16, True, True), (16, False, False)])
+def test_figures_at_the_same_time_where_there_are_cores_and_forks(
+    monkeypatch, cores, forks, parallel):
+  monkeypatch.setattr(drawing, "cores", lambda: cores)
+  monkeypatch.setattr(drawing, "FORKS", forks)
+  with drawing.Drawer() as drawer:
+    assert drawer.parallel is parallel
 
 
 def test_a_closed_input_ends_the_process_quietly():
