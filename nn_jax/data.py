@@ -23,7 +23,6 @@ import numbers
 import os
 from typing import NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -306,7 +305,7 @@ def _rounds(n: int) -> tuple[int, int]:
 
 
 @functools.partial(jax.jit, static_argnums=1)
-def permutation(key: chex.PRNGKey, n: int) -> jax.Array:
+def permutation(key: jax.Array, n: int) -> jax.Array:
   """A random permutation of ``0 .. n-1`` (int32); every random order in
   nn_jax (splits, each epoch's shuffle) comes from here.
 
@@ -377,7 +376,7 @@ def draws_on_host(key) -> bool:
   return _on_host(key) is not None
 
 
-def host_key(seed: int) -> chex.PRNGKey:
+def host_key(seed: int) -> jax.Array:
   """``jax.random.PRNGKey(seed)``, bit for bit, made by NumPy (uint32
   ``(2,)``: Threefry's key of a seed in ``[0, 2^32)``) where JAX's PRNG is
   Threefry: JAX's own compiles a program, some 40 MiB of memory and tens
@@ -388,7 +387,7 @@ def host_key(seed: int) -> chex.PRNGKey:
   return jax.random.PRNGKey(seed)
 
 
-def host_split(key: chex.PRNGKey, num: int) -> np.ndarray:
+def host_split(key: jax.Array, num: int) -> np.ndarray:
   """``jax.random.split(key, num)``, bit for bit, computed by NumPy (uint32
   ``(num, 2)``); JAX's where :func:`host_permutation` falls back."""
   pair = _on_host(key)
@@ -397,7 +396,7 @@ def host_split(key: chex.PRNGKey, num: int) -> np.ndarray:
   return np.stack(_host_hash(pair, num), 1)
 
 
-def host_bits(key: chex.PRNGKey, shape: tuple,
+def host_bits(key: jax.Array, shape: tuple,
               width: int = 32) -> Optional[np.ndarray]:
   """``jax.random.bits(key, shape, uint<width>)`` (``width`` 32 or 64), bit
   for bit, computed by NumPy; None where JAX draws its bits otherwise (see
@@ -411,7 +410,7 @@ def host_bits(key: chex.PRNGKey, shape: tuple,
   return ((x0.astype(np.uint64) << np.uint64(32)) | x1).reshape(shape)
 
 
-def host_permutation(key: chex.PRNGKey, n: int) -> np.ndarray:
+def host_permutation(key: jax.Array, n: int) -> np.ndarray:
   """:func:`permutation` ``(key, n)``, bit for bit, computed by NumPy on
   the host: no XLA program to compile and run, and so none of compiling's
   time and memory, for the splits of a data set before training. Falls
@@ -449,7 +448,7 @@ def release_freed_memory() -> None:
     pass
 
 
-def split_order(n: int, key: Optional[chex.PRNGKey],
+def split_order(n: int, key: Optional[jax.Array],
                 fractions: tuple[float, ...]) -> tuple[np.ndarray, list]:
   """``(order, bounds)``: part ``i`` of :func:`split` of ``n`` examples is
   examples ``order[bounds[i]:bounds[i + 1]]``, the rest last."""
@@ -478,7 +477,7 @@ def parts(ds: Dataset, bounds: list) -> list[Dataset]:
   return [ds.take(slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def split(ds: Dataset, key: Optional[chex.PRNGKey],
+def split(ds: Dataset, key: Optional[jax.Array],
           fractions: tuple[float, ...]) -> list[Dataset]:
   """Splits ``ds`` into parts of the given fractions plus the rest.
 

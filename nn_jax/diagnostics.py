@@ -26,7 +26,6 @@ dead: ``g'(z) = 0`` always, its incoming weights never change again.
 import functools
 from typing import NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,7 +88,7 @@ def dead_fractions(gprimes: list) -> jax.Array:
 
 def diagnose(params: mlp.Params, x: jax.Array, y: jax.Array,
              model: mlp.Model, threshold: float = THRESHOLD, *,
-             key: Optional[chex.PRNGKey] = None) -> Diagnostics:
+             key: Optional[jax.Array] = None) -> Diagnostics:
   """The network's per-layer ``||dE/dw_l||`` on the batch ``(x, y)`` (the
   gradient of the batch-mean cost, by the hand-written backward pass, in
   training mode: ``key`` draws dropout masks), the share of saturated

@@ -18,7 +18,6 @@ updated from each batch. After the epoch: the metrics, the stopping rules
 import functools
 from typing import Callable, NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -40,7 +39,7 @@ class TrainState(NamedTuple):
   params: mlp.Params
   opt_state: optax.OptState
   stats: list             # running batch-norm statistics ([] without)
-  key: chex.PRNGKey       # for the next epoch's shuffle, masks, noise
+  key: jax.Array       # for the next epoch's shuffle, masks, noise
   epoch: jax.Array        # () int32, epochs completed
   done: jax.Array         # () bool, stop before the next epoch
   diverged: jax.Array     # () bool, the cost or a parameter went non-finite
@@ -54,7 +53,7 @@ class TrainState(NamedTuple):
 
 def init_state(params: mlp.Params, model: mlp.Model,
                optimizer: optax.GradientTransformation,
-               key: chex.PRNGKey) -> TrainState:
+               key: jax.Array) -> TrainState:
   """The state before the first epoch; the best validation cost (and the
   metrics) are kept in float32, or float64 when the weights are."""
   stats = mlp.init_stats(params, model)

@@ -37,7 +37,7 @@ def relative_error(g, h) -> float:
   return max(jax.tree.leaves(jax.tree.map(rel, g, h)), default=0.0)
 
 
-def random_problem(key: chex.PRNGKey, model: mlp.Model, sizes: Sequence[int],
+def random_problem(key: jax.Array, model: mlp.Model, sizes: Sequence[int],
                    batch: int, dtype=jnp.float64):
   """Random parameters, inputs and fitting targets for a gradient check.
 

@@ -18,7 +18,6 @@ import functools
 import numbers
 from typing import Any, NamedTuple, Sequence
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,7 +86,7 @@ def sizes_of(params: Params) -> list:
   return [params[0]["w"].shape[1]] + [layer["w"].shape[0] for layer in params]
 
 
-def init(key: chex.PRNGKey, sizes: Sequence[int], model: Model,
+def init(key: jax.Array, sizes: Sequence[int], model: Model,
          scheme: str = "glorot", dtype: Any = jnp.float32) -> Params:
   """Initialises the parameters of a network with layer sizes ``sizes``.
 
@@ -239,7 +238,7 @@ def _alpha(layer, activation):
 
 
 def forward(params: Params, x: jax.Array, model: Model, *,
-            train: bool = False, key: chex.PRNGKey | None = None,
+            train: bool = False, key: jax.Array | None = None,
             stats: list | None = None):
   """Runs the network on a batch.
 

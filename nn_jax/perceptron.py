@@ -35,7 +35,6 @@ compiled call::
 import functools
 from typing import NamedTuple, Optional
 
-import chex
 import jax
 from jax import lax
 import jax.numpy as jnp
@@ -154,7 +153,7 @@ def _check_w0(w0, x):
   return w0
 
 
-def train(x: jax.Array, y: jax.Array, *, key: Optional[chex.PRNGKey] = None,
+def train(x: jax.Array, y: jax.Array, *, key: Optional[jax.Array] = None,
           learning_rate: float = 1.0, max_epochs: int = 100,
           shuffle: bool = False, init: str = "zeros",
           w0: Optional[jax.Array] = None) -> PerceptronResult:
@@ -291,7 +290,7 @@ class Trajectory(NamedTuple):
 
 
 def trajectory(x: jax.Array, y: jax.Array, *,
-               key: Optional[chex.PRNGKey] = None,
+               key: Optional[jax.Array] = None,
                learning_rate: float = 1.0, epochs: int = 100,
                shuffle: bool = False, init: str = "zeros",
                w0: Optional[jax.Array] = None) -> Trajectory:

@@ -4,7 +4,6 @@ call (learning rates x seeds), optionally split over devices."""
 import functools
 from typing import NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,7 +55,7 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
                    options: FitOptions, *, learning_rates,
                    optimizer: str = "sgd", momentum: float = 0.9,
                    init: str = "glorot", image_shape: Optional[tuple] = None,
-                   shared_key: Optional[chex.PRNGKey] = None
+                   shared_key: Optional[jax.Array] = None
                    ) -> PopulationResult:
   """Trains a population of networks in one jitted, vmapped call.
 

@@ -12,7 +12,6 @@ the supervised fine-tuning that follows trains all layers.
 
 from typing import Callable
 
-import chex
 import jax
 import optax
 
@@ -21,7 +20,7 @@ from nn_jax import mlp
 from nn_jax import train
 
 
-def pretrain(key: chex.PRNGKey, params: mlp.Params, model: mlp.Model,
+def pretrain(key: jax.Array, params: mlp.Params, model: mlp.Model,
              x: jax.Array, *, epochs: int, batch_size: int,
              make_optimizer: Callable[[], optax.GradientTransformation],
              grad: str = "manual") -> tuple[mlp.Params, list]:

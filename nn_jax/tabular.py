@@ -51,7 +51,7 @@ import csv
 import os
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
-import chex
+import jax
 import numpy as np
 
 from nn_jax import data as data_lib
@@ -185,7 +185,7 @@ class Table(NamedTuple):
     strings = _strings(self, self._index(name, "column"))
     return strings.take(pa.array(self.index)).to_pylist()
 
-  def split(self, key: chex.PRNGKey, test_fraction: float
+  def split(self, key: jax.Array, test_fraction: float
             ) -> tuple["Table", "Table"]:
     """``(test, train)``: ``round(test_fraction * n)`` random rows, the rest.
 

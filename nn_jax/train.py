@@ -19,7 +19,6 @@ import functools
 import math
 from typing import Any, Callable, NamedTuple, Optional
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,7 +87,7 @@ def _report(on_progress, first: int, rows: np.ndarray) -> None:
 
 def fit(params: mlp.Params, model: mlp.Model,
         optimizer: optax.GradientTransformation, data: Data,
-        options: FitOptions = FitOptions(), *, key: chex.PRNGKey,
+        options: FitOptions = FitOptions(), *, key: jax.Array,
         state: Optional[TrainState] = None,
         image_shape: Optional[tuple] = None,
         on_progress: Optional[Callable[[int, dict], Any]] = None,

@@ -10,7 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Imported only by the runs that use them.
-HEAVY = ("sklearn", "scipy", "matplotlib", "orbax", "tensorboardX",
+HEAVY = ("sklearn", "scipy", "matplotlib", "orbax", "tensorboardX", "chex",
          "nn_jax.mnist", "nn_jax.tabular", "nn_jax.checkpoint", "tqdm")
 
 
