@@ -7,10 +7,11 @@ a small run (BENCHMARKS.md, "Small jobs, whole process"). A
 :class:`Drawer` started when the run starts imports matplotlib in a
 process of its own, beside the run's JAX work; once the run has written
 results.json and metrics.jsonl it draws from them, the same figures
-``experiments.plot`` would draw later, while the run writes the rest: on
-Linux each figure in a fork of that process, at the same time. The
-figures it did not draw (it failed to start, or a figure failed) the run
-draws itself, as before.
+``experiments.plot`` would draw later, while the run writes the rest (on
+Linux with more than one core, the first figure in the process itself and
+each other one in a fork of it, at the same time). The figures it did not
+draw (it failed to start, or a figure failed) the run draws itself, as
+before.
 
 This module imports neither JAX nor absl flags: the drawing process loads
 only NumPy and matplotlib.
@@ -31,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = [sys.executable, "-c",
            f"import sys; sys.path.insert(0, {ROOT!r}); "
            "from experiments import drawing; drawing.serve()"]
-# ... with one BLAS thread: it multiplies no matrices worth more.
+# ... with one BLAS thread: it multiplies no matrices worth more, and a
+# process of one thread is safe to fork.
 ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1"}
 # The run waits this many seconds for its drawing process, then stops it
@@ -88,9 +90,15 @@ def cores() -> int:
   return os.cpu_count() or 1
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+  """``text``'s words on one line, cut to ``limit`` characters."""
+  line = " ".join(str(text).split())
+  return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def _last_line(text: str) -> str:
   lines = text.strip().splitlines()
-  return lines[-1] if lines else ""
+  return _one_line(lines[-1]) if lines else ""
 
 
 class Drawer:
@@ -100,20 +108,22 @@ class Drawer:
   then waits; :meth:`start` tells it the workdir (whose results.json and
   metrics.jsonl are written), :meth:`finish` waits for it. With
   ``parallel`` (default: where :data:`FORKS` and the machine has more than
-  one core) it draws each of ``names`` in a fork of its own, at the same
-  time: the import is paid once, and the run, which waits, leaves its
-  cores to them (on two cores, a second process importing matplotlib
-  took as much time from the training as it saved). Used as a context
-  manager, a process still running at the end is stopped with its forks
-  (a run that failed draws nothing). The process runs in a session of its
-  own, out of the reach of a Ctrl-C at the terminal, which is the run's to
-  handle; it ends when the run closes its input.
+  one core) it draws the first of ``names`` itself and each other one in a
+  fork of its own, at the same time: the import is paid once (on two
+  cores, a second process importing matplotlib took as much time from the
+  training as it saved), and the run, which by then only writes its last
+  files, leaves the cores to them. Used as a context manager, a process
+  that has not answered is stopped with its forks (a run that failed draws
+  nothing). The process runs in a session of its own, out of the reach of
+  a Ctrl-C at the terminal, which is the run's to handle; it ends when the
+  run closes its input.
   """
 
   def __init__(self, names: tuple = RECORDS,
                parallel: Optional[bool] = None):
     self.names, self.error = tuple(names), ""
     self.parallel = (FORKS and cores() > 1) if parallel is None else parallel
+    self._answered = False   # its report read: it and its forks have ended
     try:
       self._proc = subprocess.Popen(
           COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -137,10 +147,31 @@ class Drawer:
     except (OSError, ValueError):   # it ended already: finish() says why
       pass
 
+  def _report(self, out: str) -> Optional[dict]:
+    """The process's answer (see :func:`draw_job`), the last line of
+    ``out`` (a library may have printed before it), if it is whole: every
+    figure asked for either drawn (its files there) or failed, saying
+    why."""
+    try:
+      report = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+      return None
+    if not (isinstance(report, dict) and set(report) == {"drawn", "failed"}
+            and isinstance(report["drawn"], dict)
+            and isinstance(report["failed"], dict)):
+      return None
+    drawn, failed = report["drawn"], report["failed"]
+    if (set(drawn) | set(failed) != set(self.names) or set(drawn) & set(
+        failed) or not all(isinstance(paths, list) and all(
+            isinstance(p, str) and os.path.exists(p) for p in paths)
+                           for paths in drawn.values())):
+      return None
+    return report
+
   def finish(self) -> tuple:
     """Waits for the process (at most :data:`TIMEOUT_S` seconds, then stops
-    it); returns the names of the figures it did not draw, :attr:`error`
-    saying why."""
+    it and its forks); returns the names of the figures it did not draw,
+    :attr:`error` saying why, in one line."""
     proc = self._proc
     if proc is None:
       return self.names
@@ -149,32 +180,37 @@ class Drawer:
     except subprocess.TimeoutExpired:
       self.close()
       out, err = "", f"drew nothing in {TIMEOUT_S} s"
-    try:
-      report = json.loads(out) if proc.returncode == 0 else None
-    except json.JSONDecodeError:
-      report = None
-    if not (isinstance(report, dict) and set(report) == {"drawn", "failed"}
-            and all(map(os.path.exists, report["drawn"]))):
-      self.error = (f"{'+'.join(self.names)}: exited with code "
-                    f"{proc.returncode}")
-      if _last_line(err):
-        self.error += f": {_last_line(err)}"
+    report = self._report(out) if proc.returncode == 0 else None
+    if report is None:
+      if proc.returncode == 0 and out.strip():
+        why = f"answered what is not a report: {_last_line(out)}"
+      else:
+        why = f"exited with code {proc.returncode}" + (
+            f": {_last_line(err)}" if _last_line(err) else "")
+      self.error = f"{'+'.join(self.names)}: {why}"
       return self.names
+    self._answered = True
     failed = report["failed"]
-    self.error = "; ".join(f"{name}: {why}" for name, why in failed.items())
+    self.error = "; ".join(f"{name}: {_one_line(why)}"
+                           for name, why in failed.items())
     return tuple(n for n in self.names if n in failed)
 
   def close(self) -> None:
-    """Stops the process and its forks, if they still run."""
+    """Stops the process and its forks, unless they have answered: also
+    forks of a process that ended without an answer, which would hold its
+    output open."""
     proc = self._proc
-    if proc is None:
+    if proc is None or self._answered:
       return
-    if proc.poll() is None:
-      try:   # its session's group: the forks too
-        os.killpg(proc.pid, signal.SIGKILL)
-      except (AttributeError, OSError):   # no process groups here
+    try:   # its session's group: the forks too
+      os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:   # none of them left
+      pass
+    except (AttributeError, OSError):   # no process groups here
+      if proc.poll() is None:
         proc.kill()
     proc.communicate()
+    self._answered = True
 
   def __enter__(self) -> "Drawer":
     return self
@@ -188,7 +224,8 @@ def _exception_line() -> str:
   import traceback  # pylint: disable=g-import-not-at-top
   traceback.print_exc()
   kind, value, _ = sys.exc_info()
-  return f"{kind.__name__}: {value}" if str(value) else kind.__name__
+  return _one_line(f"{kind.__name__}: {value}" if str(value)
+                   else kind.__name__)
 
 
 def _draw(workdir, history, results, fmt, name) -> dict:
@@ -203,7 +240,12 @@ def _forked(function) -> tuple:
   """Calls ``function()`` (returning a JSON value) in a fork of this
   process; returns ``(pid, read end)`` of the pipe its value comes by."""
   read, write = os.pipe()
-  pid = os.fork()
+  try:
+    pid = os.fork()
+  except OSError:
+    os.close(read)
+    os.close(write)
+    raise
   if pid == 0:   # the fork: its value down the pipe, then gone at once
     code = 0
     try:
@@ -232,25 +274,28 @@ def _collect(pid: int, read: int) -> dict:
 
 def draw_job(job: dict) -> dict:
   """Draws the figures a :class:`Drawer` asks for (``job``: ``workdir``,
-  ``format``, ``names``, ``parallel``); returns ``{"drawn": paths,
-  "failed": {name: why}}``. With ``parallel`` every figure but the first
-  is drawn in a fork (:data:`FORKS`), all at the same time."""
+  ``format``, ``names``, ``parallel``); returns ``{"drawn": {name:
+  paths}, "failed": {name: why}}`` (a figure with nothing to draw, as a
+  regression's confusion matrix, drawn with no paths). With ``parallel``
+  (and :data:`FORKS`) every figure but the first is drawn in a fork, all
+  at the same time; one whose fork cannot start is drawn here."""
   workdir, fmt, names = job["workdir"], job["format"], job["names"]
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
   history = read_history(os.path.join(workdir, "metrics.jsonl"))
+  draw = lambda name: _draw(workdir, history, results, fmt, name)
   forks = {}
-  if job.get("parallel") and FORKS:
-    forks = {name: _forked(lambda n=name: _draw(workdir, history, results,
-                                                fmt, n))
-             for name in names[1:]}
-  outcome = {name: _draw(workdir, history, results, fmt, name)
-             for name in names if name not in forks}
+  for name in (names[1:] if job.get("parallel") and FORKS else ()):
+    try:
+      forks[name] = _forked(lambda n=name: draw(n))
+    except OSError:   # no memory or processes to spare: drawn here
+      break
+  outcome = {name: draw(name) for name in names if name not in forks}
   outcome.update({name: _collect(*fork) for name, fork in forks.items()})
-  return {"drawn": [p for name in names for p in outcome[name].get(
-              "drawn", [])],
-          "failed": {name: outcome[name]["error"] for name in names
-                     if "error" in outcome[name]}}
+  return {"drawn": {name: outcome[name]["drawn"] for name in names
+                    if "drawn" in outcome[name]},
+          "failed": {name: outcome[name].get("error", "no answer")
+                     for name in names if "drawn" not in outcome[name]}}
 
 
 def serve() -> None:

@@ -1,5 +1,5 @@
-"""experiments.drawing: a run's record figures, drawn in processes of their
-own while the run goes on."""
+"""experiments.drawing: a run's record figures, drawn in a process of their
+own (and its forks) while the run goes on."""
 
 import json
 import os
@@ -82,22 +82,26 @@ def test_a_process_that_cannot_draw_says_why(tmp_path):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_a_figure_that_fails_leaves_the_others(tmp_path, parallel):
-  # The confusion matrix cannot be drawn (drawn first, or in a fork); the
-  # learning curves are. The caller learns which is missing, and why.
+@pytest.mark.parametrize("names", [RECORDS, RECORDS[::-1]])
+def test_a_figure_that_fails_leaves_the_others(tmp_path, parallel, names):
+  # The confusion matrix cannot be drawn (a class name that is bad
+  # mathtext, whose error spans lines); the learning curves are. Drawn one
+  # after the other, or the matrix in a fork (RECORDS) or in the process
+  # itself (reversed). The caller learns which is missing, and why, in
+  # one line.
   folder = _run_files(tmp_path)
-  (folder / "results.json").write_text(
-      json.dumps({**RESULTS, "confusion_matrix": [[1, 2], [3]]}))
-  names = RECORDS[::-1] if parallel else RECORDS
+  (folder / "results.json").write_text(json.dumps(
+      {**RESULTS, "class_names": ["$\\frac{$", "b", "c"]}))
   with drawing.Drawer(names, parallel=parallel) as drawer:
     drawer.start(str(folder), "png")
     assert drawer.finish() == ("confusion_matrix",)
   assert drawer.error.startswith("confusion_matrix: ValueError: "), (
       drawer.error)
-  assert "\n" not in drawer.error
+  assert "\n" not in drawer.error and "frac" in drawer.error
   assert _pngs(folder) == ["learning_curves.png"]
 
 
+@pytest.mark.skipif(not drawing.FORKS, reason="draws in forks on Linux only")
 def test_a_fork_that_dies_says_so():
   # A fork that ends without its answer (killed, out of memory): its
   # figure is reported failed with its exit code. In a process of its
@@ -109,6 +113,39 @@ def test_a_fork_that_dies_says_so():
                         capture_output=True, text=True, timeout=60)
   assert proc.stdout.strip() == (
       "{'error': 'its fork exited with code 7'} {'drawn': []}"), proc.stderr
+
+
+def _patched(monkeypatch, before_serve: str) -> None:
+  """Drawing processes that run ``before_serve`` (Python, with ``os``,
+  ``time`` and ``drawing`` imported) before they serve."""
+  monkeypatch.setattr(drawing, "COMMAND", drawing.COMMAND[:-1] + [
+      drawing.COMMAND[-1].replace(
+          "drawing.serve()",
+          f"import os, time; {before_serve}; drawing.serve()")])
+
+
+@pytest.mark.parametrize("before_serve, drawn, error", [
+    # A library prints first: the last line is the answer.
+    ("print('a word from a library')", True, ""),
+    # An answer that is not one.
+    ("drawing.draw_job = lambda job: 'garbage'", False,
+     "answered what is not a report: \"garbage\""),
+    # One that leaves out a figure.
+    ("drawing.draw_job = lambda job: {'drawn': {}, 'failed': {}}", False,
+     "answered what is not a report: "),
+    ("drawing.draw_job = lambda job: {'drawn': {'learning_curves': "
+     "['/no/such/file.png']}, 'failed': {'confusion_matrix': 'x'}}", False,
+     "answered what is not a report: ")])
+def test_only_a_whole_answer_counts(tmp_path, monkeypatch, before_serve,
+                                    drawn, error):
+  _patched(monkeypatch, before_serve)
+  folder = _run_files(tmp_path)
+  with drawing.Drawer() as drawer:
+    drawer.start(str(folder), "png")
+    assert drawer.finish() == (() if drawn else RECORDS)
+  assert drawer.error.startswith(
+      f"learning_curves+confusion_matrix: {error}" if error else ""), (
+          drawer.error)
 
 
 def test_a_process_that_does_not_start_leaves_its_figures_to_the_run(
@@ -135,37 +172,71 @@ def _gone(pid: int) -> bool:
     return True
 
 
+def _all_gone(pids, within: float = 10) -> bool:
+  """Whether every process of ``pids`` ends within ``within`` seconds."""
+  deadline = time.monotonic() + within
+  while not all(map(_gone, pids)) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  return all(map(_gone, pids))
+
+
+# Figures that take long: the process and its fork each write their
+# process id in the workdir, then wait two minutes.
+SLOW_FIGURES = ("drawing.record_figures = lambda workdir, *args: ("
+                "open(os.path.join(workdir, str(os.getpid())), 'w').close(), "
+                "time.sleep(120))")
+
+
+def _wait_for_pids(folder, count):
+  deadline = time.monotonic() + 60
+  while len([f for f in os.listdir(folder) if f.isdigit()]) < count:
+    assert time.monotonic() < deadline, os.listdir(folder)
+    time.sleep(0.05)
+  return [int(f) for f in os.listdir(folder) if f.isdigit()]
+
+
 @pytest.mark.skipif(not drawing.FORKS, reason="draws in forks on Linux only")
 def test_a_run_that_fails_stops_the_process_and_its_forks(
     tmp_path, monkeypatch):
-  # Figures that take long: the process and its fork each write their
-  # process id, then wait two minutes. The run fails: both are stopped at
-  # once (the fork holds the process's output open: a run that stopped
-  # the process alone would wait for it).
-  monkeypatch.setattr(drawing, "COMMAND", drawing.COMMAND[:-1] + [
-      drawing.COMMAND[-1].replace("drawing.serve()", (
-          "import os, time; "
-          "drawing.record_figures = lambda workdir, *args: (open(os.path."
-          "join(workdir, str(os.getpid())), 'w').close(), time.sleep(120)); "
-          "drawing.serve()"))])
+  # The run fails: both are stopped at once (the fork holds the process's
+  # output open: a run that stopped the process alone would wait for it).
+  _patched(monkeypatch, SLOW_FIGURES)
   folder = _run_files(tmp_path)
   with pytest.raises(RuntimeError):
     with drawing.Drawer(parallel=True) as drawer:
       drawer.start(str(folder), "png")
-      deadline = time.monotonic() + 60
-      while len([f for f in os.listdir(folder) if f.isdigit()]) < 2:
-        assert time.monotonic() < deadline, os.listdir(folder)
-        time.sleep(0.05)
+      pids = _wait_for_pids(folder, 2)
       failed = time.monotonic()
       raise RuntimeError("the run failed before its figures")
   assert time.monotonic() - failed < 30   # not once the fork's sleep ends
-  pids = [int(f) for f in os.listdir(folder) if f.isdigit()]
   assert drawer._proc.pid in pids   # pylint: disable=protected-access
   assert drawer._proc.returncode == -signal.SIGKILL  # pylint: disable=protected-access
-  deadline = time.monotonic() + 10
-  while not all(map(_gone, pids)) and time.monotonic() < deadline:
-    time.sleep(0.05)
-  assert all(map(_gone, pids))
+  assert _all_gone(pids)
+
+
+@pytest.mark.skipif(not drawing.FORKS, reason="draws in forks on Linux only")
+@pytest.mark.parametrize("process_dies", [False, True])
+def test_a_process_that_does_not_answer_in_time_is_stopped(
+    tmp_path, monkeypatch, process_dies):
+  # The figures take longer than TIMEOUT_S: the run stops the process and
+  # its fork, and draws them itself. Also where the process itself has
+  # died and left its fork running (which holds its output open).
+  _patched(monkeypatch, SLOW_FIGURES + (
+      "; slow = drawing.record_figures; pid = os.getpid(); "
+      "drawing.record_figures = lambda *args: (os._exit(5) if "
+      "os.getpid() == pid else slow(*args))" if process_dies else ""))
+  monkeypatch.setattr(drawing, "TIMEOUT_S", 2)
+  folder = _run_files(tmp_path)
+  with drawing.Drawer(parallel=True) as drawer:
+    drawer.start(str(folder), "png")
+    started = time.monotonic()
+    assert drawer.finish() == RECORDS
+    assert time.monotonic() - started < 30
+  code = 5 if process_dies else -signal.SIGKILL
+  assert drawer.error == (f"learning_curves+confusion_matrix: exited with "
+                          f"code {code}: drew nothing in 2 s")
+  pids = [int(f) for f in os.listdir(folder) if f.isdigit()]
+  assert pids and _all_gone(pids)
 
 
 def test_ctrl_c_is_the_runs_to_handle():
@@ -213,8 +284,8 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
       "start = drawing.Drawer.start; drawing.Drawer.start = lambda self, "
       "workdir, fmt: start(self, workdir + '-missing', fmt); "))
   assert failed.returncode == 0, failed.stderr
-  assert re.search(r"drawing process learning_curves(\+confusion_matrix)?"
-                   r": exited with code 1: FileNotFoundError", failed.stderr)
+  assert re.search(r"drawing process learning_curves\+confusion_matrix: "
+                   r"exited with code 1: FileNotFoundError", failed.stderr)
   assert "; drawing learning_curves and confusion_matrix here." in (
       failed.stderr)
   assert "drawing process" not in drawn.stderr
