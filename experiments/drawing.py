@@ -113,7 +113,7 @@ class Drawer:
   cores, a second process importing matplotlib took as much time from the
   training as it saved), and the run, which by then only writes its last
   files, leaves the cores to them. Used as a context manager, a process
-  that has not answered is stopped with its forks (a run that failed draws
+  still running is stopped with its forks (a run that failed draws
   nothing). The process runs in a session of its own, out of the reach of
   a Ctrl-C at the terminal, which is the run's to handle; it ends when the
   run closes its input.
@@ -123,7 +123,7 @@ class Drawer:
                parallel: Optional[bool] = None):
     self.names, self.error = tuple(names), ""
     self.parallel = (FORKS and cores() > 1) if parallel is None else parallel
-    self._answered = False   # its report read: it and its forks have ended
+    self._ended = False   # it and its forks (which share its output) ended
     try:
       self._proc = subprocess.Popen(
           COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -177,6 +177,7 @@ class Drawer:
       return self.names
     try:
       out, err = proc.communicate(timeout=TIMEOUT_S)
+      self._ended = True   # its output closed and it exited: its forks too
     except subprocess.TimeoutExpired:
       self.close()
       out, err = "", f"drew nothing in {TIMEOUT_S} s"
@@ -189,18 +190,17 @@ class Drawer:
             f": {_last_line(err)}" if _last_line(err) else "")
       self.error = f"{'+'.join(self.names)}: {why}"
       return self.names
-    self._answered = True
     failed = report["failed"]
     self.error = "; ".join(f"{name}: {_one_line(why)}"
                            for name, why in failed.items())
     return tuple(n for n in self.names if n in failed)
 
   def close(self) -> None:
-    """Stops the process and its forks, unless they have answered: also
-    forks of a process that ended without an answer, which would hold its
-    output open."""
+    """Stops the process and its forks unless :meth:`finish` saw them end:
+    also forks of a process that has exited, which would hold its output
+    open."""
     proc = self._proc
-    if proc is None or self._answered:
+    if proc is None or self._ended:
       return
     try:   # its session's group: the forks too
       os.killpg(proc.pid, signal.SIGKILL)
@@ -210,7 +210,7 @@ class Drawer:
       if proc.poll() is None:
         proc.kill()
     proc.communicate()
-    self._answered = True
+    self._ended = True
 
   def __enter__(self) -> "Drawer":
     return self
