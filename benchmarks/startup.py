@@ -15,14 +15,22 @@ results, metrics, parameters, TensorBoard events and figures. Its peer is a
 plain script in a fresh interpreter: scikit-learn's ``MLPClassifier`` with
 the same network, optimizer, epochs, batch size and split sizes (it
 evaluates the test set once and prints the accuracy), or, for MNIST, a
-plain PyTorch loop (shuffled batches, one evaluation at the end).
+plain PyTorch loop (shuffled batches, one evaluation at the end). Beside
+them, a bare JAX script of the same network, optimizer, epochs and batch
+size (the data from ``nn_jax.data``, or the IDX files; ``jax.grad``),
+every epoch in one jitted scan with JAX's persistent compilation cache,
+one jitted evaluation at the end, nothing written, and the exit that
+``experiments.cli.run`` makes (``gc.freeze``): for the small jobs, the
+least a JAX program of the job costs as a fresh process, without the
+library's settings, checks, metrics, files and figures.
 
 Each repeat takes the runs in turn: nn_jax with an empty compilation cache
 (cold), the peer, nn_jax again with the cache the cold run filled (warm, the
 second run of the same command), the peer again; then the same two with
 ``--nofigures`` (everything but the figures, which the peers do not
-draw), each followed by the peer. The ratios compare the medians (nn_jax /
-peer: below 1 nn_jax is faster). Wall-clock seconds are
+draw), then the bare JAX script cold and warm, each followed by the peer.
+The ratios compare the medians (nn_jax / peer: below 1 nn_jax is
+faster). Wall-clock seconds are
 the result; the processes' CPU seconds (user + system, all threads) are
 recorded beside them, as on a shared machine they are less inflated by the
 other jobs than wall-clock time. Writes the ``"startup"`` entry of
@@ -93,15 +101,8 @@ print(json.dumps({"test_accuracy": net.score(scaler.transform(x_test),
                                              y_test)}))
 """
 
-# A plain PyTorch loop on the MNIST IDX files: nn.Linear's default
-# initialization, shuffled batches (the incomplete last one dropped, as
-# nn_jax does), one evaluation of the test set at the end.
-_TORCH = """
-import gzip, json, os, sys
-import numpy as np
-import torch
-from torch import nn
-job = json.loads(sys.argv[1])
+# Reads an MNIST IDX file of job["data_dir"], gzip-compressed or not.
+_IDX = """
 def idx(name):
   path = os.path.join(job["data_dir"], name)
   if os.path.exists(path + ".gz"):
@@ -113,6 +114,18 @@ def idx(name):
   dims = raw[3]
   shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
   return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+"""
+
+# A plain PyTorch loop on the MNIST IDX files: nn.Linear's default
+# initialization, shuffled batches (the incomplete last one dropped, as
+# nn_jax does), one evaluation of the test set at the end.
+_TORCH = """
+import gzip, json, os, sys
+import numpy as np
+import torch
+from torch import nn
+job = json.loads(sys.argv[1])
+""" + _IDX + """
 x = torch.from_numpy(idx("train-images-idx3-ubyte").reshape(-1, 784) / np.float32(255))
 y = torch.from_numpy(idx("train-labels-idx1-ubyte").astype(np.int64))
 x_test = torch.from_numpy(idx("t10k-images-idx3-ubyte").reshape(-1, 784) / np.float32(255))
@@ -136,6 +149,72 @@ for _ in range(job["epochs"]):
 with torch.no_grad():
   accuracy = (net(x_test).argmax(1) == y_test).float().mean().item()
 print(json.dumps({"test_accuracy": accuracy}))
+"""
+
+# A bare JAX script of the job (see the module's docstring). The
+# digits and iris from nn_jax.data (standardized with the training set's
+# statistics, 20% held out for the test), MNIST from its IDX files; He
+# initialization; momentum 0.9 as scikit-learn's (v = 0.9 v - lr g) for
+# the scikit-learn jobs, plain SGD for MNIST's.
+_BARE_JAX = """
+import gc, gzip, json, os, sys
+import numpy as np
+import jax
+import jax.numpy as jnp
+job = json.loads(sys.argv[1])
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ["NN_JAX_COMPILATION_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+""" + _IDX + """
+rng = np.random.default_rng(0)
+if job["dataset"] == "mnist":
+  x = idx("train-images-idx3-ubyte").reshape(-1, 784) / np.float32(255)
+  y = idx("train-labels-idx1-ubyte").astype(np.int32)
+  x_test = idx("t10k-images-idx3-ubyte").reshape(-1, 784) / np.float32(255)
+  y_test = idx("t10k-labels-idx1-ubyte").astype(np.int32)
+  momentum = 0.0
+else:
+  from nn_jax import data
+  d = data.load(job["dataset"])
+  order = rng.permutation(len(d.y))
+  n_test = round(0.2 * len(d.y))
+  x, y = d.x[order[n_test:]], d.y[order[n_test:]]
+  x_test, y_test = d.x[order[:n_test]], d.y[order[:n_test]]
+  mean, std = x.mean(0), x.std(0) + 1e-8
+  x, x_test = (x - mean) / std, (x_test - mean) / std
+  momentum = 0.9
+sizes = [x.shape[1], *job["hidden"], int(y.max()) + 1]
+params = [(jnp.asarray(rng.normal(size=(m, n)) * np.sqrt(2 / m), jnp.float32),
+           jnp.zeros(n, jnp.float32)) for m, n in zip(sizes[:-1], sizes[1:])]
+def logits(params, x):
+  for w, b in params[:-1]:
+    x = jax.nn.relu(x @ w + b)
+  return x @ params[-1][0] + params[-1][1]
+def loss(params, x, y):
+  return -jnp.mean(jnp.take_along_axis(
+      jax.nn.log_softmax(logits(params, x)), y[:, None], 1))
+batch, lr, n = job["batch_size"], job["learning_rate"], len(y)
+@jax.jit
+def train(params, key, x, y):
+  def epoch(carry, key):
+    order = jax.random.permutation(key, n)[:n // batch * batch]
+    def step(carry, i):
+      params, velocity = carry
+      grads = jax.grad(loss)(params, x[i], y[i])
+      velocity = jax.tree.map(lambda v, g: momentum * v - lr * g, velocity,
+                              grads)
+      return (jax.tree.map(jnp.add, params, velocity), velocity), None
+    return jax.lax.scan(step, carry, order.reshape(-1, batch))[0], None
+  carry = (params, jax.tree.map(jnp.zeros_like, params))
+  return jax.lax.scan(epoch, carry, jax.random.split(
+      key, job["epochs"]))[0][0]
+@jax.jit
+def accuracy(params, x, y):
+  return jnp.mean(jnp.argmax(logits(params, x), 1) == y)
+params = train(params, jax.random.PRNGKey(0), x, y)
+print(json.dumps({"test_accuracy": float(accuracy(params, x_test,
+                                                  y_test))}))
+gc.freeze()
 """
 
 JOBS = {
@@ -186,22 +265,29 @@ def nn_jax_argv(job: dict, workdir: str, epochs: int, data_dir: str) -> list:
   return argv
 
 
-def peer_argv(job: dict, epochs: int, data_dir: str) -> list:
+def script_argv(code: str, job: dict, epochs: int, data_dir: str) -> list:
+  """A peer's or the bare JAX script's command: ``code`` and the job."""
   spec = {k: job[k] for k in ("dataset", "hidden", "learning_rate",
                               "batch_size", "epochs")}
   if epochs:
     spec["epochs"] = epochs
   spec["data_dir"] = data_dir
-  code = _TORCH if job["peer"] == "PyTorch" else _SKLEARN
   return [sys.executable, "-c", code, json.dumps(spec)]
 
 
-# nn_jax's runs of a job, each followed by a peer's: extra flags, and
-# whether it starts with an empty compilation cache (cold) or the one the
-# cold run before it filled (warm: the second run of the same command).
+def peer_argv(job: dict, epochs: int, data_dir: str) -> list:
+  return script_argv(_TORCH if job["peer"] == "PyTorch" else _SKLEARN, job,
+                     epochs, data_dir)
+
+
+# The runs of a job, each followed by a peer's: nn_jax's with extra flags,
+# or the bare JAX script; whether it starts with an empty compilation cache
+# (cold) or the one the cold run before it filled (warm: the second run of
+# the same command).
 NN_JAX_KINDS = {"nn_jax_cold": ((), True), "nn_jax_warm": ((), False),
                 "nn_jax_nofigures_cold": (("--nofigures",), True),
-                "nn_jax_nofigures_warm": (("--nofigures",), False)}
+                "nn_jax_nofigures_warm": (("--nofigures",), False),
+                "bare_jax_cold": (None, True), "bare_jax_warm": (None, False)}
 
 
 def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
@@ -220,9 +306,13 @@ def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
         if cold:   # a new, empty cache
           cache = os.path.join(scratch, f"xla_{kind}{r}")
         run_env = {**env, "NN_JAX_COMPILATION_CACHE": cache}
-        argv = (peer_argv(job, epochs, data_dir) if kind == "peer" else
-                nn_jax_argv(job, os.path.join(scratch, "run"), epochs,
-                            data_dir) + list(extra))
+        if kind == "peer":
+          argv = peer_argv(job, epochs, data_dir)
+        elif extra is None:
+          argv = script_argv(_BARE_JAX, job, epochs, data_dir)
+        else:
+          argv = nn_jax_argv(job, os.path.join(scratch, "run"), epochs,
+                             data_dir) + list(extra)
         times[kind].append(timed(argv, run_env))
         log("%s %d/%d %s: %.2f s (CPU %.2f s)", name, r + 1, repeats, kind,
             times[kind][-1]["wall"], times[kind][-1]["cpu"])
@@ -242,9 +332,9 @@ def run_job(name: str, repeats: int, epochs: int = 0, data_dir: str = "",
 
 
 def markdown(results: dict) -> str:
-  """Two rows per job, as run and with --nofigures: medians (wall-clock,
-  CPU in brackets) and ratios."""
-  lines = ["| job | nn_jax run | cold cache | warm cache | peer, fresh "
+  """Three rows per job, nn_jax as run and with --nofigures and the bare
+  JAX script: medians (wall-clock, CPU in brackets) and ratios."""
+  lines = ["| job | run | cold cache | warm cache | peer, fresh "
            "process | cold / peer | warm / peer |",
            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
   for r in results.values():
@@ -252,7 +342,8 @@ def markdown(results: dict) -> str:
     cell = lambda k: f"{m[k]['wall']:.1f} s ({m[k]['cpu']:.1f})"
     for label, cold, warm in (
         ("as typed", "nn_jax_cold", "nn_jax_warm"),
-        ("`--nofigures`", "nn_jax_nofigures_cold", "nn_jax_nofigures_warm")):
+        ("`--nofigures`", "nn_jax_nofigures_cold", "nn_jax_nofigures_warm"),
+        ("a bare JAX script", "bare_jax_cold", "bare_jax_warm")):
       lines.append(
           f"| {r['what']} | {label} | {cell(cold)} | {cell(warm)} | "
           f"{r['peer']} {cell('peer')} | "

@@ -145,7 +145,7 @@ def test_the_test_scores_compile_once_while_it_trains(caplog, precision):
 
 @pytest.mark.slow
 def test_startup_benchmark_writes_its_entry(tmp_path):
-  # The iris job at one epoch, once: eight fresh processes taken in turn.
+  # The iris job at one epoch, once: twelve fresh processes taken in turn.
   out = tmp_path / "results.json"
   out.write_text(json.dumps({"epoch": {"kept": True}}))
   proc = subprocess.run(
@@ -158,9 +158,11 @@ def test_startup_benchmark_writes_its_entry(tmp_path):
   entry = results["startup"]["jobs"]["iris"]
   assert {k: len(v) for k, v in entry["runs"].items()} == {
       "nn_jax_cold": 1, "nn_jax_warm": 1, "nn_jax_nofigures_cold": 1,
-      "nn_jax_nofigures_warm": 1, "peer": 4}
+      "nn_jax_nofigures_warm": 1, "bare_jax_cold": 1, "bare_jax_warm": 1,
+      "peer": 6}
   for ratio in entry["ratios"].values():
     assert ratio["wall"] > 0 and ratio["cpu"] > 0
   table = results["startup"]["markdown_table"]
   assert "| iris, 4-8-3" in table and "| `--nofigures` |" in table
+  assert "| a bare JAX script |" in table
   assert "--dataset=iris" in entry["nn_jax_command"]
