@@ -1,6 +1,8 @@
 """Shared test settings."""
 
 import os
+import subprocess
+import sys
 
 from hypothesis import settings
 
@@ -53,3 +55,17 @@ def redraw():
     figures.DRAW[results["experiment"]](str(workdir), results)
     return before, {n: (workdir / n).read_bytes() for n in names}
   return redraw_figures
+
+
+@pytest.fixture
+def python():
+  """``python(code, timeout=120, **kwargs)``: runs ``code`` in a fresh
+  interpreter in the checkout's root (``kwargs`` as ``subprocess.run``'s,
+  e.g. ``env``, ``check``); returns its ``CompletedProcess``, the output
+  as text."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  def run(code, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "-c", code], cwd=root,
+                          capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+  return run

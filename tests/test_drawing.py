@@ -6,15 +6,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from experiments import drawing
 from experiments.drawing import RECORDS
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RESULTS = {
     "config": {"dataset": "iris", "activation": "relu", "optimizer": "sgd",
@@ -102,15 +99,14 @@ def test_a_figure_that_fails_leaves_the_others(tmp_path, parallel, names):
 
 
 @pytest.mark.skipif(not drawing.FORKS, reason="draws in forks on Linux only")
-def test_a_fork_that_dies_says_so():
+def test_a_fork_that_dies_says_so(python):
   # A fork that ends without its answer (killed, out of memory): its
   # figure is reported failed with its exit code. In a process of its
   # own, without JAX's threads.
   code = ("import os; from experiments import drawing; "
           "print(drawing._collect(*drawing._forked(lambda: os._exit(7))), "
           "drawing._collect(*drawing._forked(lambda: {'drawn': []})))")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=60)
+  proc = python(code, timeout=60)
   assert proc.stdout.strip() == (
       "{'error': 'its fork exited with code 7'} {'drawn': []}"), proc.stderr
 
@@ -209,8 +205,8 @@ def test_a_run_that_fails_stops_the_process_and_its_forks(
       failed = time.monotonic()
       raise RuntimeError("the run failed before its figures")
   assert time.monotonic() - failed < 30   # not once the fork's sleep ends
-  assert drawer._proc.pid in pids   # pylint: disable=protected-access
-  assert drawer._proc.returncode == -signal.SIGKILL  # pylint: disable=protected-access
+  proc = drawer._proc   # pylint: disable=protected-access
+  assert proc.pid in pids and proc.returncode == -signal.SIGKILL
   assert _all_gone(pids)
 
 
@@ -267,7 +263,7 @@ def test_a_closed_input_ends_the_process_quietly():
 
 
 @pytest.mark.slow
-def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
+def test_a_run_draws_the_figures_its_processes_could_not(tmp_path, python):
   # experiments.train whose drawing processes fail (sent to a workdir
   # without the run's files): the run warns, draws them itself, the same
   # bytes as a run whose processes drew them.
@@ -276,8 +272,7 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path):
             + f"sys.argv = ['train', '--dataset=iris', '--hidden=4', "
             f"'--epochs=3', '--workdir={workdir}']; "
             "runpy.run_module('experiments.train', run_name='__main__')")
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return python(code, timeout=300)
   drawn = train(tmp_path / "drawn")
   assert drawn.returncode == 0, drawn.stderr
   failed = train(tmp_path / "failed", patch=(

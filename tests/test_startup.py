@@ -14,19 +14,17 @@ HEAVY = ("sklearn", "scipy", "matplotlib", "orbax", "tensorboardX", "chex",
          "nn_jax.mnist", "nn_jax.tabular", "nn_jax.checkpoint", "tqdm")
 
 
-def test_quickstart_imports_only_what_it_uses():
+def test_quickstart_imports_only_what_it_uses(python):
   # experiments.train and the digits data, as the quickstart's run loads
   # them, in a fresh interpreter: none of the heavy modules.
   code = ("import sys; import experiments.train; from nn_jax import data; "
           "data.load('digits'); data.load('iris'); "
           f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120,
-                        check=True)
+  proc = python(code, check=True)
   assert proc.stdout.strip() == "[]", proc.stdout
 
 
-def test_an_import_in_the_background_is_there_when_needed():
+def test_an_import_in_the_background_is_there_when_needed(python):
   # experiments.train imports matplotlib while it trains; the figures'
   # import then finds it, and a module that fails leaves the error to the
   # import that needs it, without a word from the thread.
@@ -38,14 +36,12 @@ def test_an_import_in_the_background_is_there_when_needed():
           "print('matplotlib' in sys.modules, 'nn_jax.plots' in sys.modules)\n"
           "try:\n  import nn_jax.no_such_module\n"
           "except ImportError as e:\n  print(type(e).__name__)")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120,
-                        check=True)
+  proc = python(code, check=True)
   assert proc.stdout.split() == ["True", "True", "ModuleNotFoundError"]
   assert proc.stderr == ""
 
 
-def test_a_run_that_ends_early_waits_for_the_background_import():
+def test_a_run_that_ends_early_waits_for_the_background_import(python):
   # A bad flag found while the data load ends the run at once: the exit
   # waits for the import (a daemon thread stopped mid-import by the
   # shutdown crashed a run with SIGABRT), and then ends with the run's code.
@@ -54,25 +50,24 @@ def test_a_run_that_ends_early_waits_for_the_background_import():
           "assert not thread.daemon; "
           "atexit.register(lambda: print('matplotlib' in sys.modules)); "
           "sys.exit(2)")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120)
+  proc = python(code)
   assert (proc.returncode, proc.stdout.split()) == (2, ["True"]), proc.stderr
 
 
-def test_a_run_ends_without_a_last_garbage_collection():
+def test_a_run_ends_without_a_last_garbage_collection(python):
   # The interpreter's teardown collects every object JAX and matplotlib
   # made, a fifth of a second of a small run: cli.run freezes them at exit
   # (after the run's own exit handlers, which still run).
   code = ("import atexit, gc; from experiments import cli; "
           "atexit.register(lambda: print(gc.get_freeze_count() > 0)); "
           "cli.run(lambda argv: print(gc.get_freeze_count() > 0))")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120)
+  proc = python(code)
   assert (proc.returncode, proc.stdout.split()) == (0, ["False", "True"]), (
       proc.stderr)
 
 
-def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
+def test_tensorboard_events_are_written_without_importing_torch(tmp_path,
+                                                                python):
   # tensorboardX imports torch where it is installed (1.6 s): a stand-in
   # torch on the path must stay unimported while a run's events are
   # written, live and at the end.
@@ -86,9 +81,7 @@ def test_tensorboard_events_are_written_without_importing_torch(tmp_path):
           "print('torch' in sys.modules, len(os.listdir(os.path.join("
           "folder, 'final'))))")
   env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=120,
-                        check=True)
+  proc = python(code, env=env, check=True)
   assert proc.stdout.split() == ["False", "2"], proc.stdout + proc.stderr
 
 
