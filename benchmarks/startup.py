@@ -19,8 +19,9 @@ plain PyTorch loop (shuffled batches, one evaluation at the end). Beside
 them, a bare JAX script of the same network, optimizer, epochs and batch
 size (the data from ``nn_jax.data``, or the IDX files; ``jax.grad``),
 every epoch in one jitted scan with JAX's persistent compilation cache,
-one jitted evaluation at the end, nothing written, and the exit that
-``experiments.cli.run`` makes (``gc.freeze``): for the small jobs, the
+one jitted evaluation at the end, nothing written, JAX imported with the
+garbage collector paused as ``experiments.cli`` imports it, and the exit
+that ``experiments.cli.run`` makes (``gc.freeze``): for the small jobs, the
 least a JAX program of the job costs as a fresh process, without the
 library's settings, checks, metrics, files and figures.
 
@@ -158,9 +159,12 @@ print(json.dumps({"test_accuracy": accuracy}))
 # the scikit-learn jobs, plain SGD for MNIST's.
 _BARE_JAX = """
 import gc, gzip, json, os, sys
+gc.disable()   # while JAX is imported, as nn_jax's commands do
 import numpy as np
 import jax
 import jax.numpy as jnp
+gc.freeze()
+gc.enable()
 job = json.loads(sys.argv[1])
 jax.config.update("jax_compilation_cache_dir",
                   os.environ["NN_JAX_COMPILATION_CACHE"])

@@ -17,6 +17,7 @@ This module imports neither JAX nor absl flags: the drawing process loads
 only NumPy and matplotlib.
 """
 
+import gc
 import importlib
 import json
 import os
@@ -303,7 +304,10 @@ def serve() -> None:
   :func:`draw_job`), draws, prints what it drew and failed as one JSON
   object and ends at once (the interpreter's teardown would add a fifth of
   a second to the run's wait). Ends quietly when the run closes its input
-  without a request."""
+  without a request. The cyclic garbage collector stays off: it would go
+  over matplotlib's objects while they are imported (a tenth of the
+  import), and the process ends after one job."""
+  gc.disable()
   code = 0
   try:
     importlib.import_module("nn_jax.plots")   # matplotlib, while it waits
