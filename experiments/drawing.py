@@ -73,8 +73,12 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
                           num_train=results.get("num_train"))
   written = []
   if "learning_curves" in names:
+    # A perceptron's training "cost" is the share of the epoch's examples
+    # it misclassified (and updated on).
+    cost = ("mistakes (fraction of the epoch)"
+            if results["config"].get("model") == "perceptron" else "cost")
     written.append(plots.learning_curves(
-        history, figure_file(workdir, "learning_curves", fmt), title))
+        history, figure_file(workdir, "learning_curves", fmt), title, cost))
   if "confusion_matrix" in names and results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"],

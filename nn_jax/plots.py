@@ -50,11 +50,17 @@ def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
 
   ``config`` is a run's flat settings (``Config.flat()``, as results.json
   holds them); settings named in ``omit`` are left out (those that vary
-  within one figure, e.g. a sweep's learning rate and seed)."""
+  within one figure, e.g. a sweep's learning rate and seed). A
+  perceptron's second line is its rule, eta, the epochs and the seed: it
+  takes no optimizer, batches or regularization."""
   c = {k: v for k, v in config.items() if k not in omit}
   get = c.get
-  if get("model") == "perceptron":
+  perceptron = get("model") == "perceptron"
+  if perceptron:
     net = "perceptron"
+    c = {k: v for k, v in c.items()
+         if k in ("dataset", "csv_path", "learning_rate", "epochs", "seed")}
+    get = c.get
   else:
     layers = "-".join(map(str, sizes)) if sizes else (
         "hidden " + ("-".join(map(str, get("hidden") or ())) or "none"))
@@ -65,12 +71,12 @@ def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
   if data == "csv" and get("csv_path"):
     data = get("csv_path").replace("\\", "/").rsplit("/", 1)[-1]
   first = ", ".join(p for p in (data, net) if p)
-  optimizer = get("optimizer", "")
+  optimizer = "perceptron rule" if perceptron else get("optimizer", "")
   if optimizer == "momentum" and get("momentum") is not None:
     optimizer = f"momentum {_number(get('momentum'))}"
   parts = [optimizer]
   if "learning_rate" in c:
-    lr = f"lr {_number(get('learning_rate'))}"
+    lr = f"{'eta' if perceptron else 'lr'} {_number(get('learning_rate'))}"
     if get("schedule") not in (None, "constant"):
       lr += f" ({get('schedule')})"
     parts.append(lr)
@@ -148,10 +154,12 @@ def log_ticks(ax: plt.Axes, axis: str = "x",
   which.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-def learning_curves(history: dict, path: str, title: str = "") -> str:
+def learning_curves(history: dict, path: str, title: str = "",
+                    cost: str = "cost") -> str:
   """Plots cost and accuracy per epoch (train and validation) to ``path``;
   the cost alone when no accuracy is finite (regression). ``title`` (as
-  from :func:`run_title`) heads the figure."""
+  from :func:`run_title`) heads the figure; ``cost`` names what the
+  ``*_loss`` series measure (a perceptron's: its mistakes)."""
   has_acc = any(np.isfinite(np.asarray(history.get(f"{s}_accuracy", []),
                                        float)).any() for s in ("train", "val"))
   fig, axes = plt.subplots(1, 2 if has_acc else 1,
@@ -170,7 +178,7 @@ def learning_curves(history: dict, path: str, title: str = "") -> str:
         few = np.isfinite(values).sum() < 3
         ax.plot(epochs, values, style, label=label,
                 marker="o" if few else None)
-  ax_loss.set(xlabel="epoch", ylabel="cost", title="cost")
+  ax_loss.set(xlabel="epoch", ylabel=cost, title=cost)
   drawn = np.concatenate([line.get_ydata() for line in ax_loss.lines]
                          or [np.zeros(0)])
   finite = drawn[np.isfinite(drawn)]

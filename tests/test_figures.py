@@ -15,6 +15,7 @@ from matplotlib import image
 import numpy as np
 import pytest
 
+from experiments import drawing
 from nn_jax import data
 from nn_jax import plots
 
@@ -394,3 +395,26 @@ def test_run_title_tells_runs_apart():
   assert b == ("digits, 64-30-10 sigmoid\nnesterov, lr 0.1, full batch, "
                "L2 0.0001, 30 epochs, seed 3")
   assert "lr" not in plots.run_title(quick, omit=("learning_rate",))
+
+
+def test_a_perceptrons_title_shows_only_what_it_uses():
+  # The perceptron rule takes no optimizer, momentum, batches or penalty.
+  config = dict(dataset="iris", model="perceptron", optimizer="momentum",
+                momentum=0.9, learning_rate=0.5, batch_size=32, l2=0.1,
+                dropout=0.5, epochs=80, seed=2, hidden=[64],
+                activation="relu")
+  assert plots.run_title(config, [4, 1]) == (
+      "iris, perceptron\nperceptron rule, eta 0.5, 80 epochs, seed 2")
+
+
+def test_the_learning_curves_name_what_their_cost_measures(tmp_path,
+                                                          monkeypatch):
+  closed = []
+  monkeypatch.setattr(plots.plt, "close", closed.append)
+  history = {"train_loss": [0.2, 0.0], "train_accuracy": [0.8, 1.0]}
+  for model in ("perceptron", "mlp"):   # as a run's record figures
+    drawing.record_figures(str(tmp_path), history,
+                           {"config": {"model": model, "dataset": "iris"}},
+                           "png", names=("learning_curves",))
+  assert [fig.axes[0].get_ylabel() for fig in closed] == [
+      "mistakes (fraction of the epoch)", "cost"]
