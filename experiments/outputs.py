@@ -1,6 +1,8 @@
 """What experiment scripts write: the workdir, JSON records, metrics,
 TensorBoard events and a run's figures."""
 
+import contextlib
+import errno
 import importlib
 import json
 import os
@@ -271,13 +273,34 @@ def _jsonable(value):
   return value
 
 
+@contextlib.contextmanager
+def replacing(path: str, **open_kwargs):
+  """A text file to write that takes ``path``'s place once it is whole (a
+  write that fails leaves ``path`` as it was). An error opening it names
+  ``path`` (and a folder that does not exist), not the file beside it."""
+  folder = os.path.dirname(path)
+  if folder and not os.path.isdir(folder):
+    raise OSError(errno.ENOENT, f"there is no folder {folder}", path)
+  tmp = path + ".tmp"
+  try:
+    f = open(tmp, "w", **open_kwargs)  # pylint: disable=consider-using-with
+  except OSError as e:
+    raise OSError(e.errno, e.strerror, path) from e
+  try:
+    with f:
+      yield f
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
 def write_json(path: str, data: dict) -> None:
   """Writes ``data`` as JSON (arrays as lists, NaN/Inf as null), atomically."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
+  with replacing(path) as f:
     json.dump(_jsonable(data), f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(tmp, path)
 
 
 def write_jsonl(path: str, rows: list[dict]) -> None:

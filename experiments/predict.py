@@ -15,11 +15,11 @@ the line training would print.
 """
 
 import csv
-import os
 
 from absl import flags
 
 from experiments import cli
+from experiments import outputs
 from nn_jax import bundle
 from nn_jax import tabular
 
@@ -53,13 +53,11 @@ def prediction_columns(model: bundle.Model, table: tabular.Table) -> dict:
 
 def write(path: str, table: tabular.Table, columns: dict) -> None:
   """The table's cells with ``columns`` after them, atomically."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", newline="", encoding="utf-8") as f:
+  with outputs.replacing(path, newline="", encoding="utf-8") as f:
     out = csv.writer(f)
     out.writerow([*table.header, *columns])
     for i, row in enumerate(table.rows):
       out.writerow([*row, *(cells[i] for cells in columns.values())])
-  os.replace(tmp, path)
 
 
 def main(argv):

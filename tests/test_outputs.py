@@ -220,3 +220,40 @@ def test_the_staging_folder_of_a_killed_run_goes_with_the_next_run(
   with outputs.Workdir(str(tmp_path)) as w:
     assert not left.exists()
     assert os.path.isdir(w.staging)
+
+
+def test_a_file_replaced_whole_or_not_at_all(tmp_path):
+  path = tmp_path / "results.json"
+  outputs.write_json(str(path), {"a": float("nan")})
+  assert json.loads(path.read_text()) == {"a": None}
+  with pytest.raises(ZeroDivisionError):
+    with outputs.replacing(str(path)) as f:
+      f.write("half a record")
+      raise ZeroDivisionError
+  assert json.loads(path.read_text()) == {"a": None}
+  assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_a_file_in_a_missing_folder_is_named_with_the_folder(tmp_path,
+                                                             python):
+  # Not the temporary file beside it; the command's error is one line.
+  path = str(tmp_path / "nodir" / "p.csv")
+  with pytest.raises(OSError) as raised:
+    with outputs.replacing(path):
+      pass
+  assert raised.value.filename == path
+  assert raised.value.errno == errno.ENOENT
+  assert f"there is no folder {tmp_path / 'nodir'}" in str(raised.value)
+  proc = python("from experiments import cli, outputs; "
+                f"cli.run(lambda argv: outputs.write_json({path!r}, {{}}))")
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f"error: {path}: there is no folder {tmp_path / 'nodir'}"], proc.stderr
+
+
+def test_a_file_that_cannot_be_opened_is_named_itself(tmp_path):
+  (tmp_path / "p.csv.tmp").mkdir()   # where the file's first copy goes
+  with pytest.raises(OSError) as raised:
+    with outputs.replacing(str(tmp_path / "p.csv")):
+      pass
+  assert raised.value.filename == str(tmp_path / "p.csv")
