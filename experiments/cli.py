@@ -13,6 +13,7 @@ import atexit
 import gc
 import logging as std_logging
 import os
+import re
 import sys
 from typing import Any, Callable, Optional, Sequence
 
@@ -222,12 +223,28 @@ def expand_presets(argv: Sequence[str]) -> list[str]:
   return out
 
 
+# absl's words for a flag's value that is not of its type (Python's, from
+# int(), float() and its boolean parser), and what the error says instead.
+_NOT_OF_TYPE = (
+    (re.compile(r"flag (--\S+?=.*): invalid literal for int\(\)"),
+     "not an integer"),
+    (re.compile(r"flag (--\S+?=.*): could not convert string to float"),
+     "not a number"),
+    (re.compile(r"flag (--\S+?=.*): \('Non-boolean argument"),
+     "not true or false"),
+)
+
+
 def _parse_flags(argv):
   argv = argv[:1] + expand_presets(argv[1:])
   try:
     return FLAGS(argv)
-  except flags.Error as e:
+  except (flags.Error, ValueError) as e:   # ValueError: --nofoo=value
     message = str(e).splitlines()[0]
+    for pattern, instead in _NOT_OF_TYPE:
+      found = pattern.match(message)
+      if found:
+        fail(f"{found.group(1)}: {instead}")
     fail(message.removeprefix("ERROR:: "))  # absl's own prefix (--flagfile)
 
 

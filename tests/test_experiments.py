@@ -63,6 +63,12 @@ def test_train_writes_results(tmp_path):
     ("--dataset=mnist --data_dir=README.md/mnist",
      "README.md/mnist: Not a directory"),
     ("--task=regression", "task is for dataset=csv"),
+    # A value not of the flag's type, in the user's words, not Python's.
+    ("--epochs=ten", "error: --epochs=ten: not an integer"),
+    ("--seed=1.5", "error: --seed=1.5: not an integer"),
+    ("--learning_rate=abc", "error: --learning_rate=abc: not a number"),
+    ("--figures=maybe", "error: --figures=maybe: not true or false"),
+    ("--nofigures=x", "error: --nofigures=x does not take an argument"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
