@@ -91,6 +91,15 @@ def test_repeating_the_data_helps_online_per_epoch_not_batch(tmp_path):
     assert np.shape(rec["cost"]) == (2, rec["epochs"])
   for name in ("online_vs_batch.png", "online_vs_batch_seconds.png"):
     assert (tmp_path / name).stat().st_size > 10_000
+  # Each setting's line says when the target cost was reached, in words
+  # where the median seed never reached it (results.json: null).
+  for rec in runs.values():
+    line, = [l for l in proc.stdout.splitlines()
+             if l.startswith(f"{rec['mode']:9s} r={rec['r']}:")]
+    reached = np.isfinite(np.median([np.inf if e is None else e
+                                     for e in rec["examples_to_target"]]))
+    assert ("not reached (median)" in line) == (not reached), line
+    assert "inf" not in line
 
 
 @pytest.mark.slow
