@@ -418,3 +418,22 @@ def test_the_learning_curves_name_what_their_cost_measures(tmp_path,
                            "png", names=("learning_curves",))
   assert [fig.axes[0].get_ylabel() for fig in closed] == [
       "mistakes (fraction of the epoch)", "cost"]
+
+
+def test_a_regression_fit_has_one_legend_below_its_panels(tmp_path,
+                                                          monkeypatch):
+  # A legend inside each panel covered points and curves (lissajous).
+  closed = []
+  monkeypatch.setattr(plots.plt, "close", closed.append)
+  x = np.linspace(0, 1, 20)[:, None]
+  curve = lambda t: np.concatenate([np.sin(6 * t), np.cos(6 * t)], 1)
+  plots.regression_fit(curve, x, curve(x), str(tmp_path / "fit.png"),
+                       truth=curve)
+  fig, = closed
+  assert len(fig.axes) == 3 and all(ax.get_legend() is None
+                                    for ax in fig.axes)
+  legend, = fig.legends
+  assert [t.get_text() for t in legend.get_texts()] == [
+      "data", "network", "truth (no noise)"]
+  lowest_axes = min(ax.get_tightbbox().y0 for ax in fig.axes)
+  assert legend.get_window_extent().y1 <= lowest_axes
