@@ -17,12 +17,29 @@ import re
 import sys
 from typing import Any, Callable, Optional, Sequence
 
+
+def _a_command() -> bool:
+  """Whether this process is one of the package's commands: ``python -m
+  experiments.<script>`` (or ``benchmarks.<script>``), a script of this
+  folder run by its path, or an installed ``nn-jax-*`` command."""
+  main = sys.modules.get("__main__")
+  name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+  where = os.path.dirname(os.path.abspath(getattr(main, "__file__", "") or
+                                          os.sep))
+  command = os.path.basename(sys.argv[0]) if sys.argv else ""
+  return (name.startswith(("experiments.", "benchmarks."))
+          or where == os.path.dirname(os.path.abspath(__file__))
+          or command.startswith("nn-jax-"))
+
+
 # JAX's import makes some 160,000 objects, and the cyclic garbage
 # collector would go over them again and again while it does (a tenth of a
 # second of a small run): the collector waits while the modules every
-# script needs are imported, and the objects they made are then frozen,
-# never gone over again (gc.freeze; the import's few garbage cycles, some
-# 950 objects, are kept with them).
+# script needs are imported. In a command's process everything it holds
+# then (the modules' objects, and the import's few garbage cycles, some
+# 950 objects) is frozen, never gone over again (gc.freeze); a notebook or
+# a test session that imports this module gets the pause alone, as a
+# freeze would keep its own objects for good once they became garbage.
 _collecting = gc.isenabled()
 gc.disable()
 try:
@@ -36,7 +53,8 @@ try:
   from nn_jax import config as config_lib
   # pylint: enable=g-import-not-at-top
 finally:
-  gc.freeze()
+  if _a_command():
+    gc.freeze()
   if _collecting:
     gc.enable()
 

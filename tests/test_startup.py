@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -68,24 +69,57 @@ def test_a_run_ends_without_a_last_garbage_collection(python):
   assert int(proc.stdout) >= 1000, proc.stdout
 
 
+@pytest.mark.parametrize("command", [True, False])
 @pytest.mark.parametrize("collecting", [True, False])
 def test_the_modules_a_command_needs_import_without_garbage_collection(
-    python, collecting):
+    python, collecting, command):
   # JAX's import makes some 160,000 objects: experiments.cli imports it
   # with the collector paused (the few collections left come with the
-  # standard modules before it; without the pause, some 230), freezes what
-  # the import made and leaves the collector as it found it.
-  code = ("import gc, sys; before = gc.get_stats(); "
-          f"{'' if collecting else 'gc.disable(); '}"
-          "from experiments import cli; after = gc.get_stats(); "
+  # standard modules before it; without the pause, some 230) and leaves the
+  # collector as it found it. A command (here: an installed nn-jax-*
+  # script) then freezes what it holds; a notebook or a test session does
+  # not, and its own objects are collected once they are garbage.
+  as_command = "sys.argv[0] = 'nn-jax-probe'" if command else ""
+  code = ("import gc, sys, weakref\n"
+          f"{as_command}\n"
+          "class Cycle: pass\n"
+          "mine = Cycle(); mine.me = mine; ref = weakref.ref(mine)\n"
+          f"{'' if collecting else 'gc.disable()'}\n"
+          "before = gc.get_stats()\n"
+          "from experiments import cli\n"
+          "after = gc.get_stats()\n"
+          "enabled = gc.isenabled(); del mine; gc.collect()\n"
           "print(sum(a['collections'] - b['collections'] "
           "          for a, b in zip(after, before)), "
-          "gc.get_freeze_count() > 100_000, gc.isenabled(), "
-          "'jax' in sys.modules)")
+          "gc.get_freeze_count() > 100_000, enabled, "
+          "'jax' in sys.modules, ref() is None)")
   proc = python(code, check=True)
   collections, *rest = proc.stdout.split()
   assert int(collections) < 20, proc.stdout
-  assert rest == ["True", str(collecting), "True"], proc.stdout
+  assert rest == [str(command), str(collecting), "True", str(not command)], (
+      proc.stdout)
+
+
+def test_a_command_is_told_from_a_session_that_imports_the_module(
+    monkeypatch):
+  from experiments import cli  # pylint: disable=g-import-not-at-top
+  here = os.path.join(ROOT, "experiments")
+  for spec, path, argv0, command in [
+      ("experiments.train", os.path.join(here, "train.py"), "-m", True),
+      ("benchmarks.startup", None, "-m", True),
+      (None, os.path.join(here, "train.py"), "experiments/train.py", True),
+      (None, "/venv/bin/nn-jax-train", "/venv/bin/nn-jax-train", True),
+      (None, None, "", False),                      # python -c, a notebook
+      (None, "/venv/bin/pytest", "/venv/bin/pytest", False),
+      ("pytest", None, "-m", False),
+      (None, os.path.join(ROOT, "mine.py"), "mine.py", False)]:
+    main = types.ModuleType("__main__")
+    main.__spec__ = (types.SimpleNamespace(name=spec) if spec else None)
+    if path:
+      main.__file__ = path
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert cli._a_command() == command, (spec, path, argv0)
 
 
 def test_tensorboard_events_are_written_without_importing_torch(tmp_path,
