@@ -278,14 +278,16 @@ def replacing(path: str, **open_kwargs):
   """A text file to write that takes ``path``'s place once it is whole (a
   write that fails leaves ``path`` as it was). An error opening it names
   ``path`` (and a folder that does not exist), not the file beside it."""
-  folder = os.path.dirname(path)
-  if folder and not os.path.isdir(folder):
-    raise OSError(errno.ENOENT, f"there is no folder {folder}", path)
   tmp = path + ".tmp"
   try:
     f = open(tmp, "w", **open_kwargs)  # pylint: disable=consider-using-with
   except OSError as e:
-    raise OSError(e.errno, e.strerror, path) from e
+    folder, why = os.path.dirname(path), e.strerror
+    if e.errno in (errno.ENOENT, errno.ENOTDIR) and folder and (
+        not os.path.isdir(folder)):
+      why = (f"{folder} is not a folder" if os.path.exists(folder)
+             else f"there is no folder {folder}")
+    raise OSError(e.errno, why, path) from e
   try:
     with f:
       yield f

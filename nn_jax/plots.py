@@ -491,11 +491,12 @@ def regression_fit(predict: Callable[[np.ndarray], np.ndarray], x, y,
   # Every panel has the same lines: one legend for all, below them, where
   # it covers none of the data.
   handles, labels = axes[0, 0].get_legend_handles_labels()
-  fig.legend(handles, labels, loc="lower center", ncol=len(labels),
-             fontsize=9, frameon=False)
+  if labels:
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+               fontsize=9, frameon=False)
   if title:
     fig.suptitle(title)
-  return save(fig, path, rect=(0, 0.07, 1, 1))
+  return save(fig, path, rect=(0, 0.07 if labels else 0, 1, 1))
 
 
 def _near_best(by_rate: dict, means: dict, higher_is_better: bool) -> set:

@@ -72,7 +72,7 @@ def run(*args):
 def test_repeating_the_data_helps_online_per_epoch_not_batch(tmp_path):
   proc = run("--modes=batch,online", "--repeats=1,2", "--passes=2",
              "--seeds=2", "--learning_rates=0.03,1", "--hidden=4",
-             "--train_size=100", f"--workdir={tmp_path}")
+             "--train_size=100", "--target_cost=1.5", f"--workdir={tmp_path}")
   assert proc.returncode == 0, proc.stderr
   results = json.loads((tmp_path / "results.json").read_text())
   runs = {(r["mode"], r["r"]): r for r in results["runs"]}
@@ -99,7 +99,10 @@ def test_repeating_the_data_helps_online_per_epoch_not_batch(tmp_path):
     reached = np.isfinite(np.median([np.inf if e is None else e
                                      for e in rec["examples_to_target"]]))
     assert ("not reached (median)" in line) == (not reached), line
+    assert ("cost 1.5 after" in line) == reached, line
     assert "inf" not in line
+  # Online SGD reaches the target cost in two passes, batch GD does not.
+  assert "cost 1.5 after" in proc.stdout and "not reached" in proc.stdout
 
 
 @pytest.mark.slow

@@ -251,6 +251,16 @@ def test_a_file_in_a_missing_folder_is_named_with_the_folder(tmp_path,
       f"error: {path}: there is no folder {tmp_path / 'nodir'}"], proc.stderr
 
 
+def test_a_file_in_a_folder_that_is_a_file_says_so(tmp_path):
+  (tmp_path / "notes").write_text("")
+  path = str(tmp_path / "notes" / "p.csv")
+  with pytest.raises(OSError) as raised:
+    with outputs.replacing(path):
+      pass
+  assert raised.value.filename == path
+  assert raised.value.strerror == f"{tmp_path / 'notes'} is not a folder"
+
+
 def test_a_file_that_cannot_be_opened_is_named_itself(tmp_path):
   (tmp_path / "p.csv.tmp").mkdir()   # where the file's first copy goes
   with pytest.raises(OSError) as raised:
