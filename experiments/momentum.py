@@ -184,11 +184,20 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
     plots.log_ticks(ax, "y")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
   for i, mu in enumerate(mus):
-    acc = np.array([100 * r["test_accuracy"] for r in out["rows"]
-                    if r["momentum"] == mu])                  # (steps, seeds)
-    ax_acc.errorbar(np.array(steps) * (1 + 0.04 * (i - 1)), acc.mean(1),
-                    acc.std(1), fmt="o-", capsize=3, color=f"C{i}",
-                    label=f"mu = {mu:g}")
+    rows = [r for r in out["rows"] if r["momentum"] == mu]
+    acc = np.array([100 * r["test_accuracy"] for r in rows])  # (steps, seeds)
+    # A run that diverged is scored on its last finite weights: its point
+    # is hollow, so that it does not pass for a run that trained.
+    diverged = np.array([r["diverged"] > 0 for r in rows])
+    x = np.array(steps) * (1 + 0.04 * (i - 1))
+    ax_acc.errorbar(x, acc.mean(1), acc.std(1), fmt="-", capsize=3,
+                    color=f"C{i}", label=f"mu = {mu:g}")
+    ax_acc.plot(x[~diverged], acc.mean(1)[~diverged], "o", color=f"C{i}")
+    ax_acc.plot(x[diverged], acc.mean(1)[diverged], "o", color=f"C{i}",
+                markerfacecolor="white")
+  if any(r["diverged"] for r in out["rows"]):
+    ax_acc.plot([], [], "o", color="gray", markerfacecolor="white",
+                label="hollow: runs diverged\n(last finite weights)")
   ax_acc.set_xscale("log")
   ax_acc.set_xticks(steps, [f"{v:g}" for v in steps])
   ax_acc.minorticks_off()
@@ -199,7 +208,8 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
   for ax in axes[0]:
     ax.grid(alpha=0.3)
   fig.suptitle("SGD with and without momentum at the same effective step "
-               f"eta / (1 - mu): {what}, {FLAGS.seeds} seeds")
+               f"eta / (1 - mu): {what}, {len(out['rows'][0]['train_cost'])} "
+               "seeds")
   return plots.save(fig, path, dpi=150)
 
 
