@@ -41,6 +41,12 @@ def test_deep_sigmoid_from_normal_weights_has_the_smaller_first_gradient(
     assert 0 <= np.min(r["dead_end"]) <= np.max(r["dead_end"]) <= 1
   for name in ("saturation.png", "saturation_training.png"):
     assert (tmp_path / name).stat().st_size > 10_000
+  # Each setting's line: the median (range) of the seeds' own ratios,
+  # before training, as CLAIMS.md states them.
+  ratio = deep["sigmoid"][:, 0] / deep["sigmoid"][:, -1]
+  assert (f"sigmoid:normal depth 5: before training ||dE/dW_1|| / "
+          f"||dE/dW_out|| {np.median(ratio):.2g} ({ratio.min():.2g}-"
+          f"{ratio.max():.2g}), test accuracy after training") in proc.stdout
   # experiments.plot draws the same figures from results.json alone.
   before, after = redraw(tmp_path, ["saturation.png",
                                     "saturation_training.png"])
