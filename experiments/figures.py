@@ -138,9 +138,13 @@ def _saturation_training(path, rows, depths, title, threshold, epochs):
             and r["init"] == row["init"]]
     acc = np.array([r["test_accuracy"] for r in same])
     med = np.median(acc, 1)
+    style = _saturation_style(row)
+    # A setting whose deepest runs all diverged: its curves in the first
+    # two panels go on flat from the last finite weights.
+    if any(np.all(r["diverged"]) for r in same if r["depth"] == max(depths)):
+      style["label"] += f"\n(diverged at {max(depths)} layers)"
     axes[2].errorbar([r["depth"] for r in same], med, capsize=3,
-                     yerr=[med - acc.min(1), acc.max(1) - med],
-                     **_saturation_style(row))
+                     yerr=[med - acc.min(1), acc.max(1) - med], **style)
   axes[0].set(xlabel="epoch", title=f"{max(depths)} hidden "
               "layers: first layer's gradient (median over seeds)",
               ylabel="||dE/dW_1|| on the training set")

@@ -59,3 +59,23 @@ def test_bad_setup_fails_in_one_line(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().startswith("error: --setups=sigmoid:nosuch")
   assert "Traceback" not in proc.stderr
+
+
+def test_a_setting_whose_deepest_runs_diverged_says_so_in_the_legend(
+    tmp_path, monkeypatch):
+  # Its curves per epoch go on flat from the last finite weights.
+  from experiments import figures  # pylint: disable=g-import-not-at-top
+  from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  closed = []
+  monkeypatch.setattr(plots.plt, "close", closed.append)
+  rows = [{"activation": "relu", "init": init, "depth": depth,
+           "diverged": [init == "normal" and depth == 8] * 2,
+           "grad_norms_median": np.ones((3, depth + 1)),
+           "saturated_median": np.full((3, depth), 0.5),
+           "test_accuracy": [0.9, 0.8]}
+          for init in ("normal", "he") for depth in (1, 8)]
+  figures._saturation_training(str(tmp_path / "t.png"), rows, [1, 8], "",
+                               0.01, 2)
+  legend = closed[0].axes[2].get_legend()
+  assert [t.get_text() for t in legend.get_texts()] == [
+      "relu, normal init\n(diverged at 8 layers)", "relu, he init"]
