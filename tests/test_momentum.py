@@ -109,26 +109,33 @@ def test_script_refuses_a_momentum_of_one(tmp_path):
 
 
 def test_a_diverged_setting_is_a_hollow_point_of_the_accuracy_panel(
-    tmp_path, monkeypatch):
+    tmp_path, python):
   # Runs that diverged are scored on their last finite weights: their
-  # accuracy must not pass for that of runs that trained.
-  from experiments import momentum  # pylint: disable=g-import-not-at-top
-  from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  closed = []
-  monkeypatch.setattr(plots.plt, "close", closed.append)
-  cost = np.array([[1.0, 0.5], [1.0, 0.4]])
-  rows = [{"momentum": mu, "effective_step": step, "learning_rate": step,
-           "train_cost": cost, "diverged": int(step == 2),
-           "test_accuracy": np.array([0.9, 0.8])}
-          for mu in (0.0, 0.9) for step in (1, 2)]
-  momentum.draw_digits(str(tmp_path / "d.png"), {"rows": rows}, [0.0, 0.9],
-                       [1, 2], "test")
-  ax_acc = closed[0].axes[-1]
-  points = [(line.get_xdata(), line.get_markerfacecolor())
-            for line in ax_acc.lines if line.get_marker() == "o"
-            and len(line.get_xdata())]
-  hollow = [x for x, face in points if face == "white"]
-  assert len(hollow) == 2 and all(np.allclose(x, 2, rtol=0.05)
-                                  for x in hollow)
-  assert "hollow: runs diverged" in " ".join(
-      t.get_text() for t in ax_acc.get_legend().get_texts())
+  # accuracy must not pass for that of runs that trained. (The script,
+  # which defines flags, is imported in a fresh interpreter.)
+  code = f"""
+import json
+import numpy as np
+from experiments import momentum
+from nn_jax import plots
+closed = []
+plots.plt.close = closed.append
+cost = np.array([[1.0, 0.5], [1.0, 0.4]])
+rows = [{{"momentum": mu, "effective_step": step, "learning_rate": step,
+          "train_cost": cost, "diverged": int(step == 2),
+          "test_accuracy": np.array([0.9, 0.8])}}
+        for mu in (0.0, 0.9) for step in (1, 2)]
+momentum.draw_digits({str(tmp_path / "d.png")!r}, {{"rows": rows}},
+                     [0.0, 0.9], [1, 2], "test")
+ax = closed[0].axes[-1]
+print(json.dumps({{
+    "hollow": [float(x) for line in ax.lines if line.get_marker() == "o"
+               and line.get_markerfacecolor() == "white"
+               for x in line.get_xdata()],
+    "legend": [t.get_text() for t in ax.get_legend().get_texts()]}}))
+"""
+  proc = python(code, check=True)
+  seen = json.loads(proc.stdout)
+  assert len(seen["hollow"]) == 2
+  np.testing.assert_allclose(seen["hollow"], 2, rtol=0.05)
+  assert any(t.startswith("hollow: runs diverged") for t in seen["legend"])
