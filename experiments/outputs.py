@@ -421,7 +421,8 @@ def draw_run(workdir: str, history: dict, results: dict,
     written.append(plots.decision_regions(
         predict, x, y, figure_path(workdir, "decision_regions"),
         title=f"{title}\ntest points on the network's regions",
-        num_classes=len(names) if names else None, class_names=names))
+        num_classes=len(names) if names else None, class_names=names,
+        axis_labels=plane_axes(results["config"])))
   if fit is not None:
     from nn_jax import data  # pylint: disable=g-import-not-at-top
     predict, x, y, x_label = fit
@@ -430,6 +431,22 @@ def draw_run(workdir: str, history: dict, results: dict,
         title=f"{title}\ntest points, the network's fit",
         truth=data.truth(results["config"]["dataset"]), x_label=x_label))
   return written
+
+
+def plane_axes(config: dict) -> tuple:
+  """The two inputs of a network drawn in the plane, as it sees them:
+  vowels' formants by name, else x_1 and x_2, and their input encoding
+  (``config``: a run's flat settings)."""
+  names = ["$x_1$", "$x_2$"]
+  if config.get("dataset") == "vowels":
+    log = "log " if config.get("log_frequency") else ""
+    names = [f"{log}{f}" for f in config.get("vowel_features", ("F1", "F2"))]
+  units = {"standardize": " (standardized)",
+           "scale": " (scaled to [-1, 1])"}.get(
+               config.get("input_encoding"),
+               " (Hz)" if config.get("dataset") == "vowels"
+               and not config.get("log_frequency") else "")
+  return tuple(name + units for name in names)
 
 
 def regression_view(params, stats, model, splits) -> tuple:

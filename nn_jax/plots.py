@@ -223,7 +223,9 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
                      resolution: int = 200, margin: float = 0.5,
                      num_classes: Optional[int] = None,
                      class_names: Optional[Sequence[str]] = None,
-                     legend: Optional[bool] = None) -> str:
+                     legend: Optional[bool] = None,
+                     axis_labels: Sequence[str] = ("$x_1$", "$x_2$")
+                     ) -> str:
   """Colours the plane by ``predict`` (points -> class labels) and draws ``x``.
 
   Args:
@@ -242,6 +244,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
     legend: draw a legend of the classes, beside the axes in a figure of
       its own, inside given axes (default: in a figure of its own, or
       when ``class_names`` are given).
+    axis_labels: what the two inputs are.
   """
   x = np.asarray(x, float)
   lo, hi = x.min(0) - margin, x.max(0) + margin
@@ -259,7 +262,7 @@ def decision_regions(predict: Callable[[np.ndarray], np.ndarray],
               alpha=0.3)
   ax.scatter(x[:, 0], x[:, 1], c=np.asarray(y), cmap=cmap, vmin=-0.5,
              vmax=max(k, 2) - 0.5, edgecolors="k", s=40)
-  ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+  ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
   # Few enough ticks that their numbers do not run together in a small
   # panel: about one per 0.8 inch.
   box = ax.get_position()

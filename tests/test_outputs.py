@@ -267,3 +267,21 @@ def test_a_file_that_cannot_be_opened_is_named_itself(tmp_path):
     with outputs.replacing(str(tmp_path / "p.csv")):
       pass
   assert raised.value.filename == str(tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize("config,axes", [
+    ({"dataset": "vowels", "input_encoding": "standardize"},
+     ("F1 (standardized)", "F2 (standardized)")),
+    ({"dataset": "vowels", "input_encoding": "none",
+      "vowel_features": ["F2", "F3"]}, ("F2 (Hz)", "F3 (Hz)")),
+    ({"dataset": "vowels", "input_encoding": "none", "log_frequency": True},
+     ("log F1", "log F2")),
+    ({"dataset": "moons", "input_encoding": "scale"},
+     ("$x_1$ (scaled to [-1, 1])", "$x_2$ (scaled to [-1, 1])")),
+    ({"dataset": "spiral", "input_encoding": "none"}, ("$x_1$", "$x_2$")),
+])
+def test_a_runs_plane_names_its_inputs_as_the_network_sees_them(config,
+                                                                 axes):
+  # The vowels' decision regions were drawn over "x_1" and "x_2", standardized
+  # formants that nothing named.
+  assert outputs.plane_axes(config) == axes
