@@ -30,6 +30,7 @@ against the truth) and regression_width.png (test MSE and approximation error
 against width, median and range over the seeds) to --workdir.
 """
 
+import math
 import os
 
 from absl import flags
@@ -206,6 +207,12 @@ def draw_width(path: str, runs: dict, noise: dict) -> str:
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     plots.log_ticks(ax, "y")
+    # Down to the power of ten below the lowest value: the smallest errors
+    # (about 2e-4) then have a labelled tick beneath them to be read by.
+    lowest = min(float(np.min(row[m])) for row in r["rows"]
+                 for m in ("test_mse", "approximation_mse"))
+    if lowest > 0:
+      ax.set_ylim(bottom=10.0 ** math.floor(math.log10(lowest)))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
   fig.suptitle(f"Error against width: median and range over "
