@@ -125,20 +125,34 @@ def describe(others: dict) -> str:
                    others.items() if acc is not None)
 
 
-def label_regions(ax, predict, names) -> None:
-  """Writes each class's name at the deepest point of its regions in the
-  window (the farthest from any other class's)."""
+def label_regions(ax, predict, names, points=None) -> None:
+  """Writes each class's name in its regions in the window, where it is
+  farthest both from any other class's region and from the ``points``
+  drawn there (in the deepest part of a region that points fill), on a
+  light box through which the points show."""
+  n = 200
   (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-  g0, g1 = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+  g0, g1 = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
   labels = np.asarray(predict(np.stack([g0.ravel(), g1.ravel()], 1)))
+  free = np.full(g0.shape, np.inf)   # grid cells to the nearest point
+  if points is not None and len(points):
+    occupied = np.zeros(g0.shape, bool)
+    col = np.round((points[:, 0] - x0) / (x1 - x0) * (n - 1)).astype(int)
+    row = np.round((points[:, 1] - y0) / (y1 - y0) * (n - 1)).astype(int)
+    inside = (col >= 0) & (col < n) & (row >= 0) & (row < n)
+    occupied[row[inside], col[inside]] = True
+    free = ndimage.distance_transform_edt(~occupied)
   for c, name in enumerate(names):
     mask = np.pad(labels.reshape(g0.shape) == c, 1)
     depth = ndimage.distance_transform_edt(mask)[1:-1, 1:-1]
     if depth.max() > 0:
-      i, j = np.unravel_index(depth.argmax(), depth.shape)
+      room = np.minimum(depth, free)
+      score = room if room.max() > 0 else depth
+      i, j = np.unravel_index(score.argmax(), score.shape)
       ax.text(g0[i, j], g1[i, j], name, ha="center", va="center",
-              weight="bold", bbox=dict(boxstyle="round,pad=0.15", lw=0,
-                                       fc="white", alpha=0.75))
+              weight="bold",
+              bbox=dict(boxstyle="round,pad=0.15", lw=0, fc="white",
+                        alpha=0.6))
 
 
 def draw(path: str, run, predict, train, test, names, axes, title: str,
@@ -164,7 +178,7 @@ def draw(path: str, run, predict, train, test, names, axes, title: str,
     ax.collections[-1].set_sizes([14])   # the test points, smaller
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     ax.set(xlim=(max(x0, 0), x1), ylim=(max(y0, 0), y1))   # no Hz below 0
-    label_regions(ax, predict, names)
+    label_regions(ax, predict, names, shown.x)
   else:
     ax.scatter(test.x[:, 0], test.x[:, 1], marker="^", s=45,
                edgecolors="k", color=[colors[c] for c in test.y])

@@ -129,3 +129,29 @@ def test_decision_regions_on_vowels(tmp_path):
   assert 0.70 < accuracies["knn"] < 0.75 and 0.74 < accuracies["qda"] < 0.79
   assert accuracies["network"] > 0.3   # chance: 0.1
   assert (tmp_path / "decision_regions.png").stat().st_size > 50_000
+
+
+def test_a_regions_name_goes_where_no_point_is(python):
+  # Class 0 on the left half, class 1 on the right; points fill the left
+  # half's middle, where its deepest point is: the name goes beside them.
+  code = """
+import json
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from experiments import decision_regions
+fig, ax = plt.subplots()
+g = np.linspace(0.1, 0.4, 15)
+points = np.stack(np.meshgrid(g, np.linspace(0.3, 0.7, 15)), -1).reshape(-1, 2)
+ax.scatter(points[:, 0], points[:, 1])
+ax.set(xlim=(0, 1), ylim=(0, 1))
+decision_regions.label_regions(
+    ax, lambda p: (p[:, 0] > 0.5).astype(int), ["left", "right"], points)
+print(json.dumps({t.get_text(): t.get_position() for t in ax.texts}))
+"""
+  where = json.loads(python(code, check=True).stdout)
+  x, y = where["left"]
+  assert x < 0.5   # in its own region
+  assert not (0.1 <= x <= 0.4 and 0.3 <= y <= 0.7)   # not on the points
+  assert where["right"][0] > 0.5
