@@ -189,11 +189,11 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
     # A run that diverged is scored on its last finite weights: its point
     # is hollow, so that it does not pass for a run that trained.
     diverged = np.array([r["diverged"] > 0 for r in rows])
-    x = np.array(steps) * (1 + 0.04 * (i - 1))
-    ax_acc.errorbar(x, acc.mean(1), acc.std(1), fmt="-", capsize=3,
-                    color=f"C{i}", label=f"mu = {mu:g}")
-    ax_acc.plot(x[~diverged], acc.mean(1)[~diverged], "o", color=f"C{i}")
-    ax_acc.plot(x[diverged], acc.mean(1)[diverged], "o", color=f"C{i}",
+    x, mean = np.array(steps) * (1 + 0.04 * (i - 1)), acc.mean(1)
+    ax_acc.errorbar(x, mean, acc.std(1), fmt="-", capsize=3, color=f"C{i}",
+                    label=f"mu = {mu:g}")
+    ax_acc.plot(x[~diverged], mean[~diverged], "o", color=f"C{i}")
+    ax_acc.plot(x[diverged], mean[diverged], "o", color=f"C{i}",
                 markerfacecolor="white")
   if any(r["diverged"] for r in out["rows"]):
     ax_acc.plot([], [], "o", color="gray", markerfacecolor="white",

@@ -277,7 +277,8 @@ def _jsonable(value):
 def replacing(path: str, **open_kwargs):
   """A text file to write that takes ``path``'s place once it is whole (a
   write that fails leaves ``path`` as it was). An error opening it names
-  ``path`` (and a folder that does not exist), not the file beside it."""
+  ``path`` (and its folder, where that is missing or a file), not the file
+  beside it."""
   tmp = path + ".tmp"
   try:
     f = open(tmp, "w", **open_kwargs)  # pylint: disable=consider-using-with
