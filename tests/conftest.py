@@ -69,3 +69,17 @@ def python():
                           capture_output=True, text=True, timeout=timeout,
                           **kwargs)
   return run
+
+
+@pytest.fixture
+def closed_figures(monkeypatch):
+  """The figures that nn_jax.plots closes (after writing them), in order."""
+  from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  closed = []
+  close = plots.plt.close
+
+  def keep(fig):
+    closed.append(fig)
+    close(fig)
+  monkeypatch.setattr(plots.plt, "close", keep)
+  return closed

@@ -175,10 +175,10 @@ def test_one_class_region_has_its_points_colour(tmp_path):
                              atol=0.02)
 
 
-def test_a_series_measured_once_is_drawn_with_a_marker(tmp_path, monkeypatch):
+def test_a_series_measured_once_is_drawn_with_a_marker(tmp_path,
+                                                     closed_figures):
   # The perceptron's validation accuracy exists for its last epoch only.
-  closed = []
-  monkeypatch.setattr(plots.plt, "close", closed.append)
+  closed = closed_figures
   nan = float("nan")
   history = {"train_loss": [0.4, 0.3, 0.35], "val_loss": [nan, nan, 0.3],
              "train_accuracy": [0.6, 0.7, 0.65],
@@ -203,18 +203,6 @@ def test_generated_problems_of_k_classes(name):
   assert not np.array_equal(ds.x, calm.x)
   with pytest.raises(ValueError, match="num_classes >= 2"):
     data.load(name, num_classes=1)
-
-
-def captured(monkeypatch):
-  """The figures that plots closes (after writing them), in order."""
-  closed = []
-  close = plots.plt.close
-
-  def keep(fig):
-    closed.append(fig)
-    close(fig)
-  monkeypatch.setattr(plots.plt, "close", keep)
-  return closed
 
 
 def dpi_of(path):
@@ -283,8 +271,8 @@ def test_confusion_matrices_grow_with_the_classes(tmp_path):
   assert widths[0] >= 500 and heights[0] >= 450, sizes[0]
 
 
-def test_confusion_matrix_labels_its_classes_by_name(tmp_path, monkeypatch):
-  closed = captured(monkeypatch)
+def test_confusion_matrix_labels_its_classes_by_name(tmp_path, closed_figures):
+  closed = closed_figures
   plots.confusion_matrix([[5, 1], [2, 7]], str(tmp_path / "cm.png"),
                          class_names=["bad", "good"])
   ax = closed[0].axes[0]
@@ -301,9 +289,9 @@ def test_confusion_matrix_labels_its_classes_by_name(tmp_path, monkeypatch):
     (None, ["class 0", "class 1", "class 2"]),
     (["setosa", "versicolor", "virginica"],
      ["setosa", "versicolor", "virginica"])])
-def test_decision_regions_have_a_legend_of_the_classes(tmp_path, monkeypatch,
+def test_decision_regions_have_a_legend_of_the_classes(tmp_path, closed_figures,
                                                         names, shown):
-  closed = captured(monkeypatch)
+  closed = closed_figures
   x = np.array([[0., 0.], [1., 0.], [0., 1.]])
   plots.decision_regions(lambda p: np.argmax(
       np.stack([-p[:, 0] - p[:, 1], p[:, 0], p[:, 1]], 1), 1), x,
@@ -324,8 +312,8 @@ def visible_ticks(axis):
           if lo <= t <= hi and label.get_text()]
 
 
-def test_sweep_ticks_are_the_rates(tmp_path, monkeypatch):
-  closed = captured(monkeypatch)
+def test_sweep_ticks_are_the_rates(tmp_path, closed_figures):
+  closed = closed_figures
   rates = [0.003, 0.01, 0.03, 0.1]
   rows = [{"learning_rate": lr, "seed": s, "diverged": False,
            "test_accuracy": 0.9 + s / 100} for lr in rates for s in range(2)]
@@ -337,9 +325,9 @@ def test_sweep_ticks_are_the_rates(tmp_path, monkeypatch):
   assert labels == ["0.003", "0.01", "0.03", "0.1"]
 
 
-def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, monkeypatch):
+def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, closed_figures):
   # One rate far below the others: a second panel fitted to the others.
-  closed = captured(monkeypatch)
+  closed = closed_figures
   rates = [0.001, 0.01, 0.1]
   score = {0.001: 0.3, 0.01: 0.95, 0.1: 0.96}
   rows = [{"learning_rate": lr, "seed": s, "diverged": False,
@@ -353,8 +341,8 @@ def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("low,high", [(0.27, 0.6), (0.56, 2.4),
                                       (1.2, 2.0), (0.02, 0.9), (1e-6, 1.0)])
-def test_log_cost_axis_has_readable_ticks(tmp_path, monkeypatch, low, high):
-  closed = captured(monkeypatch)
+def test_log_cost_axis_has_readable_ticks(tmp_path, closed_figures, low, high):
+  closed = closed_figures
   history = {"train_loss": list(np.geomspace(high, low, 20))}
   plots.learning_curves(history, str(tmp_path / "c.png"))
   axis = closed[0].axes[0].yaxis
@@ -369,9 +357,9 @@ def test_log_cost_axis_has_readable_ticks(tmp_path, monkeypatch, low, high):
 
 
 def test_technique_panels_fit_their_axis_to_the_curves(tmp_path,
-                                                       monkeypatch):
+                                                       closed_figures):
   # One technique far below the rest no longer squeezes the others.
-  closed = captured(monkeypatch)
+  closed = closed_figures
   epochs = 40
   base = np.linspace(0.6, 0.93, epochs)
   plots.technique_curves(str(tmp_path / "t.png"), {
@@ -408,9 +396,8 @@ def test_a_perceptrons_title_shows_only_what_it_uses():
 
 
 def test_the_learning_curves_name_what_their_cost_measures(tmp_path,
-                                                          monkeypatch):
-  closed = []
-  monkeypatch.setattr(plots.plt, "close", closed.append)
+                                                          closed_figures):
+  closed = closed_figures
   history = {"train_loss": [0.2, 0.0], "train_accuracy": [0.8, 1.0]}
   for model in ("perceptron", "mlp"):   # as a run's record figures
     drawing.record_figures(str(tmp_path), history,
@@ -421,10 +408,9 @@ def test_the_learning_curves_name_what_their_cost_measures(tmp_path,
 
 
 def test_a_regression_fit_has_one_legend_below_its_panels(tmp_path,
-                                                          monkeypatch):
+                                                          closed_figures):
   # A legend inside each panel covered points and curves (lissajous).
-  closed = []
-  monkeypatch.setattr(plots.plt, "close", closed.append)
+  closed = closed_figures
   x = np.linspace(0, 1, 20)[:, None]
   curve = lambda t: np.concatenate([np.sin(6 * t), np.cos(6 * t)], 1)
   plots.regression_fit(curve, x, curve(x), str(tmp_path / "fit.png"),

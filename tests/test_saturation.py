@@ -62,12 +62,10 @@ def test_bad_setup_fails_in_one_line(tmp_path):
 
 
 def test_a_setting_whose_deepest_runs_diverged_says_so_in_the_legend(
-    tmp_path, monkeypatch):
+    tmp_path, closed_figures):
   # Its curves per epoch go on flat from the last finite weights.
   from experiments import figures  # pylint: disable=g-import-not-at-top
-  from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  closed = []
-  monkeypatch.setattr(plots.plt, "close", closed.append)
+  closed = closed_figures
   rows = [{"activation": "relu", "init": init, "depth": depth,
            "diverged": [init == "normal" and depth == 8] * 2,
            "grad_norms_median": np.ones((3, depth + 1)),
