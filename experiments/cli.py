@@ -254,9 +254,11 @@ _NOT_OF_TYPE = (
 
 
 def _parse_flags(argv):
+  """The flags of ``argv`` (its presets expanded); a bad flag, or a word
+  that is not a flag (no command takes any), ends the run with one line."""
   argv = argv[:1] + expand_presets(argv[1:])
   try:
-    return FLAGS(argv)
+    rest = FLAGS(argv)
   except (flags.Error, ValueError) as e:   # ValueError: --nofoo=value
     message = str(e).splitlines()[0]
     for pattern, instead in _NOT_OF_TYPE:
@@ -264,6 +266,14 @@ def _parse_flags(argv):
       if found:
         fail(f"{found.group(1)}: {instead}")
     fail(message.removeprefix("ERROR:: "))  # absl's own prefix (--flagfile)
+  if rest[1:]:
+    word = rest[1]
+    name = word.lstrip("-").split("=")[0]
+    hint = (f" (the flag is written --{word.lstrip('-')})"
+            if name in FLAGS and not word.startswith("--") else "")
+    fail(f"unexpected argument {word!r}: flags are written --name=value"
+         f"{hint}")
+  return rest
 
 
 def enable_compilation_cache(folder: str) -> None:
@@ -321,6 +331,21 @@ def start_distributed(environ=os.environ) -> None:
   jax.distributed.initialize(**distributed_arguments(environ))
 
 
+def help_of(main: Callable) -> None:
+  """Makes ``--help`` describe the module of ``main`` also where an
+  installed command (``nn-jax-train``) runs it: absl's help gives the
+  docstring and the key flags of the program it runs (``sys.argv[0]``),
+  which for an installed command is a wrapper of neither."""
+  module = getattr(main, "__module__", "__main__")
+  if module == "__main__":   # python -m ...: the program is the module
+    return
+  for flag in FLAGS.get_key_flags_for_module(module):
+    FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  program = sys.modules.get("__main__")
+  if program is not None and not getattr(program, "__doc__", None):
+    program.__doc__ = getattr(sys.modules.get(module), "__doc__", None)
+
+
 def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   """Runs ``main`` under absl with one-line errors for bad input, with the
   compilation cache of ``--compilation_cache_dir`` unless
@@ -332,6 +357,7 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   import."""
   atexit.unregister(gc.freeze)   # once, however many runs
   atexit.register(gc.freeze)
+  help_of(main)
   def guarded(argv):
     start_distributed()
     if compilation_cache:

@@ -134,6 +134,7 @@ def main(argv):
 
 def entry():
   """Entry point of the installed command."""
+  cli.help_of(main)
   app.run(main)
 
 

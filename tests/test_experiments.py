@@ -69,6 +69,13 @@ def test_train_writes_results(tmp_path):
     ("--learning_rate=abc", "error: --learning_rate=abc: not a number"),
     ("--figures=maybe", "error: --figures=maybe: not true or false"),
     ("--nofigures=x", "error: --nofigures=x does not take an argument"),
+    # A word that is not a flag (the dashes forgotten, a stray argument)
+    # fails; it was passed over, and the run trained with the defaults.
+    ("learning_rate=0.1", "error: unexpected argument 'learning_rate=0.1': "
+     "flags are written --name=value (the flag is written "
+     "--learning_rate=0.1)"),
+    ("--epochs=1 extra", "error: unexpected argument 'extra'"),
+    ("--epochs=1 -- more", "error: unexpected argument 'more'"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
