@@ -63,14 +63,22 @@ def read_history(path: str) -> dict:
 RECORDS = ("learning_curves", "confusion_matrix")
 
 
+def run_title(results: dict) -> str:
+  """The title of a training run's figures, from its results.json: its
+  settings and, where it stopped early, the epochs it ran."""
+  from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  return plots.run_title(results["config"], results.get("sizes"),
+                         num_train=results.get("num_train"),
+                         epochs_run=results.get("epochs_run"))
+
+
 def record_figures(workdir: str, history: dict, results: dict, fmt: str,
                    names: tuple = RECORDS) -> list[str]:
   """Draws a run's learning curves and (for a classifier) its confusion
   matrix, those of them in ``names``, into ``workdir`` in format ``fmt``;
   returns their paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  title = plots.run_title(results["config"], results.get("sizes"),
-                          num_train=results.get("num_train"))
+  title = run_title(results)
   written = []
   if "learning_curves" in names:
     # A perceptron's training "cost" is the share of the epoch's examples

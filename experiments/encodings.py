@@ -146,12 +146,20 @@ def train_codes(config, width: int, seeds: int, rates: list,
         "reached": 0 if fast is None else int(np.isfinite(epochs[fast]).sum()),
         "median_train_cost": np.nanmedian(finite, 1),   # (rates, epochs)
         "final_train_cost": cost[:, :, -1]})
-    cli.log("width %d, %s: %d inputs, test %.3f +- %.3f (eta %g), reached "
-            "%d of %d, median epochs %s (eta %s)", width, label, sizes[0],
-            rows[-1]["test_mean"], rows[-1]["test_std"], rates[accurate],
-            rows[-1]["reached"], seeds, np.nanmedian(epochs[fast])
-            if fast is not None else "-", rows[-1]["rate_for_epochs"])
+    cli.log("width %d, %s: %d inputs, test %.3f +- %.3f (eta %g), %s",
+            width, label, sizes[0], rows[-1]["test_mean"],
+            rows[-1]["test_std"], rates[accurate], reached_text(rows[-1], seeds))
   return rows
+
+
+def reached_text(row: dict, seeds: int) -> str:
+  """How many seeds reached the cost threshold, and the median epochs at
+  the rate that reached it fastest (none reached it: no rate to name)."""
+  if not row["reached"]:
+    return f"reached 0/{seeds}"
+  return (f"reached {row['reached']}/{seeds}, median epochs "
+          f"{np.nanmedian(row['epochs_to_threshold']):g} "
+          f"(eta {row['rate_for_epochs']:g})")
 
 
 def draw(path: str, widths: list, rows: list, threshold: float,
@@ -269,10 +277,8 @@ def main(argv):
   for r in rows:
     print(f"width {r['width']:3d}  {r['code']:45s} {r['inputs']:3d} inputs  "
           f"test {100 * r['test_mean']:.2f} +- {100 * r['test_std']:.2f} % "
-          f"(eta {r['rate_for_accuracy']:g})  reached {r['reached']}/"
-          f"{FLAGS.seeds}, median epochs "
-          f"{np.nanmedian(r['epochs_to_threshold']) if r['reached'] else '-'}"
-          f" (eta {r['rate_for_epochs']})")
+          f"(eta {r['rate_for_accuracy']:g})  "
+          f"{reached_text(r, FLAGS.seeds)}")
   print(f"wrote {png}")
 
 

@@ -39,6 +39,14 @@ def sweep(workdir: str, results: dict) -> list:
                       higher_is_better=not regression)]
 
 
+def settings_text(settings: dict) -> str:
+  """A technique's settings as flags read: ``augment=noise, noise_std=0.5``
+  (a list's items joined with ``+``)."""
+  return ", ".join(
+      f"{k}={'+'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+      for k, v in settings.items())
+
+
 def regularization(workdir: str, results: dict) -> list:
   """validation_curves.png: each technique's validation accuracy per
   epoch (seed 0) against the baseline's, a panel per technique."""
@@ -47,11 +55,8 @@ def regularization(workdir: str, results: dict) -> list:
   base = rows[0]["test_accuracy"]
   scores = {}
   for r in rows[1:]:
-    settings = ", ".join(
-        f"{k}={'+'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-        for k, v in r["settings"].items())
     scores[r["technique"]] = (
-        f"{settings}\ntest {r['test_accuracy']:.3f} "
+        f"{settings_text(r['settings'])}\ntest {r['test_accuracy']:.3f} "
         f"({100 * (r['test_accuracy'] - base):+.1f} pp)")
   training = plots.run_title(results["config"], omit=("seed",))
   title = (f"{results['what']}; {training.splitlines()[-1]}\n"

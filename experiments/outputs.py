@@ -414,8 +414,7 @@ def draw_run(workdir: str, history: dict, results: dict,
   if regions is None and fit is None:
     return written
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  title = plots.run_title(results["config"], results.get("sizes"),
-                          num_train=results.get("num_train"))
+  title = drawing.run_title(results)
   names = results.get("class_names") or None
   if regions is not None:
     predict, x, y = regions

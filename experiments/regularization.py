@@ -83,7 +83,7 @@ def table(rows: list) -> str:
   lines = ["| technique | settings | train acc. | test acc. | vs. baseline |",
            "| --- | --- | --- | --- | --- |"]
   for r in rows:
-    settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "-"
+    settings = figures.settings_text(r["settings"]) or "-"
     lines.append(f"| {r['technique']} | {settings} | "
                  f"{r['train_accuracy']:.4f} | {r['test_accuracy']:.4f} | "
                  f"{100 * r['vs_baseline']:+.2f} pp |")

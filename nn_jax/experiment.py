@@ -272,7 +272,7 @@ def why_stopped(summary: "Summary") -> str:
   """Why the run's training ended, in words (from its ``stop_reason``)."""
   config, epoch = summary.config, summary.epochs_run
   return {
-      "epochs": f"all {epoch} epochs run",
+      "epochs": f"all {epoch} epochs run" if epoch != 1 else "its 1 epoch run",
       "cost_threshold": (f"the training cost fell below cost_threshold="
                          f"{config['cost_threshold']:g} at epoch {epoch}"),
       "early_stopping": (

@@ -41,12 +41,14 @@ def _number(v: float) -> str:
 
 
 def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
-              omit: Sequence[str] = (), num_train: Optional[int] = None
-              ) -> str:
+              omit: Sequence[str] = (), num_train: Optional[int] = None,
+              epochs_run: Optional[int] = None) -> str:
   """What distinguishes one run from another, in two lines: the data set
   and the network (``sizes``, else the hidden layers), then the optimizer,
   learning rate, batch size (``full batch`` when it is 0 or holds
-  ``num_train`` examples or more), the regularization in force and the seed.
+  ``num_train`` examples or more), the regularization in force, the epochs
+  (``40 of 2000 epochs`` where the run stopped after ``epochs_run``) and
+  the seed.
 
   ``config`` is a run's flat settings (``Config.flat()``, as results.json
   holds them); settings named in ``omit`` are left out (those that vary
@@ -91,7 +93,9 @@ def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
   if get("augment"):
     parts.append("augment " + "+".join(get("augment")))
   if "epochs" in c:
-    parts.append(f"{get('epochs')} epochs")
+    stopped = epochs_run is not None and epochs_run < get("epochs")
+    parts.append(f"{epochs_run} of {get('epochs')} epochs" if stopped
+                 else f"{get('epochs')} epochs")
   if "seed" in c:
     parts.append(f"seed {get('seed')}")
   second = ", ".join(p for p in parts if p)

@@ -49,6 +49,8 @@ def test_script_compares_the_codes_of_each_column_type(tmp_path):
   assert default["reached"] == 2 and default["test_mean"] > 0.5
   assert rows["numeric_raw"]["reached"] == 0   # 250,000 raw: no learning
   assert "wrote" in proc.stdout
+  # A code that never reached the threshold has no rate or epochs to show.
+  assert "reached 0/2" in proc.stdout and "None" not in proc.stdout
 
 
 @pytest.mark.slow

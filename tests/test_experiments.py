@@ -265,13 +265,15 @@ def test_gradcheck_reports_a_nan_error_as_the_worst(tmp_path):
 @pytest.mark.slow
 def test_regularization_table(tmp_path):
   proc = run("experiments.regularization", "--seeds=1", "--epochs=3",
-             "--train_size=100", "--techniques=l2,dropout",
+             "--train_size=100", "--techniques=l2,input_noise",
              f"--workdir={tmp_path}")
   assert proc.returncode == 0, proc.stderr
   results = json.loads((tmp_path / "results.json").read_text())
   assert [r["technique"] for r in results["rows"]] == ["baseline", "l2",
-                                                       "dropout"]
-  assert "| dropout |" in (tmp_path / "results.md").read_text()
+                                                       "input_noise"]
+  # The settings as flags are written (not Python's ('noise',)).
+  assert "| input_noise | augment=noise, noise_std=0.5 |" in (
+      tmp_path / "results.md").read_text()
   assert (tmp_path / "validation_curves.png").stat().st_size > 10_000
 
 
@@ -523,6 +525,7 @@ def test_train_size_below_the_batch_size_names_both():
 
 @pytest.mark.parametrize("settings,reason,epochs,words", [
     (dict(epochs=3), "epochs", 3, "all 3 epochs run"),
+    (dict(epochs=1), "epochs", 1, "its 1 epoch run"),
     (dict(epochs=9, cost_threshold=5.0), "cost_threshold", 1,
      "the training cost fell below cost_threshold=5 at epoch 1"),
     # Weights that do not move: the validation cost never gets better

@@ -383,6 +383,21 @@ def test_run_title_tells_runs_apart():
   assert b == ("digits, 64-30-10 sigmoid\nnesterov, lr 0.1, full batch, "
                "L2 0.0001, 30 epochs, seed 3")
   assert "lr" not in plots.run_title(quick, omit=("learning_rate",))
+  # A run that stopped early says after how many of its epochs (the title
+  # gave the budget alone); one that ran them all, the budget.
+  assert plots.run_title(quick, epochs_run=12).endswith(
+      "batch 10, 12 of 30 epochs, seed 0")
+  assert plots.run_title(quick, epochs_run=30).endswith("30 epochs, seed 0")
+
+
+def test_a_runs_figures_say_when_it_stopped_early(tmp_path, closed_figures):
+  # The record figures take the epochs run from results.json.
+  history = {"train_loss": [0.5, 0.2], "train_accuracy": [0.8, 1.0]}
+  results = {"config": {"model": "mlp", "dataset": "moons", "epochs": 2000},
+             "epochs_run": 2}
+  drawing.record_figures(str(tmp_path), history, results, "png",
+                         names=("learning_curves",))
+  assert "2 of 2000 epochs" in closed_figures[0].texts[0].get_text()
 
 
 def test_a_perceptrons_title_shows_only_what_it_uses():
