@@ -180,9 +180,15 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
            "range)", title=f"effective step eta/(1-mu) = "
            f"{r['effective_step']:g}")
     ax.legend(fontsize=7)
+  num_epochs = out["rows"][0]["train_cost"].shape[1]
   for ax in axes[0, :-1]:
     plots.log_ticks(ax, "y")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    pad = 0.05 * max(num_epochs - 1, 1)   # as matplotlib's margins
+    ax.set_xlim(1 - pad, num_epochs + pad)   # also with nothing drawn
+    if not any(np.isfinite(line.get_ydata()).any() for line in ax.lines):
+      ax.text(0.5, 0.5, "every run diverged:\nno finite cost to draw",
+              transform=ax.transAxes, ha="center", va="center")
   for i, mu in enumerate(mus):
     rows = [r for r in out["rows"] if r["momentum"] == mu]
     acc = np.array([100 * r["test_accuracy"] for r in rows])  # (steps, seeds)
@@ -253,11 +259,14 @@ def main(argv):
           f"{np.nanmedian(best[:, i]):g} (range {np.nanmin(best[:, i]):g}-"
           f"{np.nanmax(best[:, i]):g})")
   for r in out["rows"]:
+    seeds = len(r["test_accuracy"])
+    diverged = (f"; {r['diverged']} of {seeds} diverged (final cost NaN or "
+                f"above the first epoch's; scored on their last finite "
+                f"weights)" if r["diverged"] else "")
     print(f"digits mu = {r['momentum']:g}, step {r['effective_step']:g}: "
-          f"final cost median {np.nanmedian(r['train_cost'][:, -1]):.4f}, "
+          f"final cost median {np.nanmedian(r['train_cost'][:, -1]):.4g}, "
           f"test {100 * np.nanmean(r['test_accuracy']):.2f} +- "
-          f"{100 * np.nanstd(r['test_accuracy']):.2f}% ({r['diverged']} "
-          "diverged)")
+          f"{100 * np.nanstd(r['test_accuracy']):.2f}%{diverged}")
 
 
 def entry():

@@ -102,6 +102,29 @@ def run_title(config: dict, sizes: Optional[Sequence[int]] = None,
   return "\n".join(p for p in (first, second) if p)
 
 
+def _positive_view(axis, vmin: float, vmax: float) -> tuple:
+  """``(lo, hi)`` of a log axis's view, ``lo`` the least positive datum
+  where the view starts at 0 or below; ``(None, None)`` where nothing
+  positive is shown (every value NaN, say: runs that all diverged), where
+  matplotlib's log locators raise."""
+  lo, hi = sorted((vmin, vmax))
+  if not lo > 0 and axis is not None:
+    lo = axis.get_minpos()
+  if not (0 < lo < np.inf and lo <= hi < np.inf):
+    return None, None
+  return lo, hi
+
+
+class _MinorLogLocator(matplotlib.ticker.LogLocator):
+  """A log axis's minor ticks, as matplotlib's; none where nothing
+  positive is shown."""
+
+  def tick_values(self, vmin, vmax):
+    if _positive_view(self.axis, vmin, vmax)[0] is None:
+      return np.array([])
+    return super().tick_values(vmin, vmax)
+
+
 class ReadableLogLocator(matplotlib.ticker.Locator):
   """Ticks on a log axis at numbers a reader reads at a glance: the
   coarsest of 1, 1-2-5, 1-2-3-5, 1-1.5-2-3-...-8, 1-1.2-1.4-... times the
@@ -117,9 +140,9 @@ class ReadableLogLocator(matplotlib.ticker.Locator):
     return self.tick_values(*self.axis.get_view_interval())
 
   def tick_values(self, vmin, vmax):
-    lo, hi = sorted((vmin, vmax))
-    if not (lo > 0 and np.isfinite(hi)):
-      return matplotlib.ticker.LogLocator().tick_values(vmin, vmax)
+    lo, hi = _positive_view(self.axis, vmin, vmax)
+    if lo is None:
+      return np.array([])
     decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
     for steps in self.STEPS:
       ticks = [m * 10.0 ** k for k in decades for m in steps]
@@ -155,6 +178,7 @@ def log_ticks(ax: plt.Axes, axis: str = "x",
       return sci(v, pos)
     return _number(v)
   which.set_major_formatter(matplotlib.ticker.FuncFormatter(label))
+  which.set_minor_locator(_MinorLogLocator(subs="auto"))
   which.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
@@ -188,11 +212,18 @@ def learning_curves(history: dict, path: str, title: str = "",
   finite = drawn[np.isfinite(drawn)]
   if finite.size and finite.min() > 0:
     log_ticks(ax_loss, "y")
+  if not finite.size:   # a run that diverged in its first epoch
+    ax_loss.text(0.5, 0.5, f"no finite {cost} to draw\n(the run diverged)",
+                 transform=ax_loss.transAxes, ha="center", va="center")
   if has_acc:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+  # The epochs' span, with matplotlib's margins, also for one epoch.
+  pad = 0.05 * max(len(epochs) - 1, 10)
   for ax in axes[0]:
     ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(
+        integer=True, min_n_ticks=1))
+    ax.set_xlim(1 - pad, max(len(epochs), 1) + pad)
     if ax.lines:
       ax.legend()
   if title:

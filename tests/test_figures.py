@@ -438,3 +438,33 @@ def test_a_regression_fit_has_one_legend_below_its_panels(tmp_path,
       "data", "network", "truth (no noise)"]
   lowest_axes = min(ax.get_tightbbox().y0 for ax in fig.axes)
   assert legend.get_window_extent().y1 <= lowest_axes
+
+
+def test_a_log_axis_with_nothing_positive_is_drawn(
+    tmp_path, closed_figures):
+  # Every value NaN (runs that all diverged): matplotlib's log locators
+  # raised "Data cannot be log-scaled" and failed the run; the figure is
+  # drawn.
+  fig, ax = plots.plt.subplots()
+  nan = [np.nan] * 3
+  ax.plot([1, 2, 3], nan)   # a median and its range, as momentum draws
+  ax.fill_between([1, 2, 3], nan, nan)
+  plots.log_ticks(ax, "y")
+  plots.save(fig, str(tmp_path / "nan.png"))
+  assert closed_figures and (tmp_path / "nan.png").exists()
+
+
+def test_the_learning_curves_of_a_run_that_diverged_at_once(tmp_path,
+                                                           closed_figures):
+  # Its one epoch's cost is NaN: the cost panel says so (it was blank),
+  # and the epoch axis has the one epoch as its tick (0.945 ... 1.050).
+  history = {"train_loss": [np.nan], "train_accuracy": [0.1],
+             "val_loss": [np.nan], "val_accuracy": [0.08]}
+  plots.learning_curves(history, str(tmp_path / "lc.png"))
+  cost, accuracy = closed_figures[0].axes
+  assert [t.get_text() for t in cost.texts] == [
+      "no finite cost to draw\n(the run diverged)"]
+  for ax in (cost, accuracy):
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t
+             <= ax.get_xlim()[1]]
+    assert ticks == [1], ticks

@@ -139,3 +139,26 @@ print(json.dumps({{
   assert len(seen["hollow"]) == 2
   np.testing.assert_allclose(seen["hollow"], 2, rtol=0.05)
   assert any(t.startswith("hollow: runs diverged") for t in seen["legend"])
+
+
+@pytest.mark.slow
+def test_script_says_what_diverged_means_in_its_summary(tmp_path):
+  # A step far too large: every run diverges; the summary line says what
+  # that means and prints the cost in few digits, not 18 and 4 decimals.
+  # The figures are drawn: a log axis with no finite value (every cost
+  # NaN; no ravine run within 1% in 10 epochs) failed the run.
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.momentum", "--seeds=2",
+       "--hidden=8", "--epochs=2", "--effective_steps=100",
+       "--ravine_epochs=10", f"--workdir={tmp_path}"], cwd=ROOT,
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  for name in ("momentum_ravine.png", "momentum_digits.png"):
+    assert (tmp_path / name).stat().st_size > 20_000
+  lines = [l for l in proc.stdout.splitlines() if l.startswith("digits mu")]
+  assert len(lines) == 3, proc.stdout
+  for line in lines:
+    assert ("diverged (final cost NaN or above the first epoch's; scored "
+            "on their last finite weights)") in line, line
+    cost = line.split("final cost median ")[1].split(",")[0]
+    assert len(cost) <= 10, line
