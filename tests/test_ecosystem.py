@@ -278,3 +278,25 @@ def test_a_preset_runs_from_any_folder(tmp_path):
   assert results["stop_reason"] == "cost_threshold"
   assert "stopped: the training cost fell below cost_threshold=5 at epoch 1" \
       in proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_readme_predict_example_runs_as_written(tmp_path):
+  # The README's shell example of training on a CSV file and predicting
+  # new rows, run from a folder that has the package's data files where
+  # the repository's root has them.
+  import re  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(ROOT, "README.md")) as f:
+    text = f.read()
+  block = re.search(r"### Predicting with a trained model.*?```sh\n(.*?)```",
+                    text, re.S).group(1)
+  (tmp_path / "nn_jax").symlink_to(os.path.join(ROOT, "nn_jax"))
+  env = {**os.environ, "PYTHONPATH": ROOT, "PATH": os.path.dirname(
+      sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+  proc = subprocess.run(["bash", "-e", "-c", block.replace(
+      "python -m", f"{sys.executable} -m")], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  rows = (tmp_path / "predictions.csv").read_text().splitlines()
+  assert len(rows) == 4
+  assert rows[0].endswith("predicted_vote,p_A,p_N,p_U,p_Y")
