@@ -1,7 +1,11 @@
 r"""Predicts new rows with a finished experiments.train run's model.
 
-  python -m experiments.train --dataset=csv --csv_path=credit.csv --target=risk
-  python -m experiments.predict --model_dir=runs/train --csv_path=new.csv \
+  python -m experiments.train --dataset=csv \
+      --csv_path=nn_jax/data_files/chile_1988.csv --target=vote \
+      --features=region,sex,age,education,income,statusquo \
+      --nominal=region,sex --ordinal="education:P<S<PS" --workdir=runs/chile
+  head -4 nn_jax/data_files/chile_1988.csv | cut -d, -f2-8 > new.csv
+  python -m experiments.predict --model_dir=runs/chile --csv_path=new.csv \
       --out=predictions.csv
 
 Reads the run's model.json and params.npz (nn_jax.load_model) and the rows
