@@ -94,9 +94,14 @@ def plot_n2(result: perceptron.PerceptronResult, labels: np.ndarray,
     ax.set_title(f"{k}: {NAMES_N2[k]}\n{verdict}", fontsize=9)
     ax.set(xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), xticks=[0, 1], yticks=[0, 1],
            aspect="equal")
+  for ax in axes[-1]:
+    ax.set_xlabel("$x_1$")
+  for ax in axes[:, 0]:
+    ax.set_ylabel("$x_2$")
   fig.suptitle("Perceptron on the 16 Boolean functions of x1, x2\n"
                "filled: label 1; blue: output 1; a point on a line has "
-               "z = 0, output 0")
+               "z = 0, output 0;\ndashed: the last epoch's boundary of a "
+               "function not learned")
   plots.save(fig, path)
 
 

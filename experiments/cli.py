@@ -79,6 +79,20 @@ class _QuietOrbax(std_logging.Filter):
 logging.get_absl_handler().addFilter(_QuietOrbax())
 
 
+class _Plain(std_logging.Formatter):
+  """A command's log lines as its user reads them: the time of day and the
+  message (``warning:``, ``error:`` before those), not absl's level, date,
+  thread and source line."""
+
+  def format(self, record):
+    text = record.getMessage()
+    if record.levelno >= std_logging.WARNING:
+      text = f"{record.levelname.lower()}: {text}"
+    if record.exc_info:
+      text += "\n" + self.formatException(record.exc_info)
+    return f"{self.formatTime(record, '%H:%M:%S')} {text}"
+
+
 # Values of --compilation_cache_dir and $NN_JAX_COMPILATION_CACHE that turn
 # the cache off.
 CACHE_OFF = ("", "0", "off", "none", "false")
@@ -358,6 +372,7 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   atexit.unregister(gc.freeze)   # once, however many runs
   atexit.register(gc.freeze)
   help_of(main)
+  logging.get_absl_handler().setFormatter(_Plain())
   def guarded(argv):
     start_distributed()
     if compilation_cache:

@@ -62,7 +62,8 @@ def regularization(workdir: str, results: dict) -> list:
   title = (f"{results['what']}; {training.splitlines()[-1]}\n"
            f"validation accuracy of seed 0 per epoch (grey: the baseline, "
            f"test {base:.3f}); test: mean over {results['seeds']} seed"
-           f"{'s' if results['seeds'] > 1 else ''}")
+           f"{'s' if results['seeds'] > 1 else ''}\neach panel's y-axis "
+           f"spans its curves after their first tenth of the epochs")
   return [plots.technique_curves(
       outputs.figure_path(workdir, "validation_curves"),
       # In the table's order, the baseline first (results.json sorts keys).

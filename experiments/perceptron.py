@@ -187,6 +187,17 @@ def rescaling_cycles(sets, names, rates, epochs):
   return out
 
 
+def cycle_text(cycle) -> str:
+  """A legend's words on a run's cycle (a ``find_cycle`` dict, or None):
+  its length in epochs and updates, or, where the weights stopped
+  changing, the epoch from which the run made no update."""
+  if cycle is None:
+    return ""
+  if cycle["updates"] == 0:   # no cycle: it converged
+    return f" (converged: no update from epoch {cycle['start'] + 1})"
+  return f" (cycle: {cycle['epochs']} ep., {cycle['updates']} upd.)"
+
+
 def draw(path, rows, margins, cyc, zero, random, nonsep, rates):
   fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
   ax = axes[0, 0]
@@ -214,9 +225,7 @@ def draw(path, rows, margins, cyc, zero, random, nonsep, rates):
   for i, (name, c) in enumerate(cyc.items()):
     epochs = np.arange(1, len(c["norm"]))
     ax.plot(epochs, c["norm"][1:], color=f"C{i}", lw=1,
-            label=f"{name}" + ("" if c["cycle"] is None else
-                               f" (cycle: {c['cycle']['epochs']} ep., "
-                               f"{c['cycle']['updates']} upd.)"))
+            label=name + cycle_text(c["cycle"]))
     ax.plot(epochs, c["max_norm_per_epoch"], color=f"C{i}", lw=0.6,
             ls=":")
     if c["cycle"] is not None and c["cycle"]["start"] > 0:
@@ -224,7 +233,8 @@ def draw(path, rows, margins, cyc, zero, random, nonsep, rates):
       ax.plot(s, c["norm"][s], "o", color=f"C{i}", ms=5)
   ax.set(xscale="log", yscale="log", xlabel="epoch",
          ylabel=r"$\|w\|$ at epoch ends (dotted: max within the epoch)",
-         title="2. Weight norm over epochs (dot: cycle starts)")
+         title="2. Weight norm over epochs (dot: the weights repeat from "
+         "here)")
   ax.set_ylim(0.3, None)
   ax.legend(fontsize=7, loc="lower right")
   ax = axes[1, 0]

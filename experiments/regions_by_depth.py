@@ -116,12 +116,15 @@ def draw(path: str, panels: list, units: dict) -> str:
     ax.set_aspect("equal")
   for ax, p in zip(axes[:, 0], panels[::3]):
     ax.set_ylabel(f"{p['problem']}, {units[p['units']]}\n$x_2$")
-  plots.class_legend(fig, ["class 0", "class 1"], loc="upper right",
-                     fontsize=9)
+  # The classes' legend below the panels, where it covers no panel and
+  # leaves the title its room.
+  plots.class_legend(fig, ["class 0", "class 1"], loc="lower center",
+                     ncol=2, fontsize=9, frameon=False)
   fig.suptitle(f"Decision regions by depth: test accuracy, mean ± std over "
                f"{len(acc)} seeds;\nthe first seed's regions, {SHOWN} of "
                "the training points")
-  return plots.save(fig, path, dpi=150)
+  return plots.save(fig, path, dpi=150, rect=(0, 0.4 / fig.get_figheight(),
+                                              1, 1))
 
 
 def train_all(config, models: dict, width: int, seeds: int):

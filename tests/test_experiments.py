@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -584,3 +585,44 @@ def test_a_killed_run_keeps_its_epochs_and_the_earlier_results(tmp_path):
   assert {n: (tmp_path / n).read_bytes() for n in earlier} == earlier
   events = os.listdir(tmp_path / "live" / "tensorboard")
   assert len(events) == 1 and events[0].startswith("events.out.tfevents.")
+
+
+def test_help_describes_an_installed_command_as_its_module(python):
+  # An installed command runs experiments.train from a wrapper of its own:
+  # --help gives the module's docstring and flags all the same (it gave a
+  # line of usage and no flag), as python -m experiments.train does.
+  code = ("import sys\n"
+          "sys.argv[0] = 'nn-jax-train'; sys.argv[1:] = ['--help']\n"
+          "from experiments import train\n"
+          "train.entry()\n")
+  installed = python(code)
+  module = subprocess.run([sys.executable, "-m", "experiments.train",
+                           "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+  assert "Trains a multilayer network" in installed.stdout, installed.stderr
+  assert "--learning_rate: Learning rate eta." in installed.stdout
+  # The same text but for the program's name in the flags' heading.
+  assert installed.stdout.replace("nn-jax-train:", "") == (
+      module.stdout.replace(os.path.join(ROOT, "experiments", "train.py:"),
+                            ""))
+
+
+def test_a_commands_log_lines_are_the_time_and_the_message(python,
+                                                           tmp_path):
+  # Progress lines and warnings without absl's level, date, thread and
+  # source line.
+  proc = python(
+      "import sys\n"
+      "from absl import logging\n"
+      "from experiments import cli, train\n"
+      "sys.argv[1:] = ['--dataset=iris', '--hidden=4', '--epochs=2',\n"
+      f"                '--nofigures', '--workdir={tmp_path}']\n"
+      "def main(argv):\n"
+      "  logging.warning('a warning')\n"
+      "  train.main(argv)\n"
+      "cli.run(main)\n")
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stderr.splitlines()
+  assert re.fullmatch(r"\d\d:\d\d:\d\d warning: a warning", lines[0]), lines
+  assert re.fullmatch(r"\d\d:\d\d:\d\d epoch 1/2  train cost \S+ acc \S+  "
+                      r"val cost \S+ acc \S+", lines[1]), lines

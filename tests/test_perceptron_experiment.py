@@ -53,3 +53,16 @@ def test_bad_margin_fails_in_one_line(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == (
       "error: --margins=0.7: comma-separated finite numbers in (0, 0.5]")
+
+
+def test_the_legend_tells_a_cycle_from_convergence(python):
+  # A run whose weights stopped changing did not cycle: the legend said
+  # "cycle: 1 ep., 0 upd." of a converged separable set.
+  proc = python(
+      "from experiments import perceptron as p\n"
+      "print(p.cycle_text({'start': 25, 'epochs': 1, 'updates': 0}))\n"
+      "print(p.cycle_text({'start': 2, 'epochs': 1, 'updates': 4}))\n"
+      "print(repr(p.cycle_text(None)))", check=True)
+  assert proc.stdout.splitlines() == [
+      " (converged: no update from epoch 26)", " (cycle: 1 ep., 4 upd.)",
+      "''"]

@@ -216,22 +216,3 @@ def test_startup_benchmark_writes_its_entry(tmp_path):
   assert "| a bare JAX script |" in table
   assert "--dataset=iris" in entry["nn_jax_command"]
 
-
-def test_help_describes_an_installed_command_as_its_module(python):
-  # An installed command runs experiments.train from a wrapper of its own:
-  # --help gives the module's docstring and flags all the same (it gave a
-  # line of usage and no flag), as python -m experiments.train does.
-  code = ("import sys\n"
-          "sys.argv[0] = 'nn-jax-train'; sys.argv[1:] = ['--help']\n"
-          "from experiments import train\n"
-          "train.entry()\n")
-  installed = python(code)
-  module = subprocess.run([sys.executable, "-m", "experiments.train",
-                           "--help"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-  assert "Trains a multilayer network" in installed.stdout, installed.stderr
-  assert "--learning_rate: Learning rate eta." in installed.stdout
-  # The same text but for the program's name in the flags' heading.
-  assert installed.stdout.replace("nn-jax-train:", "") == (
-      module.stdout.replace(os.path.join(ROOT, "experiments", "train.py:"),
-                            ""))
