@@ -148,7 +148,8 @@ def train_codes(config, width: int, seeds: int, rates: list,
         "final_train_cost": cost[:, :, -1]})
     cli.log("width %d, %s: %d inputs, test %.3f +- %.3f (eta %g), %s",
             width, label, sizes[0], rows[-1]["test_mean"],
-            rows[-1]["test_std"], rates[accurate], reached_text(rows[-1], seeds))
+            rows[-1]["test_std"], rates[accurate],
+            reached_text(rows[-1], seeds))
   return rows
 
 

@@ -212,7 +212,7 @@ def learning_curves(history: dict, path: str, title: str = "",
   finite = drawn[np.isfinite(drawn)]
   if finite.size and finite.min() > 0:
     log_ticks(ax_loss, "y")
-  if not finite.size:   # a run that diverged in its first epoch
+  if len(epochs) and not finite.size:   # it diverged in its first epoch
     ax_loss.text(0.5, 0.5, f"no finite {cost} to draw\n(the run diverged)",
                  transform=ax_loss.transAxes, ha="center", va="center")
   if has_acc:
