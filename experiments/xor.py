@@ -55,12 +55,14 @@ def train_network(config, ds) -> train.FitResult:
 
 
 def draw(path: str, ds, perceptron_predict, net_predict, accuracies,
-         sizes, config) -> str:
-  """Both decision regions side by side."""
+         sizes, config, on_line: bool = False) -> str:
+  """Both decision regions side by side; ``on_line``: some point lies on
+  the perceptron's boundary (z = 0), which the title then explains."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 5))
   plots.decision_regions(
       perceptron_predict, ds.x, ds.y, "", ax=axes[0],
-      title=f"perceptron: accuracy {accuracies[0]:.2f}\nRosenblatt's rule",
+      title=f"perceptron: accuracy {accuracies[0]:.2f}\nRosenblatt's rule"
+      + ("; a point on the line has\nz = 0, output 0" if on_line else ""),
       legend=True,
       class_names=["0: x1 = x2", "1: x1 != x2"])
   plots.decision_regions(
@@ -96,14 +98,17 @@ def main(argv):
   cost = float(result.history["train_loss"][-1])
   cli.log("network: accuracy %.2f, cost %.4f after %d epochs", mlp_acc, cost,
           result.epochs_run)
+  w = np.asarray(p.w)
+  on_line = int(np.sum(w[0] + ds.x @ w[1:] == 0))   # points with z = 0
   draw(outputs.figure_path(workdir, "xor_decision_regions"), ds,
        perceptron_predict, net_predict, (perceptron_acc, mlp_acc),
-       [2, *config.net.hidden, 1], config)
+       [2, *config.net.hidden, 1], config, on_line=on_line > 0)
   outputs.write_json(os.path.join(workdir, "results.json"), {
       "experiment": "xor",
       "perceptron_accuracy": perceptron_acc,
       "perceptron_converged": bool(p.converged),
       "perceptron_mistakes_per_epoch": p.mistakes[:int(p.epochs)],
+      "perceptron_weights": w, "perceptron_points_on_boundary": on_line,
       "mlp_accuracy": mlp_acc, "mlp_final_cost": cost,
       "mlp_epochs": result.epochs_run, "hidden": config.net.hidden,
       "seconds": timer.seconds})

@@ -203,6 +203,12 @@ def test_xor(tmp_path):
   assert proc.returncode == 0, proc.stderr
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["perceptron_accuracy"] <= 0.75
+  # Its last weights put (1, 0) and (1, 1) on the boundary (z = 0, output
+  # 0), which the figure's title then says.
+  w = np.array(results["perceptron_weights"])
+  x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+  assert results["perceptron_points_on_boundary"] == int(
+      np.sum(w[0] + x @ w[1:] == 0)) == 2
   assert results["mlp_accuracy"] == 1.0
   assert (tmp_path / "xor_decision_regions.png").stat().st_size > 10_000
   # From some starts the 2-2-1 network stops in a local minimum; it says so.
