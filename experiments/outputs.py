@@ -154,6 +154,18 @@ class Workdir:
       self._live.remove()
     return written
 
+  @classmethod
+  def add_outputs(cls, path: str, files: list) -> None:
+    """Adds ``files`` (paths inside the workdir ``path``) to the outputs
+    its last run recorded, where it recorded any, so that the next run
+    removes them with its own: figures experiments.plot drew later, which
+    would otherwise stay beside a newer run's results."""
+    if not os.path.isfile(os.path.join(path, cls.MANIFEST)):
+      return
+    names = set(cls(path)._previous())
+    names.update(os.path.relpath(f, path) for f in files)
+    write_json(os.path.join(path, cls.MANIFEST), {"files": sorted(names)})
+
   def _previous(self) -> list:
     try:
       with open(os.path.join(self.path, self.MANIFEST)) as f:

@@ -116,8 +116,10 @@ def redraw(workdir: str) -> list:
   results = read_results(workdir)
   kind = kind_of(results)
   if kind == "train":
-    return outputs.draw_run(workdir, read_history(workdir), results,
-                            *stored_network(workdir, results))
+    drawn = outputs.draw_run(workdir, read_history(workdir), results,
+                             *stored_network(workdir, results))
+    outputs.Workdir.add_outputs(workdir, drawn)   # the next run's to remove
+    return drawn
   if kind in figures.DRAW:
     return figures.DRAW[kind](workdir, results)
   what = (f"holds an experiments.{kind} run, whose figures it does not "

@@ -426,6 +426,15 @@ class FitOptions(_Settings):
                            "there; 0: at the ends of the calls of "
                            "epochs_per_call.", Range(0, INT32_MAX))
 
+  def _relations(self):
+    # A setting of an augmentation that is not on would do nothing.
+    fields = {f.name: f for f in dataclasses.fields(self)}
+    for name, kind in (("noise_std", "noise"), ("max_shift", "shift")):
+      value = getattr(self, name)
+      _require(kind in self.augment or value in (0, fields[name].default),
+               f"{name}={value} has no effect without augment={kind} "
+               f"(add {kind} to augment)")
+
   @property
   def noise(self) -> float:
     """The std of the input noise in force (0: off)."""

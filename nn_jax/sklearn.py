@@ -384,9 +384,10 @@ class _BaseMLP(BaseEstimator):
             shuffle=self.shuffle, grad=self.grad,
             cost_threshold=self.cost_threshold, max_norm=self.max_norm,
             early_stopping_patience=self.early_stopping_patience,
-            noise_std=self.noise_std),
+            noise_std=self.noise_std,
+            augment=("noise",) if self.noise_std else ()),
         seed=_seed(self.random_state))
-    return run.replace(augment=("noise",) if run.fit.noise_std else ())
+    return run
 
   def _dataset(self, x, y):
     """Subclasses: a data_lib.Dataset of the (encoded) training data."""

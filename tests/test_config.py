@@ -203,3 +203,16 @@ def test_target_is_one_column_or_several():
     make("y,y")
   with pytest.raises(ValueError, match="target must hold non-empty names"):
     make("a,,b")
+
+
+def test_an_augmentations_setting_needs_the_augmentation_on():
+  # --noise_std=0.5 alone did nothing (and results.json recorded it); the
+  # scikit-learn estimators turn the noise on by noise_std > 0 instead.
+  for name, kind, value in (("noise_std", "noise", 0.5),
+                            ("max_shift", "shift", 2)):
+    with pytest.raises(ValueError, match=f"{name}={value} has no effect "
+                       f"without augment={kind}"):
+      config.FitOptions(**{name: value})
+    assert getattr(config.FitOptions(**{name: value}, augment=(kind,)),
+                   name) == value
+    config.FitOptions(**{name: 0})   # off, as an estimator sets it

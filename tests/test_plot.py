@@ -97,3 +97,23 @@ def test_no_script_names_a_figure_format_of_its_own():
         source = f.read()
       for suffix in (".png\"", ".pdf\"", ".svg\""):
         assert suffix not in source, (name, suffix)
+
+
+@pytest.mark.slow
+def test_figures_drawn_later_go_with_the_next_run(tmp_path):
+  # The figures experiments.plot draws into a run's workdir are outputs of
+  # that run: the next run there removes them with its own (they stayed,
+  # titled with the old run's settings, beside the new results).
+  def command(module, *flags):
+    proc = subprocess.run([sys.executable, "-m", module, *flags,
+                           f"--workdir={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+  run = ("experiments.train", "--dataset=iris", "--hidden=4", "--nofigures")
+  command(*run, "--epochs=2")
+  command("experiments.plot")
+  assert (tmp_path / "learning_curves.png").exists()
+  command(*run, "--epochs=3")
+  assert not list(tmp_path.glob("*.png"))
+  assert json.loads((tmp_path / "results.json").read_text())[
+      "epochs_run"] == 3
