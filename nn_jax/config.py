@@ -48,6 +48,10 @@ ORDINAL_CODES = ("thermometer", "one_hot", "integer")
 SPLIT_ORDERS = ("random", "file")
 TASKS = ("", "classification", "regression")
 MODELS = ("mlp", "perceptron")
+# The settings beyond the data's that model=perceptron uses (dtype: only
+# float32, checked by NetConfig).
+PERCEPTRON_USES = ("model", "dtype", "learning_rate", "epochs", "shuffle",
+                   "seed")
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "delayed_sgd")
 SCHEDULES = ("constant", "step", "exponential", "cosine")
@@ -313,7 +317,9 @@ class NetConfig(_Settings):
   """The network (or the perceptron), its units and regularizers."""
   model: str = setting("mlp", "mlp (a network trained by backprop) or "
                        "perceptron (Rosenblatt's rule, binary problems; the "
-                       "cost is the fraction of mistakes in an epoch).",
+                       "cost is the fraction of mistakes in an epoch; it "
+                       "takes the data settings, learning_rate, epochs, "
+                       "shuffle and seed, and refuses the others).",
                        OneOf(MODELS))
   hidden: tuple[int, ...] = setting((256,), "Hidden layer sizes, "
                                     "comma-separated; empty for none.",
@@ -477,6 +483,18 @@ class Config(_Settings):
     super().__post_init__()
 
   def _relations(self):
+    if self.net.model == "perceptron":
+      # Rosenblatt's rule takes the data, eta, the epochs, the shuffle and
+      # the seed; any other setting would be passed over (and recorded).
+      defaults = Config().flat()
+      unused = [f"{name}={value}" for name, value in self.flat().items()
+                if _GROUP_OF[name] != "data" and name not in PERCEPTRON_USES
+                and value != defaults[name]]
+      _require(not unused,
+               f"model=perceptron does not use {', '.join(unused)}: "
+               f"{'they are' if len(unused) > 1 else 'it is'} for model=mlp "
+               f"(the perceptron takes the data settings, "
+               f"{', '.join(PERCEPTRON_USES[2:])})")
     _require(not (self.fit.early_stopping_patience
                   and self.data.validation_fraction == 0),
              "early_stopping_patience needs validation_fraction > 0")

@@ -216,3 +216,18 @@ def test_an_augmentations_setting_needs_the_augmentation_on():
     assert getattr(config.FitOptions(**{name: value}, augment=(kind,)),
                    name) == value
     config.FitOptions(**{name: 0})   # off, as an estimator sets it
+
+
+def test_a_perceptron_refuses_the_settings_it_does_not_use():
+  # They were passed over and recorded in results.json as if used (a
+  # --checkpoint_every wrote no checkpoint).
+  with pytest.raises(ValueError, match=r"model=perceptron does not use "
+                     r"l2=0.1, checkpoint_every=1: they are for model=mlp"):
+    config.Config.make(model="perceptron", l2=0.1, checkpoint_every=1)
+  with pytest.raises(ValueError, match="does not use optimizer=adam: it is"):
+    config.Config.make(model="perceptron", optimizer="adam")
+  used = config.Config.make(model="perceptron", dataset="moons",
+                            learning_rate=0.5, epochs=7, shuffle=False,
+                            seed=3, train_size=50)
+  assert used.fit.epochs == 7
+  config.Config.make(l2=0.1, checkpoint_every=1)   # a network uses them
