@@ -64,10 +64,14 @@ def main(argv):
       else contextlib.nullcontext()
   ) as drawer:
     checkpoints = os.path.join(os.path.abspath(workdir.path), "checkpoints")
-    if FLAGS.resume and not (os.path.isdir(checkpoints) and any(
-        d.isdigit() for d in os.listdir(checkpoints))):
+    saved = sorted(int(d) for d in (os.listdir(checkpoints) if os.path.isdir(
+        checkpoints) else ()) if d.isdigit())
+    if FLAGS.resume and not saved:
       cli.log("--resume: no checkpoint in %s, so the run starts at epoch 0",
               checkpoints)
+    elif FLAGS.resume:   # the epochs before it are reported again first
+      cli.log("--resume: going on from the checkpoint of epoch %d in %s "
+              "(an earlier one where it is damaged)", saved[-1], checkpoints)
     if FLAGS.figures and (regression or (
         config.data.dataset in data.PLANAR
         and experiment.has_decision_regions(config, 2))):

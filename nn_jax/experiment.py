@@ -377,12 +377,8 @@ def _check_resumable(checkpointer, config: Config, fingerprint: str) -> None:
       continue
   if saved is None:
     checkpointer.metadata(checkpointer.latest_epoch())   # raises its error
-  if saved.get("data_fingerprint", fingerprint) != fingerprint:
-    raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
-                     f"made from other training data (SHA-256 "
-                     f"{saved['data_fingerprint'][:12]}..., now "
-                     f"{fingerprint[:12]}...); resume with the data it was "
-                     f"made from, or start afresh in another folder")
+  # A setting by name first: one that changes the arrays (dtype, the
+  # split) changes their fingerprint too.
   for name, value in config.flat().items():
     if name in RESUMABLE_CHANGES or name not in saved:
       continue
@@ -390,6 +386,12 @@ def _check_resumable(checkpointer, config: Config, fingerprint: str) -> None:
       raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
                        f"made with {name}={saved[name]!r}, this run has "
                        f"{name}={value!r}")
+  if saved.get("data_fingerprint", fingerprint) != fingerprint:
+    raise ValueError(f"cannot resume: the checkpoint at epoch {epoch} was "
+                     f"made from other training data (SHA-256 "
+                     f"{saved['data_fingerprint'][:12]}..., now "
+                     f"{fingerprint[:12]}...); resume with the data it was "
+                     f"made from, or start afresh in another folder")
   if epoch > config.fit.epochs:
     raise ValueError(f"cannot resume: the latest checkpoint is at epoch "
                      f"{epoch}, past epochs={config.fit.epochs}; set epochs "

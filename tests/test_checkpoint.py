@@ -60,8 +60,14 @@ def test_resume_after_sigkill_is_bitwise_exact(tmp_path):
   for p in (resumed, uninterrupted):
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
-    # Progress lines only: orbax's INFO lines (dozens per save) are hidden.
-    assert "checkpoint_manager.py" not in err and "epoch 60/60" in err, err
+    # Progress lines only: orbax's INFO lines (dozens per save) are hidden;
+    # the resumed run says first where it goes on from.
+    lines = err.splitlines()
+    assert "epoch 60/60" in err and all(re.fullmatch(
+        r"\d\d:\d\d:\d\d (epoch \d+/60 .*|--resume: .*)", l)
+                                        for l in lines), err
+    assert ("--resume: going on from the checkpoint of epoch "
+            f"{max(saved)} in" in lines[0]) == (p is resumed), lines[0]
   with np.load(os.path.join(killed, "params.npz")) as a, \
       np.load(os.path.join(whole, "params.npz")) as b:
     assert sorted(a.files) == sorted(b.files)
@@ -268,6 +274,11 @@ def test_resume_refuses_other_training_data(tmp_path):
     experiment.train_and_evaluate(config.replace(epochs=4),
                                   checkpoint_dir=folder, resume=True)
   write(labels)   # the same data again: resumes
+  # A setting that changes the arrays too is named (it blamed the data).
+  with pytest.raises(ValueError, match="made with dtype='float32', this "
+                     "run has dtype='float64'"):
+    experiment.train_and_evaluate(config.replace(epochs=4, dtype="float64"),
+                                  checkpoint_dir=folder, resume=True)
   again = experiment.train_and_evaluate(config.replace(epochs=4),
                                         checkpoint_dir=folder, resume=True)
   assert again.summary.epochs_run == 4
