@@ -240,9 +240,24 @@ def expand_presets(argv: Sequence[str]) -> list[str]:
                                                    "-preset=")) else None
     if name is not None:
       if name not in presets():
+        hint = (f" (a file of flags is read by --flagfile={name})"
+                if os.path.isfile(name) else "")
         fail(f"--preset={name}: no such preset; one of: "
-             f"{', '.join(presets())}")
-      out.append(f"--flagfile={os.path.join(PRESETS, name + '.flags')}")
+             f"{', '.join(presets())}{hint}")
+      preset_file = os.path.join(PRESETS, name + ".flags")
+      # A flag before the preset that the preset sets would be overridden
+      # without a word: the flags after it override it.
+      with open(preset_file) as f:
+        sets = {line.split("=", 1)[0].strip().lstrip("-") for line in f
+                if line.strip().startswith("-")}
+      before = [a for a in out if a.startswith("-")
+                and a.lstrip("-").split("=", 1)[0] in sets]
+      if before:
+        fail(f"{', '.join(before)} before --preset={name}, which sets "
+             f"{'them' if len(before) > 1 else 'it'} too: flags after the "
+             f"preset override it, so put {'them' if len(before) > 1 else 'it'}"
+             f" after")
+      out.append(f"--flagfile={preset_file}")
     elif arg.startswith("--flagfile="):
       path = arg.split("=", 1)[1]
       preset = os.path.basename(path).removesuffix(".flags")

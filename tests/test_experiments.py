@@ -77,6 +77,13 @@ def test_train_writes_results(tmp_path):
      "--learning_rate=0.1)"),
     ("--epochs=1 extra", "error: unexpected argument 'extra'"),
     ("--epochs=1 -- more", "error: unexpected argument 'more'"),
+    # A flag the preset sets, before it, was overridden without a word.
+    ("--epochs=5 --preset=moons_batch", "error: --epochs=5 before "
+     "--preset=moons_batch, which sets it too: flags after the preset "
+     "override it, so put it after"),
+    ("--preset=experiments/flags/moons_batch.flags",
+     "(a file of flags is read by "
+     "--flagfile=experiments/flags/moons_batch.flags)"),
 ])
 def test_bad_flags_fail_in_one_line(tmp_path, flag, names):
   proc = run("experiments.train", *flag.split(), f"--workdir={tmp_path}")
