@@ -83,10 +83,16 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
   if "learning_curves" in names:
     # A perceptron's training "cost" is the share of the epoch's examples
     # it misclassified (and updated on).
+    config = results["config"]
     cost = ("mistakes (fraction of the epoch)"
-            if results["config"].get("model") == "perceptron" else "cost")
+            if config.get("model") == "perceptron" else "cost")
+    # With early stopping the run keeps its best validation epoch's
+    # parameters, whether or not it stopped before the last epoch.
+    kept = (results.get("best_epoch") or 0
+            if config.get("early_stopping_patience") else 0)
     written.append(plots.learning_curves(
-        history, figure_file(workdir, "learning_curves", fmt), title, cost))
+        history, figure_file(workdir, "learning_curves", fmt), title, cost,
+        threshold=config.get("cost_threshold") or 0.0, kept_epoch=kept))
   if "confusion_matrix" in names and results.get("confusion_matrix"):
     written.append(plots.confusion_matrix(
         results["confusion_matrix"],

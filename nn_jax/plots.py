@@ -183,11 +183,14 @@ def log_ticks(ax: plt.Axes, axis: str = "x",
 
 
 def learning_curves(history: dict, path: str, title: str = "",
-                    cost: str = "cost") -> str:
+                    cost: str = "cost", threshold: float = 0.0,
+                    kept_epoch: int = 0) -> str:
   """Plots cost and accuracy per epoch (train and validation) to ``path``;
   the cost alone when no accuracy is finite (regression). ``title`` (as
   from :func:`run_title`) heads the figure; ``cost`` names what the
-  ``*_loss`` series measure (a perceptron's: its mistakes)."""
+  ``*_loss`` series measure (a perceptron's: its mistakes); a
+  ``threshold`` > 0 (the run's cost_threshold) is a line on the cost, a
+  ``kept_epoch`` > 0 (early stopping's) a line across both panels."""
   has_acc = any(np.isfinite(np.asarray(history.get(f"{s}_accuracy", []),
                                        float)).any() for s in ("train", "val"))
   fig, axes = plt.subplots(1, 2 if has_acc else 1,
@@ -215,6 +218,12 @@ def learning_curves(history: dict, path: str, title: str = "",
   if len(epochs) and not finite.size:   # it diverged in its first epoch
     ax_loss.text(0.5, 0.5, f"no finite {cost} to draw\n(the run diverged)",
                  transform=ax_loss.transAxes, ha="center", va="center")
+  if threshold > 0:
+    ax_loss.axhline(threshold, color="0.35", ls=":",
+                    label=f"cost_threshold {_number(threshold)}")
+  for ax in (axes[0] if kept_epoch > 0 else ()):
+    ax.axvline(kept_epoch, color="0.35", ls="-.", lw=1,
+               label=f"parameters kept: epoch {kept_epoch}")
   if has_acc:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
   # The epochs' span, with matplotlib's margins, also for one epoch.
@@ -517,7 +526,7 @@ def regression_fit(predict: Callable[[np.ndarray], np.ndarray], x, y,
       if panel.get("plane"):
         ax.set(xlabel="$y_1$", ylabel="$y_2$", title="the outputs' curve")
       else:
-        ax.set(xlabel=x_label, ylabel=name, title=f"{name} against x")
+        ax.set(xlabel=x_label, ylabel=name, title=f"{name} against $x$")
     else:
       o = np.asarray(predict(x), float).reshape(len(x), -1)[:, j]
       ax.scatter(y[:, j], o, s=8, color="tab:red")

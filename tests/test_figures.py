@@ -468,3 +468,26 @@ def test_the_learning_curves_of_a_run_that_diverged_at_once(tmp_path,
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t
              <= ax.get_xlim()[1]]
     assert ticks == [1], ticks
+
+
+def test_the_learning_curves_mark_the_threshold_and_the_kept_epoch(
+    tmp_path, closed_figures):
+  # A run's cost_threshold is a line on its cost; with early stopping the
+  # epoch whose parameters the run kept is a line across both panels.
+  history = {"train_loss": [0.9, 0.5, 0.3, 0.2], "val_loss": [1, .6, .5, .7],
+             "train_accuracy": [.5, .7, .8, .9], "val_accuracy": [.5, .6,
+                                                                 .7, .6]}
+  results = {"config": {"model": "mlp", "cost_threshold": 0.1,
+                        "early_stopping_patience": 2}, "best_epoch": 3}
+  drawing.record_figures(str(tmp_path), history, results, "png",
+                         names=("learning_curves",))
+  cost, accuracy = closed_figures[0].axes
+  labels = lambda ax: [line.get_label() for line in ax.lines]
+  assert labels(cost) == ["training", "validation", "cost_threshold 0.1",
+                          "parameters kept: epoch 3"]
+  assert labels(accuracy)[-1] == "parameters kept: epoch 3"
+  # Without them: the curves alone.
+  results = {"config": {"model": "mlp"}, "best_epoch": 3}
+  drawing.record_figures(str(tmp_path), history, results, "png",
+                         names=("learning_curves",))
+  assert labels(closed_figures[1].axes[0]) == ["training", "validation"]
