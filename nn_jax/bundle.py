@@ -36,7 +36,7 @@ the training rows lacked) raises the ``ValueError`` training raises.
 import dataclasses
 import json
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import jax
 import numpy as np
@@ -135,6 +135,11 @@ class Model:
 
   def encode(self, rows) -> np.ndarray:
     """The network's inputs (float32) for raw ``rows`` (see the module)."""
+    if isinstance(rows, Mapping):
+      raise ValueError("rows is one record (a dict); pass a list of "
+                       "records, e.g. [record]")
+    if isinstance(rows, (list, tuple)) and not rows:   # no rows, no outputs
+      return np.zeros((0, self.sizes[0]), np.float32)
     if isinstance(rows, (str, os.PathLike)):
       x = self._table.inputs(tabular.read_csv(os.fspath(rows)))
     elif isinstance(rows, tabular.Table):   # a CSV file read already

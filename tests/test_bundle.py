@@ -130,7 +130,18 @@ def test_bad_rows_give_trainings_errors(csv_run, tmp_path):
     model.predict([{"x": 1, "color": "red", "size": "L+"}])
   with pytest.raises(ValueError, match=r"each row needs 3 cells"):
     model.predict([[1.0, "red"]])
+  # One record, not a list of them: said so (it asked for 3 cells a row).
+  with pytest.raises(ValueError, match=r"rows is one record \(a dict\); "
+                     r"pass a list of records"):
+    model.predict({"x": 1, "color": "red", "size": "S"})
   del config
+
+
+def test_no_rows_give_no_predictions(csv_run):
+  # An empty list of rows (it failed naming a missing column).
+  model = nn_jax.load_model(csv_run[2])
+  assert model.predict([]).shape == (0,)
+  assert model.predict_proba([]).shape == (0, 2)
 
 
 def _damaged(workdir, tmp_path, name, damage):
