@@ -2,6 +2,9 @@ r"""Redraws a finished run's figures from the files in its workdir.
 
   python -m experiments.plot --workdir=runs/train [--figure_format=pdf]
 
+In the format of the figures already in the workdir (where they are of one
+format), else --figure_format's.
+
 Handles the runs of experiments.train (from metrics.jsonl, results.json
 and, for decision regions and regression fits, params.npz:
 learning_curves, confusion_matrix, decision_regions, regression_fit) and
@@ -129,8 +132,21 @@ def redraw(workdir: str) -> list:
            f"runs of {handled()}")
 
 
+def formats_in(workdir: str) -> list:
+  """The figure formats of the files in ``workdir`` (its own, not its
+  subfolders')."""
+  names = os.listdir(workdir) if os.path.isdir(workdir) else []
+  return sorted({n.rsplit(".", 1)[1] for n in names if "." in n}
+                & set(FLAGS["figure_format"].parser.enum_values))
+
+
 def main(argv):
   del argv
+  found = formats_in(FLAGS.workdir)
+  if not FLAGS["figure_format"].present and len(found) == 1:
+    # The run's own format (a run drawn as svg is redrawn as svg, not png
+    # beside it), unless --figure_format says otherwise.
+    FLAGS.figure_format = found[0]
   for path in redraw(FLAGS.workdir):
     print(path)
 

@@ -99,21 +99,39 @@ def test_no_script_names_a_figure_format_of_its_own():
         assert suffix not in source, (name, suffix)
 
 
+def command(workdir, module, *flags) -> list:
+  """Runs ``module`` with ``flags`` in ``workdir``; the words it printed."""
+  proc = subprocess.run([sys.executable, "-m", module, *flags,
+                         f"--workdir={workdir}"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  return proc.stdout.split()
+
+
 @pytest.mark.slow
 def test_figures_drawn_later_go_with_the_next_run(tmp_path):
   # The figures experiments.plot draws into a run's workdir are outputs of
   # that run: the next run there removes them with its own (they stayed,
   # titled with the old run's settings, beside the new results).
-  def command(module, *flags):
-    proc = subprocess.run([sys.executable, "-m", module, *flags,
-                           f"--workdir={tmp_path}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
   run = ("experiments.train", "--dataset=iris", "--hidden=4", "--nofigures")
-  command(*run, "--epochs=2")
-  command("experiments.plot")
+  command(tmp_path, *run, "--epochs=2")
+  command(tmp_path, "experiments.plot")
   assert (tmp_path / "learning_curves.png").exists()
-  command(*run, "--epochs=3")
+  command(tmp_path, *run, "--epochs=3")
   assert not list(tmp_path.glob("*.png"))
   assert json.loads((tmp_path / "results.json").read_text())[
       "epochs_run"] == 3
+
+
+@pytest.mark.slow
+def test_figures_are_redrawn_in_the_runs_format(tmp_path):
+  # A run drawn as svg is redrawn as svg (it was redrawn as png beside
+  # it), unless --figure_format says otherwise.
+  command(tmp_path, "experiments.train", "--dataset=iris", "--hidden=4",
+          "--epochs=2", "--figure_format=svg")
+  assert sorted(os.path.basename(p) for p in command(
+      tmp_path, "experiments.plot")) == ["confusion_matrix.svg",
+                                         "learning_curves.svg"]
+  assert not list(tmp_path.glob("*.png"))
+  assert command(tmp_path, "experiments.plot",
+                 "--figure_format=png")[0].endswith(".png")
