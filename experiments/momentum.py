@@ -180,12 +180,9 @@ def draw_digits(path: str, out: dict, mus: list, steps: list,
            "range)", title=f"effective step eta/(1-mu) = "
            f"{r['effective_step']:g}")
     ax.legend(fontsize=7)
-  num_epochs = out["rows"][0]["train_cost"].shape[1]
   for ax in axes[0, :-1]:
     plots.log_ticks(ax, "y")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    pad = 0.05 * max(num_epochs - 1, 1)   # as matplotlib's margins
-    ax.set_xlim(1 - pad, num_epochs + pad)   # also with nothing drawn
+    plots.epoch_axis(ax, out["rows"][0]["train_cost"].shape[1])
     if not any(np.isfinite(line.get_ydata()).any() for line in ax.lines):
       ax.text(0.5, 0.5, "every run diverged:\nno finite cost to draw",
               transform=ax.transAxes, ha="center", va="center")

@@ -226,18 +226,24 @@ def learning_curves(history: dict, path: str, title: str = "",
                label=f"parameters kept: epoch {kept_epoch}")
   if has_acc:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-  # The epochs' span, with matplotlib's margins, also for one epoch.
-  pad = 0.05 * max(len(epochs) - 1, 10)
   for ax in axes[0]:
     ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(
-        integer=True, min_n_ticks=1))
-    ax.set_xlim(1 - pad, max(len(epochs), 1) + pad)
+    epoch_axis(ax, len(epochs))
     if ax.lines:
       ax.legend()
   if title:
     fig.suptitle(title)
   return save(fig, path)
+
+
+def epoch_axis(ax: plt.Axes, num_epochs: int) -> None:
+  """An x-axis of epochs 1 .. ``num_epochs``: whole-number ticks (the one
+  epoch's too), the span with matplotlib's 5% margins, at least half an
+  epoch, also where nothing finite is drawn."""
+  pad = 0.05 * max(num_epochs - 1, 10)
+  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(
+      integer=True, min_n_ticks=1))
+  ax.set_xlim(1 - pad, max(num_epochs, 1) + pad)
 
 
 def class_colors(k: int) -> list:
