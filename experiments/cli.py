@@ -49,6 +49,7 @@ try:
   from absl import logging
   import numpy as np
 
+  from experiments import drawing
   from nn_jax import caches
   from nn_jax import config as config_lib
   # pylint: enable=g-import-not-at-top
@@ -117,7 +118,7 @@ flags.DEFINE_string(
     "JAX_COMPILATION_CACHE_DIR, if set, takes precedence.")
 
 flags.DEFINE_enum(
-    "figure_format", "png", ["png", "pdf", "svg"],
+    "figure_format", "png", list(drawing.FIGURE_FORMATS),
     "File format of the figures a script writes (png at 150 dpi; pdf and "
     "svg as vector graphics, for a report).")
 
@@ -408,8 +409,9 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
                     in FLAGS else 0) else "")
       live = (os.path.join(FLAGS.workdir, "live", "metrics.jsonl")
               if "workdir" in FLAGS and "log_every" in FLAGS else "")
-      kept = (f" Its epochs so far are in {live}." if live
-              and os.path.exists(live) else "")
+      kept = (f" Its epochs so far are in {live} (python -m "
+              f"experiments.plot --workdir={FLAGS.workdir} draws them)."
+              if live and os.path.exists(live) else "")
       fail(f"interrupted{done}; the earlier results in the workdir are as "
            f"they were.{kept}{resume}", code=INTERRUPTED)
   app.run(guarded, flags_parser=_parse_flags)

@@ -45,6 +45,10 @@ TIMEOUT_S = 300
 FORKS = sys.platform.startswith("linux")
 
 
+# The figure formats a script writes (--figure_format).
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
 def figure_file(workdir: str, name: str, fmt: str) -> str:
   """The path of figure ``name`` in ``workdir``, in format ``fmt``."""
   return os.path.join(workdir, f"{name}.{fmt}")
@@ -53,7 +57,12 @@ def figure_file(workdir: str, name: str, fmt: str) -> str:
 def read_history(path: str) -> dict:
   """Reads metrics.jsonl back into ``{name: np.ndarray}`` (null -> NaN)."""
   with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+    return read_history_lines(f)
+
+
+def read_history_lines(lines) -> dict:
+  """:func:`read_history` of metrics.jsonl's ``lines``."""
+  rows = [json.loads(line) for line in lines if line.strip()]
   names = [k for k in (rows[0] if rows else {}) if k != "epoch"]
   return {n: np.array([np.nan if r[n] is None else r[n] for r in rows],
                       float) for n in names}
@@ -73,12 +82,12 @@ def run_title(results: dict) -> str:
 
 
 def record_figures(workdir: str, history: dict, results: dict, fmt: str,
-                   names: tuple = RECORDS) -> list[str]:
+                   names: tuple = RECORDS, note: str = "") -> list[str]:
   """Draws a run's learning curves and (for a classifier) its confusion
-  matrix, those of them in ``names``, into ``workdir`` in format ``fmt``;
-  returns their paths."""
+  matrix, those of them in ``names``, into ``workdir`` in format ``fmt``,
+  ``note`` a last line of their title; returns their paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
-  title = run_title(results)
+  title = "\n".join(t for t in (run_title(results), note) if t)
   written = []
   if "learning_curves" in names:
     # A perceptron's training "cost" is the share of the epoch's examples

@@ -125,12 +125,28 @@ class Workdir:
       raise
     return self
 
-  def live_log(self) -> "LiveLog":
+  def live_log(self, run: Optional[dict] = None) -> "LiveLog":
     """The run's :class:`LiveLog` in ``<workdir>/live``, started afresh
-    (in the private staging folder of a process that writes no results)."""
+    (in the private staging folder of a process that writes no results);
+    ``run`` (the run's settings) goes beside it."""
     where = self.path if self._lock is not None else self.staging
-    self._live = LiveLog(os.path.join(where, LiveLog.FOLDER))
+    self._live = LiveLog(os.path.join(where, LiveLog.FOLDER), run)
     return self._live
+
+  @classmethod
+  def in_use(cls, path: str) -> bool:
+    """Whether a run holds the workdir ``path`` now (its lock is taken)."""
+    import fcntl  # pylint: disable=g-import-not-at-top
+    try:
+      with open(os.path.join(path, cls.LOCK)) as f:
+        try:   # shared and let go at once: a run starting now is not held
+          fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+          return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError:   # no lock file: no run has held it
+      pass
+    return False
 
   def commit(self) -> list[str]:
     """Moves the staged outputs into place, then removes the live log;
@@ -188,22 +204,29 @@ class Workdir:
 class LiveLog:
   """A run's metrics written as they come: ``metrics.jsonl`` (a line per
   epoch, as the finished run's) and TensorBoard scalars in ``tensorboard/``
-  (the same tags), both in ``folder``. Call it as ``log(epoch, metrics)``
+  (the same tags), both in ``folder``, with the run's settings (``run``,
+  e.g. ``{"config": Config.flat()}``) in ``run.json``, from which
+  ``experiments.plot`` draws the epochs so far (``learning_curves.*``
+  there). Call it as ``log(epoch, metrics)``
   (a :func:`nn_jax.train.fit` ``on_progress``); each call's line and events
   are handed to the operating system before it returns, so a run killed
   at any moment, even by SIGKILL, leaves every epoch reported so far (a
   power cut may lose what the system had not yet written to disk).
-  Starting one removes the files an earlier one left in ``folder``; nothing
-  else there is touched.
+  Starting one removes the files an earlier one left in ``folder`` (and
+  the figure drawn from them); nothing else there is touched.
   """
 
   FOLDER = "live"
   EVENTS = "events.out.tfevents."
+  RUN = "run.json"
+  FIGURE = "learning_curves"
 
-  def __init__(self, folder: str):
+  def __init__(self, folder: str, run: Optional[dict] = None):
     self.folder = folder
     self.remove()
     os.makedirs(os.path.join(folder, "tensorboard"), exist_ok=True)
+    if run is not None:
+      write_json(os.path.join(folder, self.RUN), run)
     self.metrics_path = os.path.join(folder, "metrics.jsonl")
     self._metrics = open(self.metrics_path, "w")   # pylint: disable=consider-using-with
     # An event file written here, in this thread, and flushed without
@@ -242,11 +265,15 @@ class LiveLog:
       self._events.close()
 
   def remove(self) -> None:
-    """Closes the files and removes them (and the folders left empty)."""
+    """Closes the files and removes them, the figure drawn from them, and
+    the folders left empty."""
     if hasattr(self, "_metrics"):
       self.close()
     board = os.path.join(self.folder, "tensorboard")
-    names = [os.path.join(self.folder, "metrics.jsonl")] + (
+    figures = [drawing.figure_file(self.folder, self.FIGURE, fmt)
+               for fmt in drawing.FIGURE_FORMATS]
+    names = [os.path.join(self.folder, n) for n in ("metrics.jsonl",
+                                                    self.RUN)] + figures + (
         [os.path.join(board, f) for f in os.listdir(board)
          if f.startswith(self.EVENTS)] if os.path.isdir(board) else [])
     for name in names:

@@ -2,6 +2,11 @@ r"""Redraws a finished run's figures from the files in its workdir.
 
   python -m experiments.plot --workdir=runs/train [--figure_format=pdf]
 
+A run of experiments.train that is still training there, or was stopped
+(Ctrl-C, a kill), has its epochs so far in live/: their learning curves
+are drawn into live/ (learning_curves.png), titled as such, beside the
+figures of the finished run there, if any.
+
 In the format of the figures already in the workdir (where they are of one
 format), else --figure_format's.
 
@@ -114,8 +119,55 @@ def stored_network(workdir: str, results: dict):
           splits.test.x, splits.test.y), None
 
 
+def live_figure(workdir: str) -> list:
+  """The learning curves of the epochs that the run in ``workdir`` has
+  reported so far (``live/``: a run still training, or one that was
+  stopped), drawn into ``live/``; returns their paths (none where there is
+  no such run)."""
+  folder = os.path.join(workdir, outputs.LiveLog.FOLDER)
+  path = os.path.join(folder, "metrics.jsonl")
+  try:
+    with open(path) as f:   # whole lines: not one being written
+      lines = [line for line in f if line.endswith("\n")]
+  except OSError:   # no live log
+    return []
+  try:
+    history = drawing.read_history_lines(lines)
+  except json.JSONDecodeError as e:
+    cli.fail(f"--workdir={workdir}: {os.path.relpath(path, workdir)} is "
+             f"not valid JSON ({e})")
+  epochs = len(history.get("train_loss", ()))
+  if not epochs:
+    return []
+  try:
+    with open(os.path.join(folder, outputs.LiveLog.RUN)) as f:
+      config = json.load(f)["config"]
+  except (OSError, ValueError, TypeError, KeyError):   # none, or not whole
+    config = {}
+  state = ("still training" if outputs.Workdir.in_use(workdir)
+           else "stopped before its end")
+  cli.log("--workdir=%s holds a run %s: drawing the %d epochs it reported "
+          "(live/)", workdir, state, epochs)
+  return drawing.record_figures(folder, history, {
+      "config": config if isinstance(config, dict) else {},
+      "epochs_run": epochs}, FLAGS.figure_format, ("learning_curves",),
+                                note=f"{state}: the epochs it reported "
+                                f"(live/)")
+
+
 def redraw(workdir: str) -> list:
-  """Redraws the figures of the run in ``workdir``; returns their paths."""
+  """Redraws the figures of the run in ``workdir``, and those of a run
+  still training there or stopped (:func:`live_figure`); returns their
+  paths."""
+  live = live_figure(workdir)
+  if live and not os.path.exists(os.path.join(workdir, "results.json")):
+    return live
+  return live + finished(workdir)
+
+
+def finished(workdir: str) -> list:
+  """Redraws the figures of the finished run in ``workdir``; returns their
+  paths."""
   results = read_results(workdir)
   kind = kind_of(results)
   if kind == "train":
@@ -137,7 +189,7 @@ def formats_in(workdir: str) -> list:
   subfolders')."""
   names = os.listdir(workdir) if os.path.isdir(workdir) else []
   return sorted({n.rsplit(".", 1)[1] for n in names if "." in n}
-                & set(FLAGS["figure_format"].parser.enum_values))
+                & set(drawing.FIGURE_FORMATS))
 
 
 def main(argv):

@@ -10,7 +10,8 @@ Every setting of nn_jax.config is a flag of the same name; --preset=NAME
 reads one of the presets that ship with the package (experiments/flags).
 While it trains, a network's metrics go to <workdir>/live/ every
 --log_every epochs (metrics.jsonl, tensorboard/), kept if the run is
-stopped. On success it writes to
+stopped; experiments.plot draws them (live/learning_curves.png), during
+the run or after it was stopped. On success it writes to
 --workdir: results.json, metrics.jsonl (one line per epoch),
 learning_curves.png, params.npz (the trained parameters), model.json
 (the rest of the model that nn_jax.load_model and experiments.predict
@@ -79,7 +80,7 @@ def main(argv):
       # network; matplotlib is imported while it trains.
       outputs.import_in_background()
     progress = cli.Progress(config.fit.epochs)
-    live = workdir.live_log()
+    live = workdir.live_log(run={"config": config.flat()})
 
     def report(epoch, metrics):
       live(epoch, metrics)

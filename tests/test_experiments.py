@@ -600,6 +600,25 @@ def test_a_killed_run_keeps_its_epochs_and_the_earlier_results(tmp_path):
   assert {n: (tmp_path / n).read_bytes() for n in earlier} == earlier
   events = os.listdir(tmp_path / "live" / "tensorboard")
   assert len(events) == 1 and events[0].startswith("events.out.tfevents.")
+  # experiments.plot draws those epochs' learning curves into live/, said
+  # to be of a stopped run, and the earlier run's figures as before.
+  figures = {n: (tmp_path / n).read_bytes()
+             for n in ("learning_curves.png", "confusion_matrix.png")}
+  proc = run("experiments.plot", f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.split() == [
+      str(tmp_path / "live" / "learning_curves.png"),
+      *(str(tmp_path / n) for n in figures)]
+  assert (f"--workdir={tmp_path} holds a run stopped before its end: "
+          f"drawing the 3 epochs it reported (live/)") in proc.stderr
+  assert (tmp_path / "live" / "learning_curves.png").stat().st_size > 5_000
+  assert {n: (tmp_path / n).read_bytes() for n in figures} == figures
+  # The next run that finishes takes the stopped one's live/ away, figure
+  # and all.
+  assert run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", "--nofigures",
+             f"--workdir={tmp_path}").returncode == 0
+  assert not (tmp_path / "live").exists()
 
 
 def test_help_describes_an_installed_command_as_its_module(python):

@@ -150,6 +150,8 @@ def test_two_runs_on_one_workdir_and_ctrl_c(tmp_path):
   last = err.strip().splitlines()[-1]
   assert last.startswith("error: interrupted after epoch ")
   assert "--resume continues from the latest" in last
+  assert (f"Its epochs so far are in {tmp_path}/live/metrics.jsonl (python "
+          f"-m experiments.plot --workdir={tmp_path} draws them)") in last
   assert not [d for d in os.listdir(tmp_path) if "staging" in d]
 
 
@@ -191,13 +193,17 @@ def test_the_live_log_is_kept_by_a_failed_run_and_removed_on_success(
   before = _contents(tmp_path)
   with pytest.raises(ValueError):
     with outputs.Workdir(str(tmp_path)) as w:
-      log = w.live_log()
+      log = w.live_log(run={"config": {"epochs": 9}})
       log(1, METRICS)
       log(2, METRICS)
       raise ValueError("stopped")
   kept = (tmp_path / "live" / "metrics.jsonl").read_text()
   assert [json.loads(l)["epoch"] for l in kept.splitlines()] == [1, 2]
   assert len(os.listdir(tmp_path / "live" / "tensorboard")) == 1
+  assert json.loads((tmp_path / "live" / "run.json").read_text()) == {
+      "config": {"epochs": 9}}
+  # The figure experiments.plot draws from them goes with them.
+  (tmp_path / "live" / "learning_curves.svg").write_text("<svg/>")
   shutil.move(tmp_path / "live", tmp_path.parent / "live_aside")
   assert _contents(tmp_path) == before
   shutil.move(tmp_path.parent / "live_aside", tmp_path / "live")
@@ -210,6 +216,16 @@ def test_the_live_log_is_kept_by_a_failed_run_and_removed_on_success(
       f.write("new")
     w.commit()
   assert sorted(os.listdir(tmp_path / "live")) == ["notes.txt"]
+
+
+def test_a_workdir_is_in_use_while_a_run_holds_it(tmp_path):
+  assert not outputs.Workdir.in_use(str(tmp_path))   # never used
+  with outputs.Workdir(str(tmp_path)):
+    assert outputs.Workdir.in_use(str(tmp_path))
+    assert outputs.Workdir.in_use(str(tmp_path))   # asking takes nothing
+  assert not outputs.Workdir.in_use(str(tmp_path))   # its lock file stays
+  with outputs.Workdir(str(tmp_path)):   # and asking left it free
+    pass
 
 
 def test_the_staging_folder_of_a_killed_run_goes_with_the_next_run(

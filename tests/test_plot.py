@@ -135,3 +135,28 @@ def test_figures_are_redrawn_in_the_runs_format(tmp_path):
   assert not list(tmp_path.glob("*.png"))
   assert command(tmp_path, "experiments.plot",
                  "--figure_format=png")[0].endswith(".png")
+
+
+@pytest.mark.slow
+def test_plot_draws_the_epochs_of_a_run_still_training(tmp_path):
+  # A run holds the workdir and has reported 2 of its 9 epochs to live/
+  # (the last line half written): experiments.plot draws those 2, says the
+  # run is still training, and draws nothing else (no run finished there).
+  from experiments import outputs  # pylint: disable=g-import-not-at-top
+  metrics = {"train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.6,
+             "val_accuracy": 0.7}
+  with outputs.Workdir(str(tmp_path)) as workdir:
+    log = workdir.live_log(run={"config": {"dataset": "iris", "epochs": 9,
+                                           "hidden": [4]}})
+    log(1, metrics)
+    log(2, metrics)
+    with open(tmp_path / "live" / "metrics.jsonl", "a") as f:
+      f.write('{"epoch": 3, "train_lo')
+    returncode, stderr = finish(start("experiments.plot",
+                                      f"--workdir={tmp_path}"))
+    log.close()
+  assert returncode == 0, stderr
+  assert (f"--workdir={tmp_path} holds a run still training: drawing the 2 "
+          f"epochs it reported (live/)") in stderr
+  assert figure_files(tmp_path) == []
+  assert figure_files(tmp_path / "live") == ["learning_curves.png"]
