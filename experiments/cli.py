@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from typing import Any, Callable, Optional, Sequence
+import warnings
 
 
 def _a_command() -> bool:
@@ -78,6 +79,20 @@ class _QuietOrbax(std_logging.Filter):
 
 
 logging.get_absl_handler().addFilter(_QuietOrbax())
+
+
+def _plain_warnings(previous):
+  """``warnings.showwarning`` that logs the library's own warnings (of the
+  categories it defines) as a command's other lines (``HH:MM:SS warning:
+  message``), not as Python's ``file:line: Category: message`` and its
+  source line."""
+  def show(message, category, filename, lineno, file=None, line=None):
+    if not category.__module__.startswith("nn_jax."):
+      return previous(message, category, filename, lineno, file, line)
+    logging.warning("%s", message)
+    return None
+  show.nn_jax_plain = True
+  return show
 
 
 class _Plain(std_logging.Formatter):
@@ -389,6 +404,8 @@ def run(main: Callable[[list], Any], compilation_cache: bool = True) -> None:
   atexit.register(gc.freeze)
   help_of(main)
   logging.get_absl_handler().setFormatter(_Plain())
+  if not getattr(warnings.showwarning, "nn_jax_plain", False):
+    warnings.showwarning = _plain_warnings(warnings.showwarning)
   def guarded(argv):
     start_distributed()
     if compilation_cache:

@@ -30,13 +30,17 @@ are the feature columns in order; for a built-in data set its columns are
 the raw inputs as the data set has them (digits' pixels in [0, 1], the
 vowels' frequencies in Hz), and a CSV file or records name them by
 ``model.input_names``. A bad row (a missing column or value, a category
-the training rows lacked) raises the ``ValueError`` training raises.
+the training rows lacked) raises the ``ValueError`` training raises. For a
+built-in data set, ``model.json`` also holds the training inputs' range
+per input; inputs beyond it by more than its width are predicted with an
+:class:`InputRangeWarning` naming them.
 """
 
 import dataclasses
 import json
 import os
 from typing import Mapping, Sequence
+import warnings
 
 import jax
 import numpy as np
@@ -66,14 +70,23 @@ def describe(config: config_lib.Config, run) -> dict:
   else:
     names = (list(config.data.vowel_features) if config.data.dataset ==
              "vowels" else [f"x{i + 1}" for i in range(train.x.shape[1])])
+    log = config.data.dataset == "vowels" and config.data.log_frequency
+    raw = np.asarray(train.x, np.float64)   # the inputs as rows give them
+    raw = raw if enc is None else enc.invert(raw)
+    raw = np.exp(raw) if log else raw
+    # To 7 digits of each column's power of ten: from the float32 codes,
+    # 0 and 1 come back as about 1e-8 and 1 - 1e-8.
+    top = np.abs(raw).max(axis=0, initial=0)
+    scale = 10.0 ** np.ceil(np.log10(np.where(top > 0, top, 1.0)))
+    raw = np.round(raw / scale, 7) * scale + 0.0   # no -0.0
     inputs = {"kind": "arrays", "dataset": config.data.dataset,
-              "names": names, "log_frequency": (
-                  config.data.dataset == "vowels"
-                  and config.data.log_frequency),
+              "names": names, "log_frequency": log,
               "encoding": None if enc is None else {
                   "kind": type(enc).__name__,
                   **{k: np.asarray(v).tolist()
-                     for k, v in enc._asdict().items()}}}
+                     for k, v in enc._asdict().items()}},
+              "range": {"low": raw.min(axis=0).tolist(),
+                        "high": raw.max(axis=0).tolist()}}
     target = "label"
   network = {"sizes": list(run.summary.sizes),
              **dataclasses.asdict(config.net)}
@@ -123,6 +136,11 @@ class Model:
           **{k: np.asarray(v, np.float64) for k, v in enc.items()
              if k != "kind"})
       self._log = bool(inputs["log_frequency"])
+      # The training inputs' range per input (a model.json before it: None).
+      seen = inputs.get("range")
+      self._range = None if seen is None else (
+          np.asarray(seen["low"], np.float64),
+          np.asarray(seen["high"], np.float64))
     self._arrays = inputs["kind"] == "arrays"
     self._model = self.net.make() if self.net.model == "mlp" else None
 
@@ -162,9 +180,37 @@ class Model:
           [dict(zip(self.input_names, r)) for r in rows], "rows"))
     if not self._arrays:
       return x
+    self._check_range(x)
     if self._log:
       x = np.log(x)
     return x if self._encoding is None else self._encoding.apply(x)
+
+  def _check_range(self, x: np.ndarray) -> None:
+    """Warns (:class:`InputRangeWarning`) where inputs lie beyond the
+    training inputs' range by more than its width: inputs on another
+    scale than the run's (digits' pixels as 0-16, say), where the network
+    only extrapolates."""
+    if self._range is None or not x.size:
+      return
+    low, high = self._range
+    width = high - low
+    width = np.where(width > 0, width, width.max(initial=0) or 1.0)
+    far = (x < low - width) | (x > high + width)
+    if not far.any():
+      return
+    columns = np.flatnonzero(far.any(axis=0))
+    shown = []
+    for j in columns[:3]:
+      value = x[np.argmax(far[:, j]), j]
+      shown.append(f"{self.input_names[j]} = {value:.4g} (trained on "
+                   f"{low[j]:.4g} to {high[j]:.4g})")
+    more = f" and {len(columns) - 3} more inputs" if len(columns) > 3 else ""
+    hint = _SCALE_HINTS.get(self.spec["inputs"]["dataset"], "")
+    warnings.warn(
+        f"{int(far.any(axis=1).sum())} of {x.shape[0]} rows have inputs far "
+        f"outside the range the network was trained on, e.g. "
+        f"{'; '.join(shown)}{more}: its outputs there are extrapolations"
+        f"{hint}", InputRangeWarning, stacklevel=2)
 
   def outputs(self, rows) -> np.ndarray:
     """The network's outputs for ``rows``, in its precision (for the
@@ -213,6 +259,16 @@ class Model:
     if self.task != data_lib.CLASSIFICATION:
       raise ValueError(f"{what}: this model predicts {self.target} "
                        f"(regression), it has no classes; use predict")
+
+
+class InputRangeWarning(UserWarning):
+  """Rows to predict with inputs far outside the training inputs' range."""
+
+
+# What a data set's rows are, where a user may hold them on another scale.
+_SCALE_HINTS = {"digits": " (the digits' pixels are in [0, 1]; "
+                          "scikit-learn's load_digits gives them as 0 to 16: "
+                          "divide those by 16)"}
 
 
 def _is_records(rows) -> bool:

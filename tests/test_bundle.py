@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -323,6 +324,22 @@ def test_built_in_runs_round_trip(tmp_path, settings):
   with jax.enable_x64(config.net.dtype == "float64"):
     x = experiment.prepare(raw, experiment.run_keys(raw)[0]).test.x
   names = np.asarray(run.summary.class_names)
+  # The training rows' range, as the rows give them: the test rows are
+  # inside it (no warning), rows far outside it warn, naming an input.
+  with jax.enable_x64(config.net.dtype == "float64"):
+    train = experiment.prepare(raw, experiment.run_keys(raw)[0]).train.x
+  seen = json.loads((tmp_path / bundle.FILE).read_text())["inputs"]["range"]
+  np.testing.assert_allclose(seen["low"], train.min(0), atol=1e-6)
+  np.testing.assert_allclose(seen["high"], train.max(0), atol=1e-6)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    model.predict(x)
+  far = np.array(x, np.float64)
+  far[0, 1] = seen["high"][1] + 2.5 * (max(seen["high"]) - min(seen["low"]))
+  with pytest.warns(bundle.InputRangeWarning, match=(
+      r"^1 of \d+ rows have inputs far outside the range the network was "
+      r"trained on, e\.g\. x2 = ")):
+    model.predict(far)
   if run.model is None:   # the perceptron: its 0/1 outputs, no probabilities
     from nn_jax import perceptron  # pylint: disable=g-import-not-at-top
     expected = perceptron.predict(run.params["w"],

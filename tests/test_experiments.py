@@ -651,12 +651,19 @@ def test_a_commands_log_lines_are_the_time_and_the_message(python,
       "from experiments import cli, train\n"
       "sys.argv[1:] = ['--dataset=iris', '--hidden=4', '--epochs=2',\n"
       f"                '--nofigures', '--workdir={tmp_path}']\n"
+      "import warnings\n"
+      "from nn_jax import bundle\n"
       "def main(argv):\n"
       "  logging.warning('a warning')\n"
+      "  warnings.warn('rows far out', bundle.InputRangeWarning)\n"
+      "  warnings.warn('not ours', UserWarning)\n"
       "  train.main(argv)\n"
       "cli.run(main)\n")
   assert proc.returncode == 0, proc.stderr
   lines = proc.stderr.splitlines()
   assert re.fullmatch(r"\d\d:\d\d:\d\d warning: a warning", lines[0]), lines
+  # The library's own warnings as a log line; others as Python shows them.
+  assert re.fullmatch(r"\d\d:\d\d:\d\d warning: rows far out", lines[1]), lines
+  assert lines[2].endswith("UserWarning: not ours"), lines
   assert re.fullmatch(r"\d\d:\d\d:\d\d epoch 1/2  train cost \S+ acc \S+  "
-                      r"val cost \S+ acc \S+", lines[1]), lines
+                      r"val cost \S+ acc \S+", lines[3]), lines
