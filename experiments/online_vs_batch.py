@@ -170,15 +170,17 @@ def main(argv):
     if rec["best_rate"] is None:
       print(f"{rec['mode']:9s} r={rec['r']}: every rate diverged")
       continue
-    reach = np.median(rec["examples_to_target"])
-    reach = (f"after {reach:.0f} examples" if np.isfinite(reach)
-             else "not reached")   # by half the seeds or more
+    reach, seconds = (np.median(rec[k]) for k in ("examples_to_target",
+                                                   "seconds_to_target"))
+    reach = (f"after {reach:.0f} examples and {seconds:.2g} CPU s"
+             if np.isfinite(reach) else "not reached")   # by half the seeds
     after = ", ".join(f"{p} passes {c:.4f}"
                       for p, c in rec["cost_after_passes"].items())
     print(f"{rec['mode']:9s} r={rec['r']}: eta {rec['best_rate']:g}, final "
           f"cost {rec['final_cost_mean']:.4f} +- {rec['final_cost_std']:.4f}"
           f" (median after {after}), cost {FLAGS.target_cost:g} {reach} "
-          f"(median), {rec['seconds_per_epoch'] * rec['epochs']:.3f} CPU s")
+          f"(medians); the whole budget "
+          f"{rec['seconds_per_epoch'] * rec['epochs']:.2g} CPU s")
   print(f"results in {workdir} ({timer.seconds:.0f} s)")
 
 

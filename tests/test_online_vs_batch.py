@@ -98,9 +98,16 @@ def test_repeating_the_data_helps_online_per_epoch_not_batch(tmp_path):
              if l.startswith(f"{rec['mode']:9s} r={rec['r']}:")]
     reached = np.isfinite(np.median([np.inf if e is None else e
                                      for e in rec["examples_to_target"]]))
-    assert ("not reached (median)" in line) == (not reached), line
+    assert ("not reached (medians)" in line) == (not reached), line
     assert ("cost 1.5 after" in line) == reached, line
     assert "inf" not in line
+    # The CPU seconds to the target where reached, then the whole budget's.
+    seconds = np.median([np.inf if t is None else t
+                         for t in rec["seconds_to_target"]])
+    assert (f"examples and {seconds:.2g} CPU s (medians)" in line) == reached
+    assert line.endswith(f"; the whole budget "
+                         f"{rec['seconds_per_epoch'] * rec['epochs']:.2g} "
+                         f"CPU s"), line
   # Online SGD reaches the target cost in two passes, batch GD does not.
   assert "cost 1.5 after" in proc.stdout and "not reached" in proc.stdout
 
