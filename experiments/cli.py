@@ -156,14 +156,16 @@ flags.DEFINE_string(
 def define_flags(*classes, defaults: Optional[dict] = None,
                  exclude: Sequence[str] = (),
                  only: Optional[Sequence[str]] = None,
+                 helps: Optional[dict] = None,
                  flag_values: flags.FlagValues = FLAGS) -> None:
   """Defines a flag for every setting of ``classes`` (default: all of
   :class:`nn_jax.config.Config`'s), named and documented as the setting,
-  with ``defaults`` where the script's differ; ``exclude`` leaves settings
-  out, ``only`` keeps just these; on ``flag_values`` (default: absl's
-  global flags). Must be called from the script's module (so that
-  ``--help`` lists the flags as the script's own)."""
-  defaults = dict(defaults or {})
+  with ``defaults`` where the script's differ and ``helps`` where it uses
+  a setting otherwise (its help text); ``exclude`` leaves settings out,
+  ``only`` keeps just these; on ``flag_values`` (default: absl's global
+  flags). Must be called from the script's module (so that ``--help``
+  lists the flags as the script's own)."""
+  defaults, helps = dict(defaults or {}), dict(helps or {})
   classes = classes or (*config_lib.GROUPS.values(), config_lib.Config)
   module = sys._getframe(1).f_globals.get("__name__")   # pylint: disable=protected-access
   if module == "__main__":   # as absl names a script's own flags
@@ -175,7 +177,7 @@ def define_flags(*classes, defaults: Optional[dict] = None,
       if name in exclude or (only is not None and name not in only):
         continue
       default = defaults.pop(name, field.default)
-      help_text = field.metadata["help"]
+      help_text = helps.pop(name, field.metadata["help"])
       check = field.metadata["check"]
       if isinstance(check, config_lib.OneOf) and "," not in help_text:
         help_text += f" One of: {', '.join(c for c in check.choices if c)}."
@@ -193,8 +195,9 @@ def define_flags(*classes, defaults: Optional[dict] = None,
                             **where)
       else:
         flags.DEFINE_list(name, list(default), help_text, **where)
-  if defaults:
-    raise ValueError(f"defaults for settings not defined: {sorted(defaults)}")
+  if defaults or helps:
+    raise ValueError(f"defaults or helps for settings not defined: "
+                     f"{sorted({**defaults, **helps})}")
 
 
 def config_from_flags(*, flag_values: flags.FlagValues = FLAGS,
@@ -459,13 +462,17 @@ def flag_dict(module_name: str) -> dict:
 class Progress:
   """Progress over epochs, called for each: a tqdm bar on a terminal
   (epoch, training cost and accuracy, validation accuracy), else an absl
-  log line every ``total / lines`` epochs (and at the last)."""
+  log line every ``total / lines`` epochs (and at the last). ``monitored``
+  names the split the run measures as its validation data (``test``
+  where a script monitors the test points)."""
 
   last_epoch = 0   # the latest epoch reported, for an interrupted run
 
-  def __init__(self, total: int, desc: str = "train", lines: int = 20):
+  def __init__(self, total: int, desc: str = "train", lines: int = 20,
+               monitored: str = "val"):
     self.total = total
     self.every = max(1, -(-total // lines))
+    self.monitored = monitored
     self.bar = None
     if sys.stderr.isatty():
       from tqdm import tqdm  # pylint: disable=g-import-not-at-top
@@ -479,7 +486,7 @@ class Progress:
     if self.bar is not None:
       self.bar.update(epoch - self.bar.n)
       names = {"train_loss": "cost", "train_accuracy": "acc",
-               "val_accuracy": "val_acc"}
+               "val_accuracy": f"{self.monitored}_acc"}
       self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
                             if k in names})
     elif epoch % self.every == 0 or epoch == self.total:
@@ -487,7 +494,8 @@ class Progress:
       splits = ("train",) if (np.isnan(m["val_loss"])
                               and np.isfinite(m["train_loss"])) else (
                                   "train", "val")
-      parts = [f"{split} cost {m[split + '_loss']:.4f}"
+      said = {"val": self.monitored}
+      parts = [f"{said.get(split, split)} cost {m[split + '_loss']:.4f}"
                + (f" acc {shown[split + '_accuracy']:.4f}"
                   if split + "_accuracy" in shown else "")
                for split in splits]

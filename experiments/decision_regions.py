@@ -48,8 +48,10 @@ from nn_jax import plots
 from nn_jax import tabular
 from nn_jax import vowels
 
-cli.define_flags(config_lib.DataConfig,
-                 defaults=dict(dataset="spiral", validation_fraction=0.0))
+# No validation split: the test points are monitored every epoch instead
+# (a validation fraction would only take training points away).
+cli.define_flags(config_lib.DataConfig, defaults=dict(dataset="spiral"),
+                 exclude=("validation_fraction",))
 cli.define_flags(config_lib.NetConfig, config_lib.OptimConfig,
                  config_lib.FitOptions, config_lib.Config,
                  defaults=dict(hidden=(32, 32), activation="tanh",
@@ -113,10 +115,12 @@ def load(config) -> tuple:
 def source(config, num_classes: int) -> str:
   """What the data are, for the figure's title."""
   d = config.data
+  log = ", the network's inputs their logarithms" if d.log_frequency else ""
   return {"csv": os.path.basename(d.csv_path), "vowels": (
       "Peterson & Barney's vowels, odd-numbered speakers train, even test "
-      f"(seed {config.seed})")}.get(d.dataset, f"{d.dataset} ({num_classes} "
-                                   f"classes, seed {config.seed})")
+      f"(seed {config.seed}){log}")}.get(d.dataset, f"{d.dataset} "
+                                         f"({num_classes} classes, seed "
+                                         f"{config.seed})")
 
 
 def describe(others: dict) -> str:
@@ -207,12 +211,12 @@ def main(argv):
   del argv
   if FLAGS.dataset == "vowels":
     vowel_preset()
-  config = cli.config_from_flags()
+  config = cli.config_from_flags(validation_fraction=0.0)
   workdir = outputs.make_workdir(FLAGS.workdir)
   splits, scaler, names, axes = load(config)
   raw, encode = ((lambda x: x,) * 2 if scaler is None
                  else (scaler.invert, scaler.apply))
-  progress = cli.Progress(config.fit.epochs)
+  progress = cli.Progress(config.fit.epochs, monitored="test")
   run = experiment.run_network(config, splits, experiment.run_keys(config),
                                time.perf_counter(), on_progress=progress)
   progress.close()

@@ -69,7 +69,9 @@ cli.define_flags(
           "optimizer", "momentum", "batch_size", "epochs", "cost_threshold",
           "seed"),
     defaults=dict(dataset="chile", activation="tanh", optimizer="sgd",
-                  batch_size=32, epochs=100, cost_threshold=0.83))
+                  batch_size=32, epochs=100, cost_threshold=0.83),
+    helps=dict(cost_threshold="The training cost (> 0) whose first epoch "
+               "below it is measured; training goes on for all --epochs."))
 flags.DEFINE_list("learning_rates", ["0.01", "0.03", "0.1", "0.3", "1"],
                   "Learning rates; each code at its best.")
 flags.DEFINE_list("widths", ["0", "16"], "Hidden units of the networks "
@@ -198,8 +200,10 @@ def draw(path: str, widths: list, rows: list, threshold: float,
         note += f", mean {means[i]:.1f} (off the scale)"
       ax_acc.text(1.01, y, note, va="center", fontsize=8,
                   transform=ax_acc.get_yaxis_transform())
-      ax_ep.plot(np.where(np.isfinite(ep), ep, top), y + jitter, "o", ms=4,
-                 color=f"C{i}", alpha=0.7)
+      hit = np.isfinite(ep)
+      for seeds, x, marker in ((hit, ep, "o"), (~hit, top, ">")):
+        ax_ep.plot(np.broadcast_to(x, ep.shape)[seeds], (y + jitter)[seeds],
+                   marker, ms=4, color=f"C{i}", alpha=0.7)
       if r["reached"]:
         ax_ep.plot([np.nanmedian(ep)] * 2, [y - 0.32, y + 0.32], "k-", lw=2)
       ax_ep.text(1.01, y, f"{r['reached']}/{len(ep)}" + (
@@ -219,8 +223,8 @@ def draw(path: str, widths: list, rows: list, threshold: float,
                xlim=(low_acc - 0.5, np.nanmax(means) + OFF_SCALE_PP / 3),
                title=("no hidden layer" if not width else
                       f"{width} hidden units") + ": test accuracy (%)")
-    ax_ep.set(xlabel="seeds (dots), median (bar); dotted: not reached; at "
-              "right: how many reached, the fastest rate",
+    ax_ep.set(xlabel="seeds (dots), median (bar); on the dotted line (>): "
+              "not reached; at right: how many reached, the fastest rate",
               title=f"epochs until the training cost < {threshold:g}",
               xlim=(0, top * 1.05))
     for ax in (ax_acc, ax_ep):

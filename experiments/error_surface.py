@@ -39,7 +39,8 @@ LOSSES = {"linear": "linear_squared", "sigmoid": "sigmoid_cross_entropy"}
 cli.define_flags(config_lib.DataConfig, config_lib.OptimConfig,
                  config_lib.FitOptions, config_lib.Config,
                  only=("n_samples", "learning_rate", "epochs", "seed"),
-                 defaults=dict(n_samples=20, learning_rate=0.1, epochs=40))
+                 defaults=dict(n_samples=20, learning_rate=0.1, epochs=40),
+                 helps=dict(n_samples="Examples of the neuron's data set."))
 flags.DEFINE_enum("neuron", "linear", tuple(LOSSES), "Output unit and cost.")
 flags.DEFINE_float("correlation", 0.8, "Correlation of x1 and x2 (|c| < 1); "
                    "the larger, the narrower the valley.")

@@ -7,12 +7,12 @@ velocity ``v <- mu v + dE/dw`` and the step ``w <- w - eta v`` (what
 ``--optimizer=momentum`` runs); ``mu = 0`` is plain gradient descent.
 
 1. The ravine: experiments.error_surface's linear neuron (two weights, no
-   bias, E = 1/2 mean squared error) on --n_samples examples whose inputs
-   have correlation --correlation (0.98: a long, narrow valley, Hessian
-   eigenvalues about 1.7 and 0.02). Full-batch descent from (-1.5, 2.5),
-   one step per epoch, for each mu of --momenta. Measured: the epochs until
-   E - E_min falls to 1% of its start E(w0) - E_min and stays there ("within
-   1% of the minimum"), at --ravine_learning_rate and over a grid of
+   bias, E = 1/2 mean squared error) on --ravine_samples examples whose
+   inputs have correlation --correlation (0.98: a long, narrow valley,
+   Hessian eigenvalues about 1.7 and 0.02). Full-batch descent from (-1.5,
+   2.5), one step per epoch, for each mu of --momenta. Measured: the epochs
+   until E - E_min falls to 1% of its start E(w0) - E_min and stays there
+   ("within 1% of the minimum"), at --ravine_learning_rate and over a grid of
    learning rates (each mu's best), on --seeds data sets (seeds 0, 1, ...).
 2. The digits: a network (--hidden, --batch_size, --epochs; digits split as
    by experiments.train --seed=0) trained by SGD and with momentum mu at the
@@ -51,8 +51,10 @@ cli.define_flags(config_lib.DataConfig, config_lib.NetConfig,
                  config_lib.FitOptions,
                  only=("dataset", "n_samples", "hidden", "batch_size",
                        "epochs"),
-                 defaults=dict(n_samples=50, hidden=(64,), epochs=30))
+                 defaults=dict(hidden=(64,), epochs=30))
 flags.DEFINE_list("momenta", ["0", "0.5", "0.9"], "Momenta mu to compare.")
+flags.DEFINE_integer("ravine_samples", 50, "Ravine: examples of each data "
+                     "set.")
 flags.DEFINE_float("correlation", 0.98, "Ravine: correlation of x1 and x2.")
 flags.DEFINE_float("ravine_learning_rate", 0.9, "Ravine: eta of the paths.")
 flags.DEFINE_integer("ravine_epochs", 1000, "Ravine: most epochs.")
@@ -69,8 +71,8 @@ NEURON = mlp.make_model("identity", "linear_squared")
 
 def ravine(seed: int, mus: list, eta: float) -> dict:
   """One data set's descents: at ``eta`` (first) and over ETAS."""
-  x, y = surface.make_data("linear", FLAGS.n_samples, FLAGS.correlation,
-                           seed)
+  x, y = surface.make_data("linear", FLAGS.ravine_samples,
+                           FLAGS.correlation, seed)
   run = surface.momentum_descents(NEURON, x, y, W0, [eta, *ETAS], mus,
                                   FLAGS.ravine_epochs)
   run.update(seed=seed, epochs_to_1pct=run["epochs"][:, 0],
@@ -153,9 +155,10 @@ def draw_ravine(path: str, first: dict, rows: list, mus: list,
   for a in (ax, ax_cost, ax_eta):
     a.grid(alpha=0.3)
     a.legend(fontsize=8)
-  fig.suptitle(f"Momentum on a ravine: linear neuron, {FLAGS.n_samples} "
-               f"examples, inputs correlated {FLAGS.correlation:g}, "
-               "full-batch descent (optax.sgd with momentum mu)")
+  fig.suptitle(f"Momentum on a ravine: linear neuron, "
+               f"{FLAGS.ravine_samples} examples, inputs correlated "
+               f"{FLAGS.correlation:g}, full-batch descent (optax.sgd with "
+               "momentum mu)")
   return plots.save(fig, path, dpi=150)
 
 
@@ -225,6 +228,7 @@ def main(argv):
   cli.check(abs(FLAGS.correlation) < 1, "correlation", "must be in (-1, 1)")
   cli.check(FLAGS.seeds >= 1, "seeds", "must be >= 1")
   cli.check(FLAGS.ravine_epochs >= 1, "ravine_epochs", "must be >= 1")
+  cli.check(FLAGS.ravine_samples >= 2, "ravine_samples", "must be >= 2")
   eta = FLAGS.ravine_learning_rate
   cli.check(0 < eta < np.inf, "ravine_learning_rate", "must be > 0")
   config = cli.config_from_flags(train_metrics="full")
@@ -260,7 +264,8 @@ def main(argv):
     diverged = (f"; {r['diverged']} of {seeds} diverged (final cost NaN or "
                 f"above the first epoch's; scored on their last finite "
                 f"weights)" if r["diverged"] else "")
-    print(f"digits mu = {r['momentum']:g}, step {r['effective_step']:g}: "
+    print(f"{config.data.dataset} mu = {r['momentum']:g}, step "
+          f"{r['effective_step']:g}: "
           f"final cost median {np.nanmedian(r['train_cost'][:, -1]):.4g}, "
           f"test {100 * np.nanmean(r['test_accuracy']):.2f} +- "
           f"{100 * np.nanstd(r['test_accuracy']):.2f}%{diverged}")

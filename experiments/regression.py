@@ -61,7 +61,9 @@ flags.DEFINE_list("datasets", ["sine", "lissajous"], "Regression data sets.")
 flags.DEFINE_list("widths", ["1", "2", "4", "8", "16", "32", "64"],
                   "Hidden-layer widths.")
 flags.DEFINE_list("shown_widths", ["1", "2", "4", "16", "64"],
-                  "Widths whose fits regression_fits.png draws.")
+                  "Widths whose fits regression_fits.png draws, each one of "
+                  "--widths; left out, those of the default that --widths "
+                  "has (else its first 5).")
 flags.DEFINE_integer("seeds", 5, "Initial weights per width.", lower_bound=1)
 flags.DEFINE_string("workdir", "runs/regression", "Where results go.")
 
@@ -225,8 +227,13 @@ def main(argv):
   config = cli.config_from_flags(validation_fraction=0.0)
   widths = [int(w) for w in cli.numbers(
       "widths", lambda v: v >= 1 and v == int(v), "(positive integers)")]
-  shown = [int(w) for w in cli.numbers(
-      "shown_widths", lambda v: v in widths, "(of --widths)")]
+  if FLAGS["shown_widths"].present:
+    shown = [int(w) for w in cli.numbers(
+        "shown_widths", lambda v: v in widths,
+        f"each one of --widths={','.join(map(str, widths))}")]
+  else:   # the default's, as far as --widths has them
+    shown = [w for w in map(int, FLAGS["shown_widths"].default)
+             if w in widths] or widths[:5]
   cli.check(all(data_lib.truth(d) for d in FLAGS.datasets), "datasets",
             "regression data sets of known truth: sine, lissajous")
   workdir = outputs.make_workdir(FLAGS.workdir)

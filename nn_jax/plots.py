@@ -380,13 +380,20 @@ def cost_contours(ax: plt.Axes, grid: tuple, levels: int = 18) -> None:
   """Draws a cost surface ``grid = (g1, g2, E)`` (as from
   :func:`nn_jax.surface.surface`) on ``ax``: grey filled contours and their
   lines, the levels at quantiles of E over the window (denser near the
-  minimum), on a log colour scale."""
+  minimum), on a log colour scale, with a colour bar of E beside it."""
   g1, g2, e = grid
   values = np.unique(np.quantile(e, np.linspace(0.03, 1, levels) ** 2))
   norm = matplotlib.colors.LogNorm(values[0], values[-1])
-  ax.contourf(g1, g2, e, levels=values, cmap="Greys_r", norm=norm,
-              alpha=0.45, extend="both")
+  filled = ax.contourf(g1, g2, e, levels=values, cmap="Greys_r", norm=norm,
+                       alpha=0.45, extend="both")
   ax.contour(g1, g2, e, levels=values, colors="0.35", linewidths=0.6)
+  bar = ax.figure.colorbar(filled, ax=ax, fraction=0.046, pad=0.03)
+  shown = values[np.unique(np.linspace(0, len(values) - 1, 5).round()
+                           .astype(int))]
+  bar.set_ticks(shown, labels=[f"{v:.2g}" for v in shown])
+  bar.ax.minorticks_off()
+  bar.ax.tick_params(labelsize=7)
+  bar.set_label("cost E (a contour line per level)", fontsize=8)
 
 
 def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],

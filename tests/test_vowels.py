@@ -129,6 +129,16 @@ def test_decision_regions_on_vowels(tmp_path):
   assert 0.70 < accuracies["knn"] < 0.75 and 0.74 < accuracies["qda"] < 0.79
   assert accuracies["network"] > 0.3   # chance: 0.1
   assert (tmp_path / "decision_regions.png").stat().st_size > 50_000
+  # The points monitored every epoch are the test speakers', and the
+  # progress lines say so; there is no validation split to ask for.
+  assert "test cost" in proc.stderr and "val cost" not in proc.stderr
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.decision_regions",
+       "--dataset=vowels", "--validation_fraction=0.2",
+       f"--workdir={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "Unknown command line flag 'validation_fraction'" in proc.stderr
 
 
 def test_a_regions_name_goes_where_no_point_is(python):
