@@ -71,22 +71,24 @@ def describe(config: config_lib.Config, run) -> dict:
     names = (list(config.data.vowel_features) if config.data.dataset ==
              "vowels" else [f"x{i + 1}" for i in range(train.x.shape[1])])
     log = config.data.dataset == "vowels" and config.data.log_frequency
-    raw = np.asarray(train.x, np.float64)   # the inputs as rows give them
+    # The training inputs' range as rows give them: the codes' range
+    # decoded (every code grows with its input).
+    x = np.asarray(train.x)
+    raw = np.stack([x.min(axis=0), x.max(axis=0)]).astype(np.float64)
     raw = raw if enc is None else enc.invert(raw)
     raw = np.exp(raw) if log else raw
-    # To 7 digits of each column's power of ten: from the float32 codes,
-    # 0 and 1 come back as about 1e-8 and 1 - 1e-8.
-    top = np.abs(raw).max(axis=0, initial=0)
+    # To 6 digits of each column's power of ten: from the float32 codes,
+    # 0 and 1 come back as about 1e-8 and 1 - 1e-8, 3610 Hz as 3610.002.
+    top = np.abs(raw).max(axis=0)
     scale = 10.0 ** np.ceil(np.log10(np.where(top > 0, top, 1.0)))
-    raw = np.round(raw / scale, 7) * scale + 0.0   # no -0.0
+    low, high = np.round(raw / scale, 6) * scale + 0.0   # no -0.0
     inputs = {"kind": "arrays", "dataset": config.data.dataset,
               "names": names, "log_frequency": log,
               "encoding": None if enc is None else {
                   "kind": type(enc).__name__,
                   **{k: np.asarray(v).tolist()
                      for k, v in enc._asdict().items()}},
-              "range": {"low": raw.min(axis=0).tolist(),
-                        "high": raw.max(axis=0).tolist()}}
+              "range": {"low": low.tolist(), "high": high.tolist()}}
     target = "label"
   network = {"sizes": list(run.summary.sizes),
              **dataclasses.asdict(config.net)}
