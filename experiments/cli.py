@@ -487,7 +487,7 @@ class Progress:
       self.bar.update(epoch - self.bar.n)
       names = {"train_loss": "cost", "train_accuracy": "acc",
                "val_accuracy": f"{self.monitored}_acc"}
-      self.bar.set_postfix({names[k]: f"{v:.4f}" for k, v in shown.items()
+      self.bar.set_postfix({names[k]: cost_text(v) for k, v in shown.items()
                             if k in names})
     elif epoch % self.every == 0 or epoch == self.total:
       # Without a validation set its cost is NaN while training's is not.
@@ -495,7 +495,8 @@ class Progress:
                               and np.isfinite(m["train_loss"])) else (
                                   "train", "val")
       said = {"val": self.monitored}
-      parts = [f"{said.get(split, split)} cost {m[split + '_loss']:.4f}"
+      parts = [f"{said.get(split, split)} cost "
+               f"{cost_text(m[split + '_loss'])}"
                + (f" acc {shown[split + '_accuracy']:.4f}"
                   if split + "_accuracy" in shown else "")
                for split in splits]
@@ -506,9 +507,20 @@ class Progress:
       self.bar.close()
 
 
+def cost_text(v: float) -> str:
+  """A cost in 4 decimals, or in 4 significant digits where those would
+  hide it (below 0.001) or spread it (from 10,000 up)."""
+  return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e4 else f"{v:.4g}"
+
+
 def log(message: str, *args) -> None:
   """Progress line through absl logging (INFO, shown on stderr)."""
   logging.info(message, *args)
+
+
+def warn(message: str, *args) -> None:
+  """A warning line (``warning: ...`` on stderr)."""
+  logging.warning(message, *args)
 
 
 def numbers(flag: str, ok: Callable[[float], bool] = lambda v: True,

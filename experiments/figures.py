@@ -340,7 +340,9 @@ def _norm_limits(path: str, rows: list, title: str) -> str:
     ax_norm.axhline(np.mean(base["total"]), color="k", ls=":", lw=1,
                     label="dotted: no limit")
     if technique == "max_norm":
-      ax_norm.plot(x, x, "--", color="0.5", label="radius c")
+      # On top: a layer at its bound draws its line right under it.
+      ax_norm.plot(x, x, "--", color="0.2", lw=1.2, zorder=5,
+                   label="radius c")
     ax_norm.set(yscale="log", ylim=(0.04, 80), xlabel=xlabel,
                 ylabel="weight norm after training",
                 title=f"{technique}: weight norms, mean over seeds")

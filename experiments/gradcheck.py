@@ -138,6 +138,7 @@ def main(argv):
         f"{FLAGS.tolerance:.0e}: {len(rows) - len(failed)} passed, "
         f"{len(failed)} failed ({timer.seconds:.1f} s)")
   outputs.write_json(os.path.join(workdir, "results.json"), {
+      "experiment": "gradcheck",
       "tolerance": FLAGS.tolerance, "dtype": "float64",
       "num_cases": len(rows), "num_failed": len(failed),
       "max_error": overall, "passed": not failed, "cases": rows,

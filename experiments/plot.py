@@ -39,6 +39,8 @@ from nn_jax import params_io
 flags.DEFINE_string("workdir", "runs/train", "The run's workdir.")
 
 FLAGS = flags.FLAGS
+# The experiments that write results but no figure.
+DRAWS_NONE = ("gradcheck",)
 
 
 def read_results(workdir: str) -> dict:
@@ -177,9 +179,11 @@ def finished(workdir: str) -> list:
     return drawn
   if kind in figures.DRAW:
     return figures.DRAW[kind](workdir, results)
-  what = (f"holds an experiments.{kind} run, whose figures it does not "
-          f"redraw (rerun experiments.{kind})" if kind
-          else "holds a results.json of no known experiment")
+  what = ("holds a results.json of no known experiment" if not kind
+          else f"holds an experiments.{kind} run, which draws no figures"
+          if kind in DRAWS_NONE
+          else f"holds an experiments.{kind} run, whose figures it does not "
+          f"redraw (rerun experiments.{kind})")
   cli.fail(f"--workdir={workdir} {what}; experiments.plot redraws the "
            f"runs of {handled()}")
 

@@ -111,8 +111,8 @@ def draw(path: str, panels: list, units: dict) -> str:
                            resolution=150, num_classes=2)
     ax.collections[-1].set_sizes([8])   # the training points, small
     acc = np.asarray(p["test_accuracy"])
-    ax.set_title(f"{p['depth_label']}: test {acc.mean():.2f} ± "
-                 f"{acc.std():.2f}", fontsize=10)
+    ax.set_title(f"{p['depth_label']}: test {acc.mean():.3f} ± "
+                 f"{acc.std():.3f}", fontsize=10)
     ax.set_aspect("equal")
   for ax, p in zip(axes[:, 0], panels[::3]):
     ax.set_ylabel(f"{p['problem']}, {units[p['units']]}\n$x_2$")

@@ -91,6 +91,7 @@ def run_activation(config, splits, activation, inits, depth, rates):
   diverged = ~np.all(np.isfinite(result.history["train_loss"]), axis=1)
   val = np.where(diverged, 0, result.history["val_accuracy"][:, -1])
   val = val.reshape(len(inits), r, seeds).mean(2)
+  diverged_by_rate = diverged.reshape(len(inits), r, seeds).sum(2)
   rows = []
   for i, init in enumerate(inits):
     best = int(np.argmax(val[i]))
@@ -100,10 +101,23 @@ def run_activation(config, splits, activation, inits, depth, rates):
         activation=activation, init=init, depth=depth, sizes=sizes,
         learning_rate=rates[best], val_accuracy_by_rate=val[i],
         test_accuracy=pick(test_acc), diverged=pick(diverged),
+        diverged_by_rate=diverged_by_rate[i],
         grad_norms_start=grads[:, 0], grad_norms_end=grads[:, -1],
         grad_norms_median=np.median(grads, 0), saturated_start=sat[:, 0],
         saturated_median=np.median(sat, 0), dead_end=dead[:, -1]))
   return rows
+
+
+def diverged_text(row: dict) -> str:
+  """How many of a setting's seeds diverged at its chosen rate, in words;
+  where every seed diverged at every rate, that the rate is no choice and
+  the accuracy is of their last finite weights."""
+  seeds = len(row["diverged"])
+  if min(row["diverged_by_rate"]) == seeds:
+    return (f"all {seeds} seeds diverged at every rate: the accuracy of "
+            f"their last finite weights")
+  return (f"{sum(row['diverged'])} of {seeds} diverged at eta "
+          f"{row['learning_rate']:g}")
 
 
 def main(argv):
@@ -137,7 +151,7 @@ def main(argv):
           f"training ||dE/dW_1|| / ||dE/dW_out|| {np.median(ratio):.2g} "
           f"({np.min(ratio):.2g}-{np.max(ratio):.2g}), test accuracy after "
           f"training {np.median(r['test_accuracy']):.3f} "
-          f"({sum(r['diverged'])} diverged)")
+          f"({diverged_text(r)})")
   print(f"{len(rows)} settings, {timer.seconds:.0f} s; results in {workdir}")
 
 

@@ -151,8 +151,9 @@ def main(argv):
             f"or Inf)")
       continue
     lost = seeds - kept
-    print(f"learning rate {rate:g}: mean {name} {mean:.4f} over {kept} "
-          f"seeds" + (f" ({lost} diverged, left out)" if lost else ""))
+    print(f"learning rate {rate:g}: mean {name} {mean:.4f} over "
+          + (f"{kept} of {seeds} seeds ({lost} diverged, left out)" if lost
+             else f"{seeds} seeds"))
   print(f"{len(rows)} members trained in {train_seconds:.1f} s "
         f"(results in {workdir})")
 

@@ -72,7 +72,8 @@ def main(argv):
               checkpoints)
     elif FLAGS.resume:   # the epochs before it are reported again first
       cli.log("--resume: going on from the checkpoint of epoch %d in %s "
-              "(an earlier one where it is damaged)", saved[-1], checkpoints)
+              "(should it be damaged, from the newest intact one before "
+              "it)", saved[-1], checkpoints)
     if FLAGS.figures and (regression or (
         config.data.dataset in data.PLANAR
         and experiment.has_decision_regions(config, 2))):
@@ -96,6 +97,17 @@ def main(argv):
                       drawer=drawer)
     workdir.commit()
   summary = run.summary
+  # (A perceptron's "cost" is its share of mistakes, which eta does not
+  # change.)
+  spike = (experiment.cost_spike(run.history["train_loss"])
+           if config.net.model == "mlp" else None)
+  if spike is not None:
+    cli.warn("the training cost rose to %s at epoch %d, more than %g "
+             "times its first epoch's (%s), and went on from there; a "
+             "lower --learning_rate (now %g) may train without it",
+             cli.cost_text(spike[1]), spike[0], experiment.SPIKE_FACTOR,
+             cli.cost_text(run.history["train_loss"][0]),
+             config.optim.learning_rate)
   if summary.diverged:
     cli.fail(f"training diverged at epoch {summary.epochs_run}: the cost or "
              f"the weights became NaN/Inf; lower --learning_rate (now "
@@ -106,7 +118,7 @@ def main(argv):
 
 def final_line(summary, path: str) -> str:
   """The run's last line: test scores, why it stopped, where it wrote."""
-  scores = [f"test {name} {value:.4f}" for name, value in (
+  scores = [f"test {name} {cli.cost_text(value)}" for name, value in (
       ("accuracy", summary.test_accuracy), ("cost", summary.test_loss),
       ("MSE", summary.test_mse), ("R^2", summary.test_r2))
             if value is not None and not math.isnan(value)]

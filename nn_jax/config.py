@@ -338,7 +338,9 @@ class NetConfig(_Settings):
   init: str = setting("glorot", "Weight init.", OneOf(mlp.INIT_SCHEMES))
   dtype: str = setting("float32", "Parameters and data: float32, or float64 "
                        "(64-bit JAX for this run, as NumPy computes; "
-                       "slower).", OneOf(DTYPES))
+                       "slower; its initial weights are drawn in 64 bits, "
+                       "another draw than float32's from the same seed).",
+                       OneOf(DTYPES))
   l2: float = setting(0.0, "L2 penalty (l2/2) sum ||w||^2 on weights (not "
                       "biases); Nielsen's lambda/n.", Range(0))
   l2_alpha: bool = setting(False, "Also penalize PReLU slopes.")

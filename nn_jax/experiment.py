@@ -269,8 +269,14 @@ def stop_reason(*, diverged: bool, early_stopped: bool,
 
 
 def why_stopped(summary: "Summary") -> str:
-  """Why the run's training ended, in words (from its ``stop_reason``)."""
+  """Why the run's training ended, in words (from its ``stop_reason``),
+  and with early stopping on, which epoch's parameters the run kept."""
   config, epoch = summary.config, summary.epochs_run
+  kept = ""
+  if (config.get("early_stopping_patience") and summary.stop_reason in (
+      "epochs", "cost_threshold") and summary.best_epoch not in (0, epoch)):
+    kept = (f"; epoch {summary.best_epoch}'s parameters kept (its "
+            f"validation cost the best)")
   return {
       "epochs": f"all {epoch} epochs run" if epoch != 1 else "its 1 epoch run",
       "cost_threshold": (f"the training cost fell below cost_threshold="
@@ -281,7 +287,27 @@ def why_stopped(summary: "Summary") -> str:
           f"epochs; epoch {summary.best_epoch}'s parameters kept"),
       "no_mistakes": f"epoch {epoch} made no mistake on the training set",
       "diverged": f"the cost or the weights became NaN/Inf at epoch {epoch}",
-  }[summary.stop_reason]
+  }[summary.stop_reason] + kept
+
+
+# A finite training cost this many times its first epoch's is a blow-up.
+SPIKE_FACTOR = 10.0
+
+
+def cost_spike(train_loss) -> Optional[tuple]:
+  """``(epoch, cost)`` of the highest training cost (1-based epoch) where
+  it rose above :data:`SPIKE_FACTOR` times the first epoch's and stayed
+  finite: a run that blew up without becoming NaN/Inf (which
+  ``diverged`` records) and went on from weights that can be far off;
+  None where it did not."""
+  cost = np.asarray(train_loss, np.float64)
+  finite = np.where(np.isfinite(cost), cost, -np.inf)
+  if cost.size < 2 or not np.isfinite(cost[0]) or cost[0] <= 0:
+    return None
+  top = int(np.argmax(finite))
+  if finite[top] <= SPIKE_FACTOR * cost[0]:
+    return None
+  return top + 1, float(cost[top])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,7 +101,9 @@ def init(key: jax.Array, sizes: Sequence[int], model: Model,
       (N(0, 2 / n_in)) or ``"uniform_fan_in"`` (weights and biases
       U(-1/sqrt(n_in), 1/sqrt(n_in)), PyTorch's default for ``nn.Linear``).
       Biases are zero unless said otherwise.
-    dtype: parameter dtype.
+    dtype: parameter dtype, in which the numbers are drawn (as
+      ``jax.random``'s: float64 weights from ``key`` are another draw than
+      float32 ones, not the same numbers in more bits).
 
   Returns:
     The list of per-layer parameter dicts.

@@ -161,7 +161,8 @@ def log_ticks(ax: plt.Axes, axis: str = "x",
   """A log scale on ``axis`` ("x" or "y") of ``ax`` with readable ticks: at
   ``values`` when given (the rates of a sweep: 0.003, 0.01, 0.03, 0.1),
   else as :class:`ReadableLogLocator` puts them; written as plain numbers
-  (0.003, 0.5, 20,000), as 10^k over more than four decades."""
+  (0.003, 0.5, 20,000), as 10^k over more than four decades, beyond a
+  million or below 0.0001."""
   which = ax.xaxis if axis == "x" else ax.yaxis
   (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
   if values is not None:
@@ -174,7 +175,7 @@ def log_ticks(ax: plt.Axes, axis: str = "x",
 
   def label(v, pos):
     lo, hi = sorted(which.get_view_interval())
-    if lo > 0 and hi / lo > 1e4:
+    if lo > 0 and (hi / lo > 1e4 or hi > 1e6 or lo < 1e-4):
       return sci(v, pos)
     return _number(v)
   which.set_major_formatter(matplotlib.ticker.FuncFormatter(label))
@@ -438,6 +439,13 @@ def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],
     line = [rate for rate in shown if rate in means]
     ax.plot(line, [means[rate] for rate in line], "k-o", ms=5,
             label="mean over seeds (not diverged)")
+    # A mean of the seeds some of which diverged: hollow, so that it is not
+    # read as a mean over all of them.
+    part = [rate for rate in line if by_rate[rate].size < sum(
+        1 for r in rows if r["learning_rate"] == rate)]
+    if part:
+      ax.plot(part, [means[rate] for rate in part], "o", ms=7, mfc="white",
+              mec="k", label="mean of the seeds left (some diverged)")
     log_ticks(ax, "x", shown)
     ax.set_xlim(shown[0] / 1.6, shown[-1] * 1.6)   # every rate, diverged too
     ax.set(xlabel="learning rate", ylabel=name, title=panel_title)

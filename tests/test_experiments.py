@@ -1,5 +1,6 @@
 """The experiment scripts end to end, as a user runs them."""
 
+import dataclasses
 import json
 import os
 import re
@@ -12,6 +13,8 @@ import jax
 import numpy as np
 import pytest
 
+from experiments import cli
+from experiments import drawing
 from nn_jax import data
 from nn_jax import experiment
 from nn_jax.config import Config
@@ -535,6 +538,57 @@ def test_train_size_below_the_batch_size_names_both():
   with pytest.raises(ValueError, match=r"batch_size=32 is more than the 1 "
                      r"training examples \(train_size=1\)"):
     experiment.train_and_evaluate(config)
+
+
+def test_a_run_with_early_stopping_on_says_whose_parameters_it_kept():
+  # All epochs run, early stopping on but never stopping: the parameters
+  # are still the best validation epoch's, and the words say which.
+  summary = experiment.train_and_evaluate(Config.make(
+      dataset="iris", hidden=(4,), batch_size=0, epochs=3)).summary
+  on = {**summary.config, "early_stopping_patience": 5}
+  assert experiment.why_stopped(dataclasses.replace(
+      summary, config=on, best_epoch=2)) == (
+          "all 3 epochs run; epoch 2's parameters kept (its validation cost "
+          "the best)")
+  for config, best in ((on, 3), (summary.config, 2)):   # the last; off
+    assert experiment.why_stopped(dataclasses.replace(
+        summary, config=config, best_epoch=best)) == "all 3 epochs run"
+
+
+@pytest.mark.parametrize("cost,spike", [
+    ([1.0, 0.5, 20.0, 0.1], (3, 20.0)),   # the highest, 1-based
+    ([1.0, 30.0, 20.0], (2, 30.0)),
+    ([1.0, 0.5, 9.0, 0.1], None),          # within 10 times the first
+    ([1.0, np.nan], None),                 # diverged: recorded as such
+    ([1.0, 50.0, np.inf], (2, 50.0)),      # the finite one
+    ([np.nan, 5.0], None), ([0.0, 5.0], None), ([1.0], None)])
+def test_a_finite_blow_up_of_the_cost_is_found(cost, spike):
+  assert experiment.cost_spike(cost) == spike
+
+
+@pytest.mark.slow
+def test_train_warns_of_a_finite_blow_up(tmp_path):
+  # Iris at eta 3: the cost rises a thousandfold and the run goes on, its
+  # weights far off; it ended "all 30 epochs run" without a word.
+  proc = run("experiments.train", "--dataset=iris", "--hidden=8",
+             "--learning_rate=3", "--epochs=30", "--nofigures",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  history = drawing.read_history(tmp_path / "metrics.jsonl")["train_loss"]
+  epoch, cost = experiment.cost_spike(history)
+  assert re.search(
+      rf"warning: the training cost rose to \S+ at epoch {epoch}, more than "
+      rf"10 times its first epoch's \(\S+\), and went on from there; a "
+      rf"lower --learning_rate \(now 3\) may train without it",
+      proc.stderr), proc.stderr
+  assert cost > 10 * history[0]
+
+
+@pytest.mark.parametrize("value,text", [
+    (0.1234567, "0.1235"), (0.0, "0.0000"), (3e-5, "3e-05"),
+    (2.3e30, "2.3e+30"), (12345.6, "1.235e+04"), (float("nan"), "nan")])
+def test_costs_are_written_readably(value, text):
+  assert cli.cost_text(value) == text
 
 
 @pytest.mark.parametrize("settings,reason,epochs,words", [

@@ -8,6 +8,7 @@ are marked slow).
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -325,6 +326,21 @@ def test_sweep_ticks_are_the_rates(tmp_path, closed_figures):
   assert labels == ["0.003", "0.01", "0.03", "0.1"]
 
 
+def test_a_sweeps_mean_of_the_seeds_left_is_hollow(tmp_path, closed_figures):
+  # At rate 1, 3 of 4 seeds diverged: its mean is the one seed left, drawn
+  # hollow (it was drawn as the means over all seeds are).
+  rates = [0.1, 1.0]
+  rows = [{"learning_rate": lr, "seed": s, "diverged": lr == 1 and s > 0,
+           "test_loss": 0.1 + s / 100} for lr in rates for s in range(4)]
+  plots.sweep(str(tmp_path / "s.png"), rows, rates, "test_loss", "cost",
+              higher_is_better=False)
+  ax = closed_figures[0].axes[0]
+  hollow, = [line for line in ax.lines
+             if line.get_label().startswith("mean of the seeds left")]
+  assert list(hollow.get_xdata()) == [1.0]
+  assert list(hollow.get_ydata()) == [pytest.approx(0.1)]
+
+
 def test_sweep_zooms_in_on_the_rates_near_the_best(tmp_path, closed_figures):
   # One rate far below the others: a second panel fitted to the others.
   closed = closed_figures
@@ -491,3 +507,37 @@ def test_the_learning_curves_mark_the_threshold_and_the_kept_epoch(
   drawing.record_figures(str(tmp_path), history, results, "png",
                          names=("learning_curves",))
   assert labels(closed_figures[1].axes[0]) == ["training", "validation"]
+
+
+def test_a_diverged_runs_learning_curves_say_so_in_readable_numbers(
+    tmp_path, closed_figures):
+  # Its title says at which epoch it diverged (the NaN epoch is not drawn,
+  # and nothing said why the curve stopped); a cost axis of 1e30-1e33 is
+  # labelled in powers of ten (it was written out in 33 digits).
+  history = {"train_loss": [2.3e30, np.nan], "val_loss": [4.8e32, np.nan],
+             "train_accuracy": [0.17, 0.11], "val_accuracy": [0.08, 0.08]}
+  results = {"config": {"model": "mlp", "dataset": "digits", "epochs": 20},
+             "epochs_run": 2, "diverged": True}
+  drawing.record_figures(str(tmp_path), history, results, "png",
+                         names=("learning_curves",))
+  fig = closed_figures[0]
+  assert fig.texts[0].get_text().endswith(
+      "\ndiverged at epoch 2: its cost or weights became NaN or Inf (not "
+      "drawn)")
+  cost = fig.axes[0]
+  labels = [t.get_text() for t in cost.get_yticklabels() if t.get_text()]
+  assert labels and all("10^" in t and not re.search(r"\d{4}", t)
+                        for t in labels), labels
+
+
+@pytest.mark.parametrize("low,high,sci", [
+    (0.01, 10, False), (1e3, 5e5, False), (1e6, 5e7, True),
+    (1e-6, 1e-4, True), (0.1, 100, False), (0.1, 2e5, True)])
+def test_log_ticks_are_powers_of_ten_far_from_one(tmp_path, closed_figures,
+                                                  low, high, sci):
+  fig, ax = plots.plt.subplots()
+  ax.plot([1, 2], [low, high])
+  plots.log_ticks(ax, "y")
+  plots.save(fig, str(tmp_path / "ticks.png"))
+  labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+  assert labels and all(("10^" in t) == sci for t in labels), labels

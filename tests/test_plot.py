@@ -86,6 +86,13 @@ def test_plot_refuses_a_kind_it_does_not_redraw_by_name(tmp_path):
       f"experiments.plot redraws the runs of train, "
       f"sweep, regularization, saturation, activations, local_minima, "
       f"norm_limits"]
+  # One that draws no figure at all is said to draw none.
+  (tmp_path / "results.json").write_text('{"experiment": "gradcheck"}')
+  returncode, stderr = finish(start("experiments.plot",
+                                    f"--workdir={tmp_path}"))
+  assert returncode == 2
+  assert (f"--workdir={tmp_path} holds an experiments.gradcheck run, which "
+          f"draws no figures;") in stderr
 
 
 def test_no_script_names_a_figure_format_of_its_own():

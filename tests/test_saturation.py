@@ -77,3 +77,23 @@ def test_a_setting_whose_deepest_runs_diverged_says_so_in_the_legend(
   legend = closed[0].axes[2].get_legend()
   assert [t.get_text() for t in legend.get_texts()] == [
       "relu, normal init\n(diverged at 8 layers)", "relu, he init"]
+
+
+def test_a_settings_line_says_how_its_seeds_diverged(python):
+  # In a process of its own: the script defines flags that other scripts
+  # imported by the tests define too.
+  cases = [
+      ([True, False, True], [3, 2], "2 of 3 diverged at eta 0.1"),
+      ([False] * 3, [0, 1], "0 of 3 diverged at eta 0.1"),
+      # Every seed at every rate: the first rate is no better than the rest.
+      ([True] * 3, [3, 3], "all 3 seeds diverged at every rate: the "
+       "accuracy of their last finite weights")]
+  proc = python(
+      "import json, sys\n"
+      "from experiments import saturation\n"
+      "for diverged, by_rate, _ in json.loads(sys.argv[1]):\n"
+      "  print(saturation.diverged_text({'diverged': diverged,\n"
+      "      'diverged_by_rate': by_rate, 'learning_rate': 0.1}))\n"
+      .replace("sys.argv[1]", repr(json.dumps(cases))))
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.splitlines() == [text for _, _, text in cases]
