@@ -76,6 +76,8 @@ def run_title(results: dict) -> str:
   """The title of a training run's figures, from its results.json: its
   settings and, where it stopped early, the epochs it ran."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
+  if not results.get("config"):   # settings unknown: none shown
+    return ""
   return plots.run_title(results["config"], results.get("sizes"),
                          num_train=results.get("num_train"),
                          epochs_run=results.get("epochs_run"))

@@ -101,7 +101,14 @@ class Workdir:
     lock_path = os.path.join(self.path, self.LOCK)
     try:
       self._lock = open(lock_path, "a+")   # pylint: disable=consider-using-with
-      fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      for wait in (0.01, 0.05, 0.2, None):   # past a look by in_use()
+        try:
+          fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+          break
+        except BlockingIOError:
+          if wait is None:
+            raise
+          time.sleep(wait)
     except BlockingIOError:
       self._lock.seek(0)
       owner = self._lock.read().strip() or "another process"
@@ -139,7 +146,7 @@ class Workdir:
     import fcntl  # pylint: disable=g-import-not-at-top
     try:
       with open(os.path.join(path, cls.LOCK)) as f:
-        try:   # shared and let go at once: a run starting now is not held
+        try:   # shared and let go at once (a run starting now waits)
           fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
           return True

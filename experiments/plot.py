@@ -4,8 +4,9 @@ r"""Redraws a finished run's figures from the files in its workdir.
 
 A run of experiments.train that is still training there, or was stopped
 (Ctrl-C, a kill), has its epochs so far in live/: their learning curves
-are drawn into live/ (learning_curves.png), titled as such, beside the
-figures of the finished run there, if any.
+are drawn into live/ (learning_curves.png), titled as such; those of the
+finished run there, if any, are redrawn beside them once no run holds the
+workdir.
 
 In the format of the figures already in the workdir (where they are of one
 format), else --figure_format's.
@@ -22,6 +23,7 @@ trained networks or data again: it refuses those by name, in one line.
 
 import json
 import os
+from typing import Any, Callable
 
 from absl import flags
 import jax
@@ -121,9 +123,9 @@ def stored_network(workdir: str, results: dict):
           splits.test.x, splits.test.y), None
 
 
-def live_figure(workdir: str) -> list:
+def live_figure(workdir: str, training: bool) -> list:
   """The learning curves of the epochs that the run in ``workdir`` has
-  reported so far (``live/``: a run still training, or one that was
+  reported so far (``live/``: a run still ``training``, or one that was
   stopped), drawn into ``live/``; returns their paths (none where there is
   no such run)."""
   folder = os.path.join(workdir, outputs.LiveLog.FOLDER)
@@ -146,8 +148,7 @@ def live_figure(workdir: str) -> list:
       config = json.load(f)["config"]
   except (OSError, ValueError, TypeError, KeyError):   # none, or not whole
     config = {}
-  state = ("still training" if outputs.Workdir.in_use(workdir)
-           else "stopped before its end")
+  state = "still training" if training else "stopped before its end"
   cli.log("--workdir=%s holds a run %s: drawing the %d epochs it reported "
           "(live/)", workdir, state, epochs)
   return drawing.record_figures(folder, history, {
@@ -157,14 +158,23 @@ def live_figure(workdir: str) -> list:
                                 f"(live/)")
 
 
-def redraw(workdir: str) -> list:
-  """Redraws the figures of the run in ``workdir``, and those of a run
-  still training there or stopped (:func:`live_figure`); returns their
-  paths."""
-  live = live_figure(workdir)
+def redraw(workdir: str, drawn: Callable[[str], Any] = print) -> None:
+  """Draws the figures of a run still training in ``workdir`` or stopped
+  (:func:`live_figure`), else, and beside those of a stopped one, redraws
+  the finished run's there; calls ``drawn(path)`` for each as it is
+  written."""
+  training = outputs.Workdir.in_use(workdir)
+  live = live_figure(workdir, training)
+  for path in live:
+    drawn(path)
+  if training:   # the workdir is the run's: its results are its to write
+    cli.check(bool(live), "workdir", "holds a run that is training and has "
+              "not reported an epoch yet; try again once it has")
+    return
   if live and not os.path.exists(os.path.join(workdir, "results.json")):
-    return live
-  return live + finished(workdir)
+    return
+  for path in finished(workdir):
+    drawn(path)
 
 
 def finished(workdir: str) -> list:
@@ -203,8 +213,7 @@ def main(argv):
     # The run's own format (a run drawn as svg is redrawn as svg, not png
     # beside it), unless --figure_format says otherwise.
     FLAGS.figure_format = found[0]
-  for path in redraw(FLAGS.workdir):
-    print(path)
+  redraw(FLAGS.workdir)
 
 
 def entry():

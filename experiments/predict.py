@@ -19,6 +19,7 @@ the line training would print.
 """
 
 import csv
+import warnings
 
 from absl import flags
 
@@ -48,7 +49,9 @@ def prediction_columns(model: bundle.Model, table: tabular.Table) -> dict:
   else:
     columns = {f"predicted_{target}": predicted}
   if model.classes and model.net.model == "mlp":
-    proba = model.predict_proba(table)
+    with warnings.catch_warnings():   # the same rows: said once, above
+      warnings.simplefilter("ignore", bundle.InputRangeWarning)
+      proba = model.predict_proba(table)
     columns.update({f"p_{c}": proba[:, i]
                     for i, c in enumerate(model.classes)})
   return {name: [str(v) for v in cells]   # floats: shortest repr

@@ -39,6 +39,7 @@ per input; inputs beyond it by more than its width are predicted with an
 import dataclasses
 import json
 import os
+import sys
 from typing import Mapping, Sequence
 import warnings
 
@@ -212,7 +213,7 @@ class Model:
         f"{int(far.any(axis=1).sum())} of {x.shape[0]} rows have inputs far "
         f"outside the range the network was trained on, e.g. "
         f"{'; '.join(shown)}{more}: its outputs there are extrapolations"
-        f"{hint}", InputRangeWarning, stacklevel=2)
+        f"{hint}", InputRangeWarning, stacklevel=_caller_level())
 
   def outputs(self, rows) -> np.ndarray:
     """The network's outputs for ``rows``, in its precision (for the
@@ -261,6 +262,15 @@ class Model:
     if self.task != data_lib.CLASSIFICATION:
       raise ValueError(f"{what}: this model predicts {self.target} "
                        f"(regression), it has no classes; use predict")
+
+
+def _caller_level() -> int:
+  """The ``stacklevel`` of a warning from a function of this module that
+  names the line outside it which called into it."""
+  frame, level = sys._getframe(1), 1   # pylint: disable=protected-access
+  while frame is not None and frame.f_code.co_filename == __file__:
+    frame, level = frame.f_back, level + 1
+  return level
 
 
 class InputRangeWarning(UserWarning):

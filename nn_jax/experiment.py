@@ -301,11 +301,10 @@ def cost_spike(train_loss) -> Optional[tuple]:
   ``diverged`` records) and went on from weights that can be far off;
   None where it did not."""
   cost = np.asarray(train_loss, np.float64)
-  finite = np.where(np.isfinite(cost), cost, -np.inf)
-  if cost.size < 2 or not np.isfinite(cost[0]) or cost[0] <= 0:
+  if cost.size < 2 or not np.isfinite(cost).all() or cost[0] <= 0:
     return None
-  top = int(np.argmax(finite))
-  if finite[top] <= SPIKE_FACTOR * cost[0]:
+  top = int(np.argmax(cost))
+  if cost[top] <= SPIKE_FACTOR * cost[0]:
     return None
   return top + 1, float(cost[top])
 

@@ -226,6 +226,14 @@ def test_a_workdir_is_in_use_while_a_run_holds_it(tmp_path):
   assert not outputs.Workdir.in_use(str(tmp_path))   # its lock file stays
   with outputs.Workdir(str(tmp_path)):   # and asking left it free
     pass
+  # A run that starts while another process looks waits for the look to
+  # end (it was refused as "in use by another run").
+  import fcntl, threading  # pylint: disable=g-import-not-at-top,multiple-imports
+  with open(tmp_path / outputs.Workdir.LOCK) as look:
+    fcntl.flock(look, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.03, fcntl.flock, (look, fcntl.LOCK_UN)).start()
+    with outputs.Workdir(str(tmp_path)):
+      assert outputs.Workdir.in_use(str(tmp_path))
 
 
 def test_the_staging_folder_of_a_killed_run_goes_with_the_next_run(

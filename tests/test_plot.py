@@ -155,6 +155,12 @@ def test_plot_draws_the_epochs_of_a_run_still_training(tmp_path):
   with outputs.Workdir(str(tmp_path)) as workdir:
     log = workdir.live_log(run={"config": {"dataset": "iris", "epochs": 9,
                                            "hidden": [4]}})
+    # Before its first epoch: nothing to draw yet, and it says so.
+    returncode, stderr = finish(start("experiments.plot",
+                                      f"--workdir={tmp_path}"))
+    assert returncode == 2 and stderr.strip().endswith(
+        "holds a run that is training and has not reported an epoch yet; "
+        "try again once it has"), stderr
     log(1, metrics)
     log(2, metrics)
     with open(tmp_path / "live" / "metrics.jsonl", "a") as f:
