@@ -90,8 +90,9 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
   ``note`` a last line of their title; returns their paths."""
   from nn_jax import plots  # pylint: disable=g-import-not-at-top
   if results.get("diverged") and not note:
-    note = (f"diverged at epoch {results.get('epochs_run')}: its cost or "
-            f"weights became NaN or Inf (not drawn)")
+    # nn_jax.experiment.DIVERGED's words (this process imports no JAX).
+    note = (f"diverged at epoch {results.get('epochs_run')}: the cost or "
+            f"the weights became NaN/Inf (not drawn)")
   title = "\n".join(t for t in (run_title(results), note) if t)
   written = []
   if "learning_curves" in names:

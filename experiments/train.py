@@ -109,8 +109,8 @@ def main(argv):
              cli.cost_text(run.history["train_loss"][0]),
              config.optim.learning_rate)
   if summary.diverged:
-    cli.fail(f"training diverged at epoch {summary.epochs_run}: the cost or "
-             f"the weights became NaN/Inf; lower --learning_rate (now "
+    cli.fail(f"training diverged at epoch {summary.epochs_run}: "
+             f"{experiment.DIVERGED}; lower --learning_rate (now "
              f"{config.optim.learning_rate}). The last finite parameters "
              f"are in {os.path.join(workdir.path, 'params.npz')}", code=3)
   print(final_line(summary, workdir.path))

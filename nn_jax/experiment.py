@@ -268,6 +268,10 @@ def stop_reason(*, diverged: bool, early_stopped: bool,
   return "epochs"
 
 
+# What a diverged run is, in words (its figures say it alike).
+DIVERGED = "the cost or the weights became NaN/Inf"
+
+
 def why_stopped(summary: "Summary") -> str:
   """Why the run's training ended, in words (from its ``stop_reason``),
   and with early stopping on, which epoch's parameters the run kept."""
@@ -286,7 +290,7 @@ def why_stopped(summary: "Summary") -> str:
           f"early_stopping_patience={config['early_stopping_patience']} "
           f"epochs; epoch {summary.best_epoch}'s parameters kept"),
       "no_mistakes": f"epoch {epoch} made no mistake on the training set",
-      "diverged": f"the cost or the weights became NaN/Inf at epoch {epoch}",
+      "diverged": f"{DIVERGED} at epoch {epoch}",
   }[summary.stop_reason] + kept
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from experiments import drawing
 from nn_jax import data
+from nn_jax import experiment
 from nn_jax import plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -522,8 +523,9 @@ def test_a_diverged_runs_learning_curves_say_so_in_readable_numbers(
                          names=("learning_curves",))
   fig = closed_figures[0]
   assert fig.texts[0].get_text().endswith(
-      "\ndiverged at epoch 2: its cost or weights became NaN or Inf (not "
+      "\ndiverged at epoch 2: the cost or the weights became NaN/Inf (not "
       "drawn)")
+  assert experiment.DIVERGED in fig.texts[0].get_text()   # the same words
   cost = fig.axes[0]
   labels = [t.get_text() for t in cost.get_yticklabels() if t.get_text()]
   assert labels and all("10^" in t and not re.search(r"\d{4}", t)
