@@ -53,6 +53,7 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
   """
   act = model.activation
   _check_differentiable(params, model)
+  _check_cached_targets(cache, y)
   _check_one_hot_rows(y, model)
   zs, activations = cache["zs"], cache["activations"]
   skip = mlp.skips(mlp.sizes_of(params), model)
@@ -96,6 +97,7 @@ def backward(params: mlp.Params, cache: dict, y: jax.Array,
 def cost(params: mlp.Params, cache: dict, y: jax.Array,
          model: mlp.Model) -> jax.Array:
   """The batch-mean cost from a forward cache, plus the L2 penalty."""
+  _check_cached_targets(cache, y)
   value = model.loss.value(cache["zs"][-1], y)
   if model.l2 > 0:
     value = value + reg.l2_penalty(params, model.l2, model.l2_alpha)
@@ -138,6 +140,14 @@ def _check_targets(params: mlp.Params, x: jax.Array, y: jax.Array) -> None:
   if jnp.shape(y) != want:
     raise ValueError(f"y must have shape (batch, n_out) = {want} for x of "
                      f"shape {jnp.shape(x)}; got {jnp.shape(y)}")
+
+
+def _check_cached_targets(cache: dict, y: jax.Array) -> None:
+  """``y`` must have the shape of the cached outputs ``(batch, n_out)``."""
+  want = jnp.shape(cache["zs"][-1])
+  if jnp.shape(y) != want:
+    raise ValueError(f"y must have shape (batch, n_out) = {want}, the "
+                     f"outputs' in the cache; got {jnp.shape(y)}")
 
 
 def loss(params: mlp.Params, x: jax.Array, y: jax.Array, model: mlp.Model,

@@ -509,9 +509,10 @@ def check_loss_fits(loss: losses_lib.Loss, ds: Dataset) -> None:
   if loss.task not in ok_tasks:
     fits = [n for n in losses_lib.NAMES
             if losses_lib.get(n).task in ok_tasks]
-    raise ValueError(
-        f"loss {loss.name!r} does not fit {ds.task} data set {ds.name!r}; "
-        f"use one of: {', '.join(fits)}")
+    what = (f"the {ds.task} targets y" if ds.name == "y"   # an estimator's
+            else f"{ds.task} data set {ds.name!r}")
+    raise ValueError(f"loss {loss.name!r} does not fit {what}; use one of: "
+                     f"{', '.join(fits)}")
 
 
 def num_outputs(loss: losses_lib.Loss, ds: Dataset) -> int:

@@ -196,4 +196,12 @@ def decode_thermometer(codes, levels: Sequence, units: str = "k-1") -> list:
     raise ValueError(f"units must be one of {', '.join(THERMOMETER_UNITS)}; "
                      f"got {units!r}")
   set_units = np.asarray(codes).sum(axis=1).round().astype(int)
-  return [levels[i - (units == "k")] for i in set_units]
+  low = int(units == "k")   # the units the first level sets
+  index = set_units - low
+  bad = np.flatnonzero((index < 0) | (index >= len(levels)))
+  if bad.size:   # a count that no level's code has
+    row = int(bad[0])
+    raise ValueError(f"row {row} has {set_units[row]} units set, not a "
+                     f"{units!r} thermometer code of {len(levels)} levels "
+                     f"({low} to {len(levels) - 1 + low} units set)")
+  return [levels[i] for i in index]

@@ -63,8 +63,8 @@ def make_model(activation: str = "sigmoid", loss: str = "softmax_cross_entropy",
   """Builds a :class:`Model` from names (see ``activations.NAMES``, ``losses.NAMES``)."""
   if not 0 <= dropout < 1:
     raise ValueError(f"dropout must be in [0, 1); got {dropout}")
-  if l2 < 0:
-    raise ValueError(f"l2 must be >= 0; got {l2}")
+  if not 0 <= l2 < np.inf:   # NaN too
+    raise ValueError(f"l2 must be finite and >= 0; got {l2}")
   return Model(activations_lib.get(activation, alpha), losses_lib.get(loss),
                float(dropout), bool(batchnorm), float(l2), bool(l2_alpha),
                bool(residual))
@@ -263,6 +263,8 @@ def forward(params: Params, x: jax.Array, model: Model, *,
     (scaled dropout masks), ``bn`` (``(z_hat, inv_std)`` per hidden layer)
     and ``batch_stats``.
   """
+  if not hasattr(x, "dtype"):   # nested lists: as an array, the weights' type
+    x = jnp.asarray(x, params[0]["w"].dtype)
   if jnp.ndim(x) != 2:
     raise ValueError(f"inputs must be a 2-D array (examples, features); got "
                      f"shape {jnp.shape(x)}")

@@ -54,6 +54,13 @@ def load(path: str, **like: Any) -> dict:
       numbers, NaN or Inf).
   """
   try:
+    with open(path, "rb") as head:
+      start = head.read(6)
+    # Neither a zip archive (.npz) nor one .npy array: NumPy would take it
+    # for a pickle and suggest loading it unsafely.
+    if not start.startswith((b"PK\x03\x04", b"\x93NUMPY")):
+      raise ValueError("not a parameters file (.npz): it is damaged or of "
+                       "another kind")
     f = np.load(path)   # NumPy refuses object arrays by default
   except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
     raise ValueError(f"cannot read parameters file {path}: {e}") from None

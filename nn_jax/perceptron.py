@@ -427,4 +427,7 @@ def mistake_bound(radius: float, margin: float, w0_norm: float = 0.0,
   if not margin > 0 or not radius > 0 or not learning_rate > 0:
     raise ValueError(f"mistake_bound needs radius, margin and learning_rate "
                      f"> 0; got {radius}, {margin}, {learning_rate}")
+  if not 0 <= w0_norm < np.inf:   # a norm: a negative one lowers the bound
+    raise ValueError(f"mistake_bound needs w0_norm, a norm, finite and "
+                     f">= 0; got {w0_norm}")
   return (radius / margin) ** 2 + 2 * w0_norm / (learning_rate * margin)

@@ -101,7 +101,17 @@ def fit_population(keys: jax.Array, sizes, model: mlp.Model, data: Data,
     raise ValueError("optimizer=delayed_sgd is for fit; a population "
                      "trains with sgd")
   keys = jnp.asarray(keys)
+  typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+  if keys.ndim != (1 if typed else 2):
+    raise ValueError(f"keys must be one PRNG key per member, shape "
+                     f"(members,){'' if typed else ' + (2,) for raw keys'}; "
+                     f"got shape {keys.shape} (one key: split it, e.g. "
+                     f"jax.random.split(key, members))")
   members = keys.shape[0]
+  if np.size(learning_rates) not in (1, members):
+    raise ValueError(f"learning_rates has {np.size(learning_rates)} values "
+                     f"for the {members} members (keys): give one per "
+                     f"member, or one for all")
   devices = options.devices
   mesh = devices_lib.make_mesh(devices, "members")
   if members % devices:

@@ -554,7 +554,8 @@ _MLP_ATTRS_DOC = """
     stats_: batch-norm running statistics (``[]`` without batch norm).
     n_features_in_: number of input features.
     n_iter_: epochs run (``partial_fit`` adds 1).
-    loss_curve_: training cost (without the L2 penalty) after every epoch.
+    loss_curve_: training cost (without the L2 penalty) per epoch: the
+      mean over the epoch's batches, each taken before its update.
     validation_loss_curve_: validation cost per epoch (only when ``fit``
       held out a ``validation_fraction``).
     validation_scores_: validation score per epoch (ditto): {score}.

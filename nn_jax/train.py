@@ -121,9 +121,10 @@ def fit(params: mlp.Params, model: mlp.Model,
     key: PRNG key for shuffles, dropout masks and augmentation (raw, from
       ``jax.random.PRNGKey``, or typed, from ``jax.random.key``).
     state: a :class:`TrainState` to go on from (e.g. an earlier result's
-      ``state``, its ``epoch`` set to 0 to run ``epochs`` more) instead of a
-      fresh one from ``params`` and ``key``; its parameters must have
-      ``params``' shapes.
+      ``state``, its ``epoch`` set to 0 to run ``epochs`` more, and
+      ``done`` cleared where that run stopped before its epochs) instead of
+      a fresh one from ``params`` and ``key``; its parameters must have
+      ``params``' shapes. A state with nothing left to run is refused.
     image_shape: ``(height, width)`` of the images, for ``augment=shift``.
     on_progress: called as ``on_progress(epoch, metrics)`` for every epoch,
       in order, after the call that ran it (with ``resume``, first for the
@@ -176,6 +177,19 @@ def fit(params: mlp.Params, model: mlp.Model,
     rows.append(done_rows)
     _report(on_progress, 0, done_rows)
     fresh = False
+  if not (fresh or rows):   # a state of the caller's: is there work left?
+    if bool(state.done):
+      raise ValueError(
+          "state is that of a run that stopped (at its cost threshold, by "
+          "early stopping or on divergence: state.done is set); to train "
+          "it further pass state._replace(epoch=jnp.int32(0), "
+          "done=jnp.bool_(False))")
+    if int(state.epoch) >= o.epochs:
+      raise ValueError(
+          f"state has run {int(state.epoch)} epochs and options.epochs is "
+          f"{o.epochs}: nothing is left to run; pass "
+          f"state._replace(epoch=jnp.int32(0)) to run {o.epochs} more, or "
+          f"more epochs")
   if not fresh:
     state = _fresh(state)
   epoch = int(state.epoch)

@@ -45,6 +45,12 @@ def check(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   sigmoid and softmax outputs, softmax cross-entropy targets whose rows do
   not sum to 1 (its output delta ``softmax(z) - y`` assumes they do)."""
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
+  if model.loss.task == losses_lib.MULTICLASS and n_out == 1:
+    raise ValueError(f"{model.loss.name} over one output unit: a softmax of "
+                     f"one unit is always 1, so its cost and gradients are "
+                     f"0 and nothing trains; for two classes use one "
+                     f"sigmoid unit (sigmoid_cross_entropy) or two softmax "
+                     f"units")
   for name in Data._fields:
     shape = np.shape(getattr(data, name))
     if len(shape) != 2:
@@ -52,6 +58,11 @@ def check(params: mlp.Params, model: mlp.Model, data: Data) -> None:
                        f"{'features' if 'x' in name else 'outputs'}); got "
                        f"shape {shape}")
     width = n_in if name.startswith("x") else n_out
+    value = getattr(data, name)
+    if (value.dtype if hasattr(value, "dtype")
+        else np.asarray(value).dtype) == bool:
+      raise ValueError(f"{name} is boolean; give it as numbers, e.g. "
+                       f"{name}.astype(np.float32) (0/1 targets)")
     if shape[1] != width:
       what = "features" if name.startswith("x") else "target columns"
       raise ValueError(f"{name} has {shape[1]} {what} but the network has "

@@ -117,6 +117,14 @@ def test_targets_must_be_batch_by_outputs(method):
     backprop.gradients(params, x, y, model, method)
   with pytest.raises(ValueError, match=r"= \(4, 1\)"):
     backprop.loss(params, x, y, model)
+  # From a forward cache too (cost broadcast to a wrong value, backward
+  # failed in a matmul).
+  _, cache = mlp.forward(params, x, model, train=True)
+  for from_cache in (backprop.cost, backprop.backward):
+    with pytest.raises(ValueError, match=r"y must have shape \(batch, "
+                       r"n_out\) = \(4, 1\), the outputs' in the cache; "
+                       r"got \(4,\)"):
+      from_cache(params, cache, y, model)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"dropout": 0.3}, {"batchnorm": True},

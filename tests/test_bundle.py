@@ -170,6 +170,11 @@ def _damaged(workdir, tmp_path, name, damage):
     ("params.npz", os.remove, "cannot read parameters file"),
     ("params.npz", lambda p: p.write_bytes(p.read_bytes()[:300]),
      "cannot read parameters file"),
+    # Bytes of no known kind: NumPy would take them for a pickle and
+    # suggest loading them unsafely.
+    ("params.npz", lambda p: p.write_bytes(b"garbage"),
+     "params.npz: not a parameters file (.npz): it is damaged or of another "
+     "kind"),
     ("model.json", lambda p: p.write_text(p.read_text().replace(
         '"sizes": [\n      6,', '"sizes": [\n      7,')),
      "params/0/w has shape (4, 6), the network expects (4, 7)"),

@@ -43,6 +43,14 @@ def test_the_lectures_thermometer_has_k_units_the_first_always_set():
     encoding.thermometer(["low"], LEVELS, units="k+1")
   with pytest.raises(ValueError, match="units must be one of k-1, k"):
     encoding.decode_thermometer(codes, LEVELS, units="2k")
+  # A count of set units that no level's code has (no unit set in the k
+  # form decoded as the last level; all set in the k - 1 form, an
+  # IndexError).
+  for units, bad, count in (("k", np.zeros((1, 3)), 0),
+                            ("k-1", np.ones((1, 3)), 3)):
+    with pytest.raises(ValueError, match=f"row 0 has {count} units set, not "
+                       f"a '{units}' thermometer code of 3 levels"):
+      encoding.decode_thermometer(bad, LEVELS, units=units)
 
 
 @settings(max_examples=30, deadline=None)

@@ -117,3 +117,20 @@ def test_accuracy():
   assert float(mlp.accuracy(jnp.array([[0.7], [0.2]]), jnp.array([[1.0], [1.0]]),
                             "binary")) == 0.5
   assert np.isnan(float(mlp.accuracy(o, y, "regression")))
+
+
+@pytest.mark.parametrize("l2", [-0.1, float("nan"), float("inf")])
+def test_a_model_refuses_an_l2_that_is_no_strength(l2):
+  # NaN passed "l2 < 0" and made every cost NaN.
+  with pytest.raises(ValueError, match="l2 must be finite and >= 0"):
+    mlp.make_model("relu", "linear_squared", l2=l2)
+
+
+def test_forward_takes_nested_lists_as_arrays():
+  # A list of rows failed with "'list' object has no attribute 'shape'".
+  model = mlp.make_model("relu", "softmax_cross_entropy")
+  params = mlp.init(jax.random.PRNGKey(0), [2, 3, 2], model)
+  rows = [[0.0, 1.0], [1.0, 1.0]]
+  o, _ = mlp.forward(params, rows, model)
+  want, _ = mlp.forward(params, jnp.asarray(rows), model)
+  np.testing.assert_array_equal(o, want)

@@ -397,6 +397,11 @@ class MistakeBoundTest(parameterized.TestCase):
                            16.0 + 2 * 3.0 / (0.1 * 0.5))
     with self.assertRaisesRegex(ValueError, "margin"):
       perceptron.mistake_bound(1.0, 0.0)
+    # A norm below 0 would lower the bound (300 instead of 400 here).
+    for norm in (-5.0, float("nan")):
+      with self.assertRaisesRegex(ValueError, "w0_norm, a norm, finite and "
+                                  ">= 0"):
+        perceptron.mistake_bound(2.0, 0.1, w0_norm=norm)
 
   @given(seed=st.integers(0, 2 ** 31 - 1), margin=st.floats(0.01, 0.3),
          log2_rate=st.integers(-7, 0), init=st.sampled_from(perceptron.INITS))

@@ -237,7 +237,8 @@ def test_sigmoid_outputs():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(activation="threshold"), "activation='threshold'"),
     (dict(optimizer="rmsprop"), "optimizer='rmsprop'"),
-    (dict(loss="linear_squared"), "does not fit"),
+    (dict(loss="linear_squared"), "does not fit the classification targets "
+     "y; use one of"),
     (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
     (dict(early_stopping_patience=3), "validation_fraction"),
     (dict(batch_size=-1), "batch_size"),

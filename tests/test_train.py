@@ -295,6 +295,51 @@ def test_bad_arguments():
             key=jax.random.PRNGKey(0))
 
 
+def test_data_a_network_cannot_learn_from_is_refused_by_name():
+  data, params = _data(n=5), _params()
+  opt = optax.sgd(0.1)
+  # Boolean targets failed inside the step ("neg does not accept bool").
+  with pytest.raises(ValueError, match=r"y is boolean; give it as numbers, "
+                     r"e\.g\. y\.astype\(np\.float32\)"):
+    train.fit(params, MODEL, opt, data._replace(y=np.asarray(data.y) > 0.5),
+              train.FitOptions(epochs=1, batch_size=0),
+              key=jax.random.PRNGKey(0))
+  # A softmax over one unit is 1 whatever the weights: it trained nothing,
+  # reporting cost 0 and accuracy 1.
+  one = data._replace(y=data.y[:, :1], y_val=data.y_val[:, :1])
+  with pytest.raises(ValueError, match="softmax_cross_entropy over one "
+                     "output unit"):
+    train.fit(_params(sizes=(3, 4, 1)), MODEL, opt, one,
+              train.FitOptions(epochs=1, batch_size=0),
+              key=jax.random.PRNGKey(0))
+
+
+def test_a_state_to_go_on_from_needs_epochs_left():
+  data, params = _data(n=8), _params()
+  opt, key = optax.sgd(0.1), jax.random.PRNGKey(0)
+  options = train.FitOptions(epochs=3, batch_size=0)
+  first = train.fit(params, MODEL, opt, data, options, key=key)
+  # Its 3 epochs run: nothing left (it failed with an IndexError).
+  with pytest.raises(ValueError, match="state has run 3 epochs and "
+                     "options.epochs is 3: nothing is left to run"):
+    train.fit(params, MODEL, opt, data, options, key=key, state=first.state)
+  more = train.fit(params, MODEL, opt, data, options, key=key,
+                   state=first.state._replace(epoch=jnp.int32(0)))
+  assert more.epochs_run == 3
+  # One that stopped at its cost threshold is done: it ran no epoch.
+  stopped = train.fit(params, MODEL, opt, data, options.replace(
+      cost_threshold=10.0), key=key)
+  assert stopped.epochs_run == 1 and stopped.reached_threshold
+  with pytest.raises(ValueError, match="state is that of a run that "
+                     "stopped"):
+    train.fit(params, MODEL, opt, data, options, key=key,
+              state=stopped.state._replace(epoch=jnp.int32(0)))
+  went_on = train.fit(params, MODEL, opt, data, options, key=key,
+                      state=stopped.state._replace(epoch=jnp.int32(0),
+                                                   done=jnp.bool_(False)))
+  assert went_on.epochs_run == 3
+
+
 def test_float64_runs_compare_validation_costs_in_float64():
   # Improvements far below float32's resolution still count as improvements
   # for early stopping, and the history keeps them.
@@ -400,6 +445,21 @@ def test_population_members_equal_single_runs(shared):
     chex.assert_trees_all_close(member, single.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pop.history["train_loss"][i],
                                single.history["train_loss"], rtol=1e-5)
+
+
+def test_population_arguments_are_checked_by_name():
+  data = _data(n=8)
+  options = train.FitOptions(epochs=1, batch_size=0)
+  keys = jax.random.split(jax.random.PRNGKey(0), 4)
+  with pytest.raises(ValueError, match=r"learning_rates has 2 values for "
+                     r"the 4 members \(keys\)"):
+    population.fit_population(keys, [3, 4, 2], MODEL, data, options,
+                              learning_rates=[0.1, 0.2])
+  for one in (jax.random.PRNGKey(0), jax.random.key(0)):   # raw, typed
+    with pytest.raises(ValueError, match="keys must be one PRNG key per "
+                       "member"):
+      population.fit_population(one, [3, 4, 2], MODEL, data, options,
+                                learning_rates=0.1)
 
 
 def test_population_epochs_to_threshold_are_where_fit_stops():
