@@ -122,6 +122,8 @@ def final_line(summary, path: str) -> str:
       ("accuracy", summary.test_accuracy), ("cost", summary.test_loss),
       ("MSE", summary.test_mse), ("R^2", summary.test_r2))
             if value is not None and not math.isnan(value)]
+  if not scores:   # --test_fraction=0
+    scores = ["no test scores (no test set)"]
   return (f"{'  '.join(scores)}  stopped: "
           f"{experiment.why_stopped(summary)}  "
           f"({summary.seconds:.1f} s, results in {path})")

@@ -567,6 +567,17 @@ def test_a_finite_blow_up_of_the_cost_is_found(cost, spike):
 
 
 @pytest.mark.slow
+def test_a_run_without_a_test_set_says_so_in_its_last_line(tmp_path):
+  # --test_fraction=0 holds out no test set: the line began with blanks.
+  proc = run("experiments.train", "--dataset=iris", "--hidden=4",
+             "--epochs=2", "--test_fraction=0", "--nofigures",
+             f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.startswith("no test scores (no test set)  stopped: "
+                                "all 2 epochs run"), proc.stdout
+
+
+@pytest.mark.slow
 def test_train_warns_of_a_finite_blow_up(tmp_path):
   # Iris at eta 3: the cost rises a thousandfold and the run goes on, its
   # weights far off; it ended "all 30 epochs run" without a word.
