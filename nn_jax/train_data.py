@@ -47,10 +47,9 @@ def check(params: mlp.Params, model: mlp.Model, data: Data) -> None:
   n_in, n_out = params[0]["w"].shape[1], params[-1]["w"].shape[0]
   if model.loss.task == losses_lib.MULTICLASS and n_out == 1:
     raise ValueError(f"{model.loss.name} over one output unit: a softmax of "
-                     f"one unit is always 1, so its cost and gradients are "
-                     f"0 and nothing trains; for two classes use one "
-                     f"sigmoid unit (sigmoid_cross_entropy) or two softmax "
-                     f"units")
+                     f"one unit is always 1, so its gradients are 0 and "
+                     f"nothing trains; for two classes use one sigmoid unit "
+                     f"(sigmoid_cross_entropy) or two softmax units")
   for name in Data._fields:
     shape = np.shape(getattr(data, name))
     if len(shape) != 2:
@@ -62,7 +61,7 @@ def check(params: mlp.Params, model: mlp.Model, data: Data) -> None:
     if (value.dtype if hasattr(value, "dtype")
         else np.asarray(value).dtype) == bool:
       raise ValueError(f"{name} is boolean; give it as numbers, e.g. "
-                       f"{name}.astype(np.float32) (0/1 targets)")
+                       f"{name}.astype(np.float32)")
     if shape[1] != width:
       what = "features" if name.startswith("x") else "target columns"
       raise ValueError(f"{name} has {shape[1]} {what} but the network has "
