@@ -413,6 +413,8 @@ def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],
                              if r["learning_rate"] == rate], float)
              for rate in rates}
   means = {rate: v.mean() for rate, v in by_rate.items() if v.size}
+  diverged = {rate: sum(1 for r in rows if r["learning_rate"] == rate
+                        and r["diverged"]) for rate in rates}
   near = _near_best(by_rate, means, higher_is_better)
   values = np.concatenate([v for v in by_rate.values() if v.size]
                           or [np.zeros(1)])
@@ -441,8 +443,7 @@ def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],
             label="mean over seeds (not diverged)")
     # A mean of the seeds some of which diverged: hollow, so that it is not
     # read as a mean over all of them.
-    part = [rate for rate in line if by_rate[rate].size < sum(
-        1 for r in rows if r["learning_rate"] == rate)]
+    part = [rate for rate in line if diverged[rate]]
     if part:
       ax.plot(part, [means[rate] for rate in part], "o", ms=7, mfc="white",
               mec="k", label="mean of the seeds left (some diverged)")
@@ -454,8 +455,6 @@ def sweep(path: str, rows: Sequence[dict], rates: Sequence[float],
   if show_zoom:
     pad = 0.1 * max(np.ptp(near_values), 1e-6)
     axes[0, 1].set_ylim(near_values.min() - pad, near_values.max() + pad)
-  diverged = {rate: sum(1 for r in rows if r["learning_rate"] == rate
-                        and r["diverged"]) for rate in rates}
   if any(diverged.values()):   # marked at the foot of the first panel
     ax = axes[0, 0]
     foot = matplotlib.transforms.blended_transform_factory(ax.transData,
