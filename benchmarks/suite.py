@@ -167,14 +167,11 @@ def max_abs_diff(params_a, params_b) -> float:
 
 
 def epoch_order(key, n: int) -> np.ndarray:
-  """The order of examples in ``epoch.make_epoch``'s epoch from ``key``.
-
-  Mirrors ``run_epoch``: ``key, shuffle_key, steps_key = split(key, 3)``,
-  then ``data.permutation(shuffle_key, n)``. The other libraries get this order;
+  """The order of examples in ``epoch.make_epoch``'s epoch from the raw key
+  ``key`` (``epoch.host_orders``). The other libraries get this order;
   their final weights matching nn_jax's (``max_abs_diff``) checks it.
   """
-  _, shuffle_key, _ = jax.random.split(key, 3)
-  return np.asarray(data_lib.permutation(shuffle_key, n))
+  return epoch_lib.host_orders(key, n, 1)[0][0]
 
 
 # ------------------------------------------------------------------- data

@@ -28,7 +28,8 @@ from nn_jax import devices as devices_lib
 from nn_jax import mlp
 from nn_jax import train_data
 from nn_jax.config import FitOptions
-from nn_jax.epoch import METRICS, TrainState, evaluate, init_state, make_epoch
+from nn_jax.epoch import (METRICS, TrainState, evaluate, host_orders,
+                          init_state, make_epoch)
 from nn_jax.train_data import Data
 
 __all__ = ["fit", "FitResult", "FitOptions", "Data", "TrainState", "METRICS",
@@ -70,12 +71,14 @@ def _starter(model, optimizer):
 def _fit_runner(model, optimizer, n, options, image_shape, mesh, chunk):
   """``chunk`` epochs in one jitted scan, cached: fits with the same model,
   optimizer object, data size and options trace and compile once. The
-  state is donated: XLA writes the new state into its buffers."""
+  state is donated: XLA writes the new state into its buffers. ``orders``
+  are the epochs' orders from :func:`nn_jax.epoch.host_orders`, or None
+  (the program draws them itself)."""
   epoch_fn = make_epoch(model, optimizer, n, options,
                         image_shape=image_shape, mesh=mesh)
-  def run_epochs(state, data):
-    return jax.lax.scan(lambda c, _: epoch_fn(c, data), state, None,
-                        length=chunk)
+  def run_epochs(state, data, orders):
+    return jax.lax.scan(lambda c, order: epoch_fn(c, data, order), state,
+                        orders, length=chunk)
   return jax.jit(run_epochs, donate_argnums=0)
 
 
@@ -193,8 +196,18 @@ def fit(params: mlp.Params, model: mlp.Model,
   if not fresh:
     state = _fresh(state)
   epoch = int(state.epoch)
+  # Each call's orders of the examples, drawn on the host where it can.
+  drawn = host_orders(state.key, n, chunk) if o.shuffle else None
   while not (bool(state.done) or epoch >= o.epochs):
-    state, metrics = run(state, data)
+    orders = None
+    if drawn is not None:
+      orders, next_key = drawn
+      if mesh is not None:
+        orders = jax.device_put(orders, devices_lib.sharding(mesh))
+    state, metrics = run(state, data, orders)
+    if drawn is not None:   # the next call's, while this one runs
+      drawn = (host_orders(next_key, n, chunk) if epoch + chunk < o.epochs
+               else None)
     metrics = np.asarray(metrics)
     rows.append(metrics[:int(state.epoch) - epoch])
     epoch = int(state.epoch)

@@ -10,6 +10,7 @@ import pytest
 
 from nn_jax import backprop
 from nn_jax import config
+from nn_jax import data as data_lib
 from nn_jax import devices
 from nn_jax import epoch as epoch_lib
 from nn_jax import experiment
@@ -67,6 +68,77 @@ def test_mini_batches_shuffled_from_the_key():
   chex.assert_trees_all_equal(fit(0), fit(0))
   with pytest.raises(AssertionError):
     chex.assert_trees_all_close(fit(0), fit(1))
+
+
+@jax.jit
+def _drawn_orders(key):
+  """The orders 3 epochs of 20 examples draw in the epochs' program."""
+  def one(k, _):
+    k, shuffle_key, _ = jax.random.split(k, 3)
+    return k, data_lib.permutation(shuffle_key, 20)
+  return jax.lax.scan(one, key, None, length=3)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1])
+def test_orders_drawn_on_the_host_are_the_epochs_own(seed):
+  key = jax.random.PRNGKey(seed)
+  orders, after = epoch_lib.host_orders(key, 20, 3)
+  expected_key, expected = _drawn_orders(key)
+  np.testing.assert_array_equal(orders, expected)
+  np.testing.assert_array_equal(after, expected_key)
+  assert orders.dtype == np.int32
+  # Where the host does not draw JAX's bits (a typed key) or the orders
+  # would be too large, the epochs draw them.
+  assert epoch_lib.host_orders(jax.random.key(seed), 20, 3) is None
+  assert epoch_lib.host_orders(
+      key, epoch_lib.HOST_ORDERS_MAX // 4 + 1, 4) is None
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_orders_from_the_host_train_as_those_drawn_in_the_program(
+    monkeypatch, dropout):
+  model = mlp.make_model("tanh", "softmax_cross_entropy", dropout=dropout)
+  data, params = _data(n=20, n_val=6), _params(model=model)
+  options = train.FitOptions(epochs=7, batch_size=6, epochs_per_call=3)
+  fit = lambda: train.fit(params, model, optax.sgd(0.1), data, options,
+                          key=jax.random.PRNGKey(3))
+  runner = train._fit_runner   # pylint: disable=protected-access
+  seen = []
+
+  def spy(*args):
+    run = runner(*args)
+    def call(state, data, orders):
+      seen.append(None if orders is None else orders.shape)
+      return run(state, data, orders)
+    return call
+
+  monkeypatch.setattr(train, "_fit_runner", spy)
+  host = fit()
+  assert seen == [(3, 20)] * 3   # 7 epochs: 3, 3 and 1 of 3
+  monkeypatch.setattr(epoch_lib, "HOST_ORDERS_MAX", 59)
+  seen.clear()
+  drawn = fit()
+  assert seen == [None] * 3
+  # The same orders and masks; XLA fuses the two programs otherwise, which
+  # can move a last bit (with dropout here, 1e-8 in some weights).
+  chex.assert_trees_all_equal(host.state.key, drawn.state.key)
+  chex.assert_trees_all_close(host.params, drawn.params, rtol=1e-5,
+                              atol=1e-7)
+  for name in train.METRICS:
+    np.testing.assert_allclose(host.history[name], drawn.history[name],
+                               rtol=1e-5)
+
+
+def test_the_epochs_program_sorts_nothing_when_the_host_orders():
+  data = _data(n=20)
+  options = train.FitOptions(epochs=4, batch_size=5)
+  run = train._fit_runner(   # pylint: disable=protected-access
+      MODEL, optax.sgd(0.1), 20, options, None, None, 2)
+  state = train.init_state(_params(), MODEL, optax.sgd(0.1),
+                           jax.random.PRNGKey(0))
+  orders, _ = epoch_lib.host_orders(state.key, 20, 2)
+  assert " sort(" not in run.lower(state, data, orders).as_text("hlo")
+  assert " sort(" in run.lower(state, data, None).as_text("hlo")
 
 
 def test_unrolling_the_steps_changes_only_rounding(monkeypatch):
