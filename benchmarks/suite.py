@@ -31,7 +31,6 @@ import numpy as np
 
 from experiments import cli
 from nn_jax import config as config_lib
-from nn_jax import data as data_lib
 from nn_jax import epoch as epoch_lib
 from nn_jax import experiment
 from nn_jax import mlp
