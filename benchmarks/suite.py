@@ -167,10 +167,10 @@ def max_abs_diff(params_a, params_b) -> float:
 
 def epoch_order(key, n: int) -> np.ndarray:
   """The order of examples in ``epoch.make_epoch``'s epoch from the raw key
-  ``key`` (``epoch.host_orders``). The other libraries get this order;
+  ``key`` (``epoch.host_draws``). The other libraries get this order;
   their final weights matching nn_jax's (``max_abs_diff``) checks it.
   """
-  return epoch_lib.host_orders(key, n, 1)[0][0]
+  return epoch_lib.host_draws(key, n, 1, True).orders[0]
 
 
 # ------------------------------------------------------------------- data

@@ -97,22 +97,34 @@ def _all_finite(tree) -> jax.Array:
 HOST_ORDERS_MAX = 2**24
 
 
-def host_orders(key, n: int, epochs: int) -> Optional[tuple]:
-  """``(orders, key)``: the orders of the examples in the next ``epochs``
-  epochs of a state whose key is ``key`` (int32 ``(epochs, n)``) and its
-  key after them, bit for bit what the epochs would draw themselves
-  (``key, shuffle_key, _ = split(key, 3)``, ``permutation(shuffle_key,
+class Draws(NamedTuple):
+  """What epochs draw from their state's key, drawn on the host."""
+  keys: np.ndarray       # uint32 (epochs, 2, 2): each epoch's key after it
+                         # and the key of its steps' masks, noise, shifts
+  orders: Optional[np.ndarray]   # int32 (epochs, n): the examples' orders
+                                 # (None without shuffle)
+
+
+def host_draws(key, n: int, epochs: int, shuffle: bool) -> Optional[Draws]:
+  """The :class:`Draws` of the next ``epochs`` epochs of a state whose key
+  is ``key``, bit for bit what the epochs would draw themselves (``key,
+  shuffle_key, steps_key = split(key, 3)``, ``permutation(shuffle_key,
   n)``), drawn by NumPy on the host: the epochs' program then compiles
-  without the draws (0.15 s of a 0.8 s compile for the quickstart's). None
-  where the host does not draw the key's bits (:func:`nn_jax.data.draws_on_host`)
-  or the orders would hold more than :data:`HOST_ORDERS_MAX` positions."""
-  if not data_lib.draws_on_host(key) or epochs * n > HOST_ORDERS_MAX:
+  without the draws (0.2 s of a 0.8 s compile for the quickstart's). None
+  where the host does not draw the key's bits
+  (:func:`nn_jax.data.draws_on_host`) or the orders would hold more than
+  :data:`HOST_ORDERS_MAX` positions."""
+  if not data_lib.draws_on_host(key) or (
+      shuffle and epochs * n > HOST_ORDERS_MAX):
     return None
-  key, orders = np.asarray(key, np.uint32), []
+  key, keys, orders = np.asarray(key, np.uint32), [], []
   for _ in range(epochs):
-    key, shuffle_key, _ = data_lib.host_split(key, 3)
-    orders.append(data_lib.host_permutation(shuffle_key, n))
-  return np.stack(orders), key
+    key, shuffle_key, steps_key = data_lib.host_split(key, 3)
+    keys.append((key, steps_key))
+    if shuffle:
+      orders.append(data_lib.host_permutation(shuffle_key, n))
+  return Draws(np.asarray(keys, np.uint32),
+               np.stack(orders) if shuffle else None)
 
 
 def step_unroll(batch: int, num_batches: int) -> int:
@@ -122,7 +134,7 @@ def step_unroll(batch: int, num_batches: int) -> int:
   beyond timing noise (the quickstart's 64-256-10 and Nielsen's 784-30-10
   steps; BENCHMARKS.md) and took 0.4-0.65 s more to compile. The steps
   are the same either way; XLA may fuse unrolled ones otherwise, which can
-  change the last bit of some results (tested)."""
+  change the last bits of some results (tested)."""
   if batch <= 32 and num_batches >= 4 and jax.default_backend() != "cpu":
     return 4
   return 1
@@ -133,9 +145,9 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
                image_shape: Optional[tuple] = None,
                mesh: Optional[jax.sharding.Mesh] = None,
                lockstep: bool = False) -> Callable:
-  """Builds ``epoch(state, data, order=None) -> (state, metrics)``, pure and
-  jittable; ``order`` the epoch's order of the examples from
-  :func:`host_orders` (else, with ``shuffle``, it draws the same itself).
+  """Builds ``epoch(state, data, drawn=None) -> (state, metrics)``, pure and
+  jittable; ``drawn`` the epoch's row of :func:`host_draws` (else it draws
+  the same itself).
 
   An epoch after the end (``epochs`` reached or ``done``) leaves the state
   unchanged and reports NaN metrics, so a scan may run past the end: with
@@ -169,7 +181,7 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
   delayed = online.applies(optimizer, model, batch, o.grad, bool(
       o.noise or o.shift or o.max_norm or mesh is not None))
 
-  def run_epoch(state: TrainState, data: Data, order=None):
+  def run_epoch(state: TrainState, data: Data, drawn=None):
     def step(carry, inputs):
       params, opt_state, stats = carry
       idx, key = inputs
@@ -193,10 +205,13 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
             model.loss.output(z), y, model.loss.task))
       return (params, opt_state, stats), batch_metrics
 
-    key, shuffle_key, steps_key = jax.random.split(state.key, 3)
-    if order is None:
+    if drawn is None:
+      key, shuffle_key, steps_key = jax.random.split(state.key, 3)
       order = (data_lib.permutation(shuffle_key, n) if o.shuffle
                else jnp.arange(n))
+    else:
+      (key, steps_key), order = drawn.keys, drawn.orders
+      order = order if o.shuffle else jnp.arange(n)
     if delayed and len(state.params) >= 2:
       params, batch_metrics = online.epoch(
           state.params, data.x, data.y, order, model,
@@ -221,8 +236,11 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     diverged = ~(jnp.isfinite(train_loss) & _all_finite(params))
     improved = val_loss < state.best_val_loss   # False without validation
     bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
-    keep = lambda new, old: jax.tree.map(
-        lambda a, b: jnp.where(diverged, b, a), new, old)
+    # Diverged: the arrays from before the epoch, in one branch taken (a
+    # select per array compiled a kernel each).
+    kept_params, kept_opt_state, kept_stats = jax.lax.cond(
+        diverged, lambda: (state.params, state.opt_state, state.stats),
+        lambda: (params, opt_state, stats))
     # The best epoch's parameters only where early stopping returns them.
     best = lambda new, old: (jax.tree.map(
         lambda a, b: jnp.where(improved, a, b), new, old)
@@ -231,9 +249,8 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     if o.early_stopping_patience > 0:
       done = done | (bad_epochs >= o.early_stopping_patience)
     new = TrainState(
-        params=keep(params, state.params),
-        opt_state=keep(opt_state, state.opt_state),
-        stats=keep(stats, state.stats), key=key, epoch=epoch, done=done,
+        params=kept_params, opt_state=kept_opt_state, stats=kept_stats,
+        key=key, epoch=epoch, done=done,
         diverged=diverged,
         best_params=best(params, state.best_params),
         best_stats=best(stats, state.best_stats),
@@ -244,21 +261,21 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
     metrics = jnp.stack([train_loss, train_acc, val_loss, val_acc])
     return new, metrics.astype(metric_dtype)
 
-  def skip(state: TrainState, data: Data, order=None):
-    del data, order
+  def skip(state: TrainState, data: Data, drawn=None):
+    del data, drawn
     return state, jnp.full((len(METRICS),), jnp.nan,
                            state.best_val_loss.dtype)
 
-  def epoch(state: TrainState, data: Data, order=None):
+  def epoch(state: TrainState, data: Data, drawn=None):
     finished = state.done | (state.epoch >= o.epochs)
     if not lockstep:
-      return jax.lax.cond(finished, skip, run_epoch, state, data, order)
+      return jax.lax.cond(finished, skip, run_epoch, state, data, drawn)
     # Under vmap, a cond on a per-member predicate runs both branches and
     # first broadcasts every operand, the shared data too, to all members;
     # selecting between the two results computes the same without the copy.
     # The key advances either way (a finished member never uses it again),
     # so that a key shared by all members stays one key, not a copy each.
-    ran = run_epoch(state, data, order)
+    ran = run_epoch(state, data, drawn)
     new, metrics = jax.tree.map(lambda a, b: jnp.where(finished, a, b),
                                 skip(state, data), ran)
     return new._replace(key=ran[0].key), metrics

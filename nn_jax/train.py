@@ -28,7 +28,7 @@ from nn_jax import devices as devices_lib
 from nn_jax import mlp
 from nn_jax import train_data
 from nn_jax.config import FitOptions
-from nn_jax.epoch import (METRICS, TrainState, evaluate, host_orders,
+from nn_jax.epoch import (METRICS, TrainState, evaluate, host_draws,
                           init_state, make_epoch)
 from nn_jax.train_data import Data
 
@@ -71,14 +71,14 @@ def _starter(model, optimizer):
 def _fit_runner(model, optimizer, n, options, image_shape, mesh, chunk):
   """``chunk`` epochs in one jitted scan, cached: fits with the same model,
   optimizer object, data size and options trace and compile once. The
-  state is donated: XLA writes the new state into its buffers. ``orders``
-  are the epochs' orders from :func:`nn_jax.epoch.host_orders`, or None
-  (the program draws them itself)."""
+  state is donated: XLA writes the new state into its buffers. ``drawn``
+  is the epochs' :func:`nn_jax.epoch.host_draws`, or None (the program
+  draws them itself)."""
   epoch_fn = make_epoch(model, optimizer, n, options,
                         image_shape=image_shape, mesh=mesh)
-  def run_epochs(state, data, orders):
-    return jax.lax.scan(lambda c, order: epoch_fn(c, data, order), state,
-                        orders, length=chunk)
+  def run_epochs(state, data, drawn):
+    return jax.lax.scan(lambda c, row: epoch_fn(c, data, row), state,
+                        drawn, length=chunk)
   return jax.jit(run_epochs, donate_argnums=0)
 
 
@@ -196,18 +196,16 @@ def fit(params: mlp.Params, model: mlp.Model,
   if not fresh:
     state = _fresh(state)
   epoch = int(state.epoch)
-  # Each call's orders of the examples, drawn on the host where it can.
-  drawn = host_orders(state.key, n, chunk) if o.shuffle else None
+  # Each call's keys and orders of the examples, drawn on the host where
+  # it can.
+  drawn = host_draws(state.key, n, chunk, o.shuffle)
   while not (bool(state.done) or epoch >= o.epochs):
-    orders = None
-    if drawn is not None:
-      orders, next_key = drawn
-      if mesh is not None:
-        orders = jax.device_put(orders, devices_lib.sharding(mesh))
-    state, metrics = run(state, data, orders)
+    if drawn is not None and mesh is not None:
+      drawn = jax.device_put(drawn, devices_lib.sharding(mesh))
+    state, metrics = run(state, data, drawn)
     if drawn is not None:   # the next call's, while this one runs
-      drawn = (host_orders(next_key, n, chunk) if epoch + chunk < o.epochs
-               else None)
+      drawn = (host_draws(np.asarray(drawn.keys[-1, 0]), n, chunk,
+                          o.shuffle) if epoch + chunk < o.epochs else None)
     metrics = np.asarray(metrics)
     rows.append(metrics[:int(state.epoch) - epoch])
     epoch = int(state.epoch)
