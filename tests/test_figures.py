@@ -115,7 +115,7 @@ def test_decision_regions_from_csv(runs):
 def test_decision_regions_csv_needs_two_columns(runs):
   # Three numeric columns and no --features: one line naming the flag.
   returncode, stderr, _ = runs["csv_bad"]
-  assert returncode == 2
+  assert returncode == 2, stderr
   assert stderr.strip().startswith("error: --features=")
   assert "speaker" in stderr and "Traceback" not in stderr
 
