@@ -170,7 +170,11 @@ def epoch_order(key, n: int) -> np.ndarray:
   ``key`` (``epoch.host_draws``). The other libraries get this order;
   their final weights matching nn_jax's (``max_abs_diff``) checks it.
   """
-  return epoch_lib.host_draws(key, n, 1, True).orders[0]
+  drawn = epoch_lib.host_draws(key, n, 1, True)
+  if drawn is None:
+    raise ValueError("epoch_order needs a raw Threefry key (jax.random."
+                     "PRNGKey) and at most 2^24 examples")
+  return drawn.orders[0]
 
 
 # ------------------------------------------------------------------- data

@@ -95,6 +95,20 @@ def _all_finite(tree) -> jax.Array:
 # At most this many positions of the epochs' orders drawn on the host for
 # one call of the epochs' program (64 MiB of int32); more are drawn in it.
 HOST_ORDERS_MAX = 2**24
+# NumPy draws an epoch's keys in about 50 us and its order in 130 us more
+# plus 45 ns an example (on the 2-core machine of BENCHMARKS.md), where
+# the program takes microseconds but compiles 0.1-0.2 s longer: a run
+# whose draws would keep the host busier than this draws in its program.
+HOST_DRAWS_BUDGET_S = 0.05
+
+
+def host_draws_pay(n: int, epochs: int, shuffle: bool) -> bool:
+  """Whether drawing ``epochs`` epochs of ``n`` examples on the host
+  (:func:`host_draws`) takes less than :data:`HOST_DRAWS_BUDGET_S` by the
+  estimate above: the quickstart's 80 epochs of 1,258 examples (0.02 s),
+  MNIST's 10 of 50,000 (0.025 s), not XOR's 2,000 of 4 (0.4 s)."""
+  per_epoch = 5e-5 + ((1.3e-4 + 4.5e-8 * n) if shuffle else 0.0)
+  return epochs * per_epoch <= HOST_DRAWS_BUDGET_S
 
 
 class Draws(NamedTuple):

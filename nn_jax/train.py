@@ -29,7 +29,7 @@ from nn_jax import mlp
 from nn_jax import train_data
 from nn_jax.config import FitOptions
 from nn_jax.epoch import (METRICS, TrainState, evaluate, host_draws,
-                          init_state, make_epoch)
+                          host_draws_pay, init_state, make_epoch)
 from nn_jax.train_data import Data
 
 __all__ = ["fit", "FitResult", "FitOptions", "Data", "TrainState", "METRICS",
@@ -197,15 +197,17 @@ def fit(params: mlp.Params, model: mlp.Model,
     state = _fresh(state)
   epoch = int(state.epoch)
   # Each call's keys and orders of the examples, drawn on the host where
-  # it can.
-  drawn = host_draws(state.key, n, chunk, o.shuffle)
+  # it can and that takes less time than the program's compiling would.
+  drawn = (host_draws(state.key, n, chunk, o.shuffle)
+           if host_draws_pay(n, o.epochs - epoch, o.shuffle) else None)
   while not (bool(state.done) or epoch >= o.epochs):
+    args = drawn
     if drawn is not None and mesh is not None:
-      drawn = jax.device_put(drawn, devices_lib.sharding(mesh))
-    state, metrics = run(state, data, drawn)
+      args = jax.device_put(drawn, devices_lib.sharding(mesh))
+    state, metrics = run(state, data, args)
     if drawn is not None:   # the next call's, while this one runs
-      drawn = (host_draws(np.asarray(drawn.keys[-1, 0]), n, chunk,
-                          o.shuffle) if epoch + chunk < o.epochs else None)
+      drawn = (host_draws(drawn.keys[-1, 0], n, chunk, o.shuffle)
+               if epoch + chunk < o.epochs else None)
     metrics = np.asarray(metrics)
     rows.append(metrics[:int(state.epoch) - epoch])
     epoch = int(state.epoch)

@@ -139,6 +139,35 @@ def test_draws_from_the_host_train_as_those_drawn_in_the_program(
                                rtol=1e-5)
 
 
+def test_runs_whose_draws_would_keep_the_host_busy_draw_in_the_program(
+    monkeypatch):
+  # The quickstart's and MNIST's draws take the host a few hundredths of a
+  # second; XOR's 2,000 epochs would take it 0.4 s, more than compiling.
+  assert epoch_lib.host_draws_pay(1258, 80, True)
+  assert epoch_lib.host_draws_pay(50_000, 10, True)
+  assert not epoch_lib.host_draws_pay(4, 2000, True)
+  assert epoch_lib.host_draws_pay(4, 900, False)
+  assert not epoch_lib.host_draws_pay(4, 2000, False)
+  runner, seen = train._fit_runner, []   # pylint: disable=protected-access
+
+  def spy(*args):
+    run = runner(*args)
+    def call(state, data, drawn):
+      seen.append(drawn is None)
+      return run(state, data, drawn)
+    return call
+
+  monkeypatch.setattr(train, "_fit_runner", spy)
+  data, params = _data(n=4), _params()
+  for epochs, in_program in ((20, False), (2000, True)):
+    seen.clear()
+    train.fit(params, MODEL, optax.sgd(0.1), data,
+              train.FitOptions(epochs=epochs, batch_size=2,
+                               epochs_per_call=epochs // 2),
+              key=jax.random.PRNGKey(0))
+    assert seen == [in_program] * 2
+
+
 def test_the_epochs_program_draws_nothing_when_the_host_does():
   data = _data(n=20)
   options = train.FitOptions(epochs=4, batch_size=5)
