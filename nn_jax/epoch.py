@@ -224,8 +224,8 @@ def make_epoch(model: mlp.Model, optimizer: optax.GradientTransformation,
       order = (data_lib.permutation(shuffle_key, n) if o.shuffle
                else jnp.arange(n))
     else:
-      (key, steps_key), order = drawn.keys, drawn.orders
-      order = order if o.shuffle else jnp.arange(n)
+      key, steps_key = drawn.keys
+      order = drawn.orders if o.shuffle else jnp.arange(n)
     if delayed and len(state.params) >= 2:
       params, batch_metrics = online.epoch(
           state.params, data.x, data.y, order, model,
