@@ -402,8 +402,10 @@ def exit_without_teardown(code: Any) -> None:
   flushed; then the process ends. The teardown would deallocate every
   object (a fifth of a second after JAX's import, where the collector goes
   over them) and then the C++ libraries' static objects, whose thread
-  pools can abort the process there: pyarrow's did in 1 of 168 runs that
-  read a CSV file, "terminate called without an active exception"."""
+  pools can abort the process there: 1 of 168 runs that failed on a flag
+  right after pyarrow read a CSV file did ("terminate called without an
+  active exception"; most likely pyarrow's pools, which the reading
+  starts)."""
   for thread in threading.enumerate():
     if thread is not threading.current_thread() and not thread.daemon:
       thread.join()
