@@ -398,17 +398,19 @@ def help_of(main: Callable) -> None:
 def exit_without_teardown(code: Any) -> None:
   """Ends the process with ``code`` (as ``sys.exit``'s) the way the
   interpreter's exit does, but for its teardown: the threads that are not
-  daemons are joined, the exit handlers run and the standard streams are
-  flushed; then the process ends. The teardown would deallocate every
+  daemons are joined (idle executors' told to end first), the exit
+  handlers run and the standard streams are flushed; then the process
+  ends. The teardown would deallocate every
   object (a fifth of a second after JAX's import, where the collector goes
   over them) and then the C++ libraries' static objects, whose thread
   pools can abort the process there: 1 of 168 runs that failed on a flag
   right after pyarrow read a CSV file did ("terminate called without an
   active exception"; most likely pyarrow's pools, which the reading
   starts)."""
-  for thread in threading.enumerate():
-    if thread is not threading.current_thread() and not thread.daemon:
-      thread.join()
+  # The interpreter's own first steps of an exit: its thread pools told to
+  # end (concurrent.futures'), the threads that are not daemons joined,
+  # then the exit handlers.
+  threading._shutdown()  # pylint: disable=protected-access
   atexit._run_exitfuncs()  # pylint: disable=protected-access
   if code is None:
     status = 0

@@ -65,20 +65,24 @@ def test_a_run_ends_after_its_exit_handlers_without_the_teardown(
   # whose thread pools aborted 1 run in 168 after pyarrow read a CSV file.
   # cli.run ends the process after the threads that are not daemons and
   # the exit handlers, with the run's code; no object is torn down.
+  # An idle executor's threads (kept by a module, as libraries keep them)
+  # are told to end, as at the interpreter's exit, not waited for forever.
   script = f"""
-import atexit, threading, time
+import atexit, concurrent.futures, threading, time
 from experiments import cli
 class Kept:
   def __del__(self):
     print("torn down", flush=True)
 kept = Kept()
+POOL = concurrent.futures.ThreadPoolExecutor(2)
 atexit.register(lambda: print("handler"))
 def main(argv):
+  POOL.submit(lambda: None).result()
   threading.Thread(target=lambda: (time.sleep(0.2), print("joined"))).start()
   {ending}
 cli.run(main)
 """
-  proc = python(script)
+  proc = python(script, timeout=60)
   assert proc.returncode == code, proc.stderr
   assert proc.stdout.split() == ["joined", "handler"], proc.stdout
   assert ("error: bad" in proc.stderr) == (code == 2), proc.stderr
