@@ -400,13 +400,12 @@ def exit_without_teardown(code: Any) -> None:
   interpreter's exit does, but for its teardown: the threads that are not
   daemons are joined (idle executors' told to end first), the exit
   handlers run and the standard streams are flushed; then the process
-  ends. The teardown would deallocate every
-  object (a fifth of a second after JAX's import, where the collector goes
-  over them) and then the C++ libraries' static objects, whose thread
-  pools can abort the process there: 1 of 168 runs that failed on a flag
-  right after pyarrow read a CSV file did ("terminate called without an
-  active exception"; most likely pyarrow's pools, which the reading
-  starts)."""
+  ends. The teardown would deallocate every object (a fifth of a second
+  after JAX's import, where the collector goes over them) and then the
+  C++ libraries' static objects, whose thread pools can abort the process
+  there: 1 of 168 runs that failed on a flag right after pyarrow read a
+  CSV file did ("terminate called without an active exception"; most
+  likely pyarrow's pools, which the reading starts)."""
   # The interpreter's own first steps of an exit: its thread pools told to
   # end (concurrent.futures'), the threads that are not daemons joined,
   # then the exit handlers.
