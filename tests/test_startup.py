@@ -235,3 +235,38 @@ def test_startup_benchmark_writes_its_entry(tmp_path):
   assert "| a bare JAX script |" in table
   assert "--dataset=iris" in entry["nn_jax_command"]
 
+
+
+@pytest.mark.parametrize("argv0,orig,command", [
+    ("-m", ["python", "-X", "importtime", "-m", "experiments.train", "-m"],
+     True),
+    ("-m", ["python", "-m", "benchmarks.startup"], False),
+    (os.path.join(ROOT, "experiments", "train.py"), ["python", "x"], True),
+    ("/venv/bin/nn-jax-train", ["python", "/venv/bin/nn-jax-train"], True),
+    ("", ["python"], False),                        # a notebook, python -c
+    ("/venv/bin/pytest", ["python", "/venv/bin/pytest", "-m", "slow"],
+     False)])
+def test_a_command_is_told_from_how_python_started(monkeypatch, argv0, orig,
+                                                   command):
+  import experiments  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(sys, "argv", [argv0])
+  monkeypatch.setattr(sys, "orig_argv", orig, raising=False)
+  assert experiments._started_as_command() == command
+
+
+@pytest.mark.parametrize("set_by_user", ["", "2"])
+def test_a_command_loads_openblas_with_one_thread(python, set_by_user):
+  # OpenBLAS's threads spin after its work (0.12 s of CPU time while JAX
+  # is imported): a command's process loads it with one thread, unless the
+  # user chose a number. Here the package is imported as `python -m
+  # experiments.<name>` imports it, before NumPy.
+  code = ("import sys; sys.argv[0] = '-m'; "
+          "sys.orig_argv = ['python', '-m', 'experiments.train']; "
+          "import experiments, numpy, threadpoolctl; "
+          "print([p['num_threads'] for p in threadpoolctl.threadpool_info() "
+          "       if p['internal_api'] == 'openblas'])")
+  env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+  if set_by_user:
+    env["OPENBLAS_NUM_THREADS"] = set_by_user
+  proc = python(code, env=env, check=True)
+  assert proc.stdout.strip() == f"[{set_by_user or 1}]", proc.stdout
