@@ -11,6 +11,8 @@ from typing import Callable, Optional, Sequence
 
 import matplotlib
 matplotlib.use("Agg")
+import matplotlib.colors  # pylint: disable=g-import-not-at-top
+import matplotlib.image  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
@@ -24,13 +26,64 @@ def save(fig: plt.Figure, path: str, dpi: int = DPI,
   """Lays out ``fig`` (its axes within ``rect``, figure fractions left,
   bottom, right, top: room outside for a figure legend), writes it to
   ``path`` (its suffix names the format, one of :data:`FORMATS`) at
-  ``dpi`` (at least :data:`DPI`) with nothing cut off at the edges, closes
-  it; returns ``path``."""
+  ``dpi`` (at least :data:`DPI`) with nothing cut off at the edges and
+  :data:`PAD_INCHES` of margin around its artists, closes it; returns
+  ``path``."""
   if not fig.get_constrained_layout():
     fig.tight_layout(rect=rect)
-  fig.savefig(path, dpi=max(dpi, DPI), bbox_inches="tight", pad_inches=0.1)
+  dpi = max(dpi, DPI)
+  if not (path.lower().endswith(".png") and _save_png_drawn_once(
+      fig, path, dpi)):
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=PAD_INCHES)
   plt.close(fig)
   return path
+
+
+PAD_INCHES = 0.1   # the margin around a figure's artists
+
+
+def _save_png_drawn_once(fig: plt.Figure, path: str, dpi: int) -> bool:
+  """Writes ``fig`` to the PNG file ``path`` as ``savefig(bbox_inches=
+  "tight")`` does, but drawn once rather than twice (a fifth of a record
+  figure's time): drawn at ``dpi`` on its canvas, then cut to its artists'
+  bounding box and :data:`PAD_INCHES` around it. Writes nothing and
+  returns False where an artist reaches beyond the figure's edges (the
+  tight box then takes in more than the canvas holds) or matplotlib's
+  settings ask for another background than the figure's own."""
+  if (matplotlib.rcParams["savefig.facecolor"] != "auto"
+      or matplotlib.rcParams["savefig.transparent"]):
+    return False
+  before = fig.dpi
+  fig.set_dpi(dpi)
+  try:
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())   # inches
+    width, height = fig.get_size_inches()
+    if box is None or not (0 <= box.x0 and box.x1 <= width
+                           and 0 <= box.y0 and box.y1 <= height):
+      return False
+    image = np.asarray(fig.canvas.buffer_rgba())
+    # Pixel rows count from the top; the margin beyond the canvas is the
+    # figure's background, as savefig fills it.
+    pad = round(PAD_INCHES * dpi)
+    top, bottom = (math.floor((height - box.y1) * dpi),
+                   math.ceil((height - box.y0) * dpi))
+    left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
+    rows, cols = image.shape[:2]
+    image = image[max(top - pad, 0):min(bottom + pad, rows),
+                  max(left - pad, 0):min(right + pad, cols)]
+    margins = ((max(pad - top, 0), max(bottom + pad - rows, 0)),
+               (max(pad - left, 0), max(right + pad - cols, 0)))
+    if any(m for pair in margins for m in pair):
+      background = np.asarray(matplotlib.colors.to_rgba_array(
+          fig.get_facecolor())[0] * 255 + 0.5, np.uint8)
+      image = np.concatenate([np.pad(image[..., c], margins,
+                                     constant_values=background[c])[..., None]
+                              for c in range(4)], -1)
+    matplotlib.image.imsave(path, image, dpi=dpi)
+    return True
+  finally:
+    fig.set_dpi(before)
 
 
 def _number(v: float) -> str:

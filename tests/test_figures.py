@@ -241,6 +241,60 @@ def test_every_figure_is_written_at_150_dpi_or_more(tmp_path):
     assert dx >= 149.9 and dy >= 149.9, (path, dx, dy)
 
 
+def _small_figure(text_at=None):
+  fig, ax = plots.plt.subplots(figsize=(4, 3))
+  ax.plot([1, 2, 3], [3, 1, 2], label="a")
+  ax.set(title="title", xlabel="x")
+  ax.legend()
+  if text_at is not None:
+    fig.text(*text_at, "text", ha="left", va="top")
+  return fig
+
+
+def _ink_margins(path):
+  """The blank rows and columns around a PNG's drawing: top, bottom, left,
+  right."""
+  ink = (image.imread(path)[..., :3] < 0.99).any(-1)
+  rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+  return np.array([rows[0], ink.shape[0] - 1 - rows[-1], cols[0],
+                   ink.shape[1] - 1 - cols[-1]])
+
+
+@pytest.mark.parametrize("text_at", [None, (0.0, 0.5), (0.5, 0.99)])
+def test_a_png_is_drawn_once_and_cut_as_savefig_cuts_it(tmp_path,
+                                                        monkeypatch, text_at):
+  # plots.save draws a PNG once and cuts it to its artists' box and 0.1 in
+  # around it, as savefig(bbox_inches="tight") does with a second drawing:
+  # the same size and margins within a pixel, also where the box touches
+  # the figure's edge (text at the left edge, at the top) and the margin
+  # beyond it is the background.
+  fig = _small_figure(text_at)
+  fig.tight_layout()
+  fig.savefig(tmp_path / "savefig.png", dpi=plots.DPI, bbox_inches="tight",
+              pad_inches=0.1)
+  plots.plt.close(fig)
+  draws = []
+  draw = plots.plt.Figure.draw
+  monkeypatch.setattr(plots.plt.Figure, "draw",
+                      lambda self, r: (draws.append(1), draw(self, r))[1])
+  path = plots.save(_small_figure(text_at), str(tmp_path / "save.png"))
+  assert len(draws) == 1
+  expected = image.imread(tmp_path / "savefig.png").shape
+  assert np.abs(np.subtract(image.imread(path).shape, expected)).max() <= 1
+  margins = _ink_margins(path)
+  assert np.abs(margins - _ink_margins(tmp_path / "savefig.png")).max() <= 1
+  assert margins.min() >= 13, margins   # 0.1 in at 150 dpi, less the ink's AA
+
+
+def test_a_png_keeps_an_artist_beyond_the_figures_edge(tmp_path):
+  # Text beyond the right edge: savefig's tight box takes it in, wider
+  # than the canvas (4 in at 150 dpi).
+  path = plots.save(_small_figure((1.05, 0.5)), str(tmp_path / "out.png"))
+  ink = (image.imread(path)[..., :3] < 0.99).any(-1)
+  assert ink.shape[1] > 4 * plots.DPI + 50
+  assert ink[:, 4 * plots.DPI + 30:].any()
+
+
 @pytest.mark.parametrize("suffix,start", [("svg", "<svg"), ("pdf", "%PDF")])
 def test_the_path_names_the_format(tmp_path, suffix, start):
   path = plots.confusion_matrix(np.eye(3, dtype=int),
