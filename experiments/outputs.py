@@ -236,34 +236,14 @@ class LiveLog:
       write_json(os.path.join(folder, self.RUN), run)
     self.metrics_path = os.path.join(folder, "metrics.jsonl")
     self._metrics = open(self.metrics_path, "w")   # pylint: disable=consider-using-with
-    # An event file written here, in this thread, and flushed without
-    # fsync: tensorboardX's writers queue events for a thread of their own
-    # (a kill loses the queue) or fsync each flush (some ms an epoch).
-    self._events = open(os.path.join(   # pylint: disable=consider-using-with
-        folder, "tensorboard",
-        f"{self.EVENTS}{int(time.time())}.{platform.node()}"), "wb")
-    self._write_event(file_version="brain.Event:2")
+    self._events = EventFile(os.path.join(folder, "tensorboard"))
     self._events.flush()
 
-  def _write_event(self, **fields) -> None:
-    """One Event as a TFRecord: length, its CRC, data, the data's CRC."""
-    tensorboardx()
-    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
-    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
-    header = struct.pack("<Q", len(data))
-    self._events.write(header + struct.pack("<I", masked_crc32c(header))
-                       + data + struct.pack("<I", masked_crc32c(data)))
-
   def __call__(self, epoch: int, metrics: dict) -> None:
-    summary = tensorboardx().summary
     row = {"epoch": epoch, **{k: float(v) for k, v in metrics.items()}}
     self._metrics.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
     self._metrics.flush()
-    for name, value in metrics.items():
-      if np.isfinite(value):
-        self._write_event(step=epoch, summary=summary.scalar(
-            name.replace("_", "/", 1), value))
+    self._events.scalars(row)
     self._events.flush()
 
   def close(self) -> None:
@@ -395,23 +375,72 @@ def history_rows(history: dict) -> list[dict]:
           for e in range(epochs)]
 
 
+class EventFile:
+  """A TensorBoard event file, ``events.out.tfevents.<time>.<host>`` in
+  ``folder``, written in this thread: each event a TFRecord (its length,
+  the length's CRC, the serialized Event, its CRC), the first one the
+  file's version. tensorboardX's writers queue events for a thread of
+  their own (a kill loses the queue) or fsync each flush (some ms an
+  epoch), and take four times as long per scalar."""
+
+  def __init__(self, folder: str):
+    os.makedirs(folder, exist_ok=True)
+    self._file = open(os.path.join(   # pylint: disable=consider-using-with
+        folder, f"{LiveLog.EVENTS}{int(time.time())}.{platform.node()}"),
+                      "wb")
+    tensorboardx()
+    self._write(file_version="brain.Event:2")
+
+  def _write(self, **fields) -> None:
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
+    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
+    header = struct.pack("<Q", len(data))
+    self._file.write(header + struct.pack("<I", masked_crc32c(header))
+                     + data + struct.pack("<I", masked_crc32c(data)))
+
+  def scalars(self, row: dict) -> None:
+    """The finite values of a metric row (``{"epoch": e, name: value}``) as
+    scalars of step ``e``, tagged ``train/loss`` for ``train_loss``."""
+    summary = tensorboardx().summary
+    for name, value in row.items():
+      if name != "epoch" and np.isfinite(value):
+        self._write(step=row["epoch"], summary=summary.scalar(
+            name.replace("_", "/", 1), value))
+
+  def summaries(self, *summaries) -> None:
+    for one in summaries:
+      self._write(summary=one)
+
+  def flush(self) -> None:
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
 def write_tensorboard(logdir: str, history: dict, hparams: dict,
                       final: dict) -> None:
-  """Every per-epoch scalar as a TensorBoard event, and the hyperparameters
-  with the final metrics (tensorboardX)."""
-  writer = tensorboardx().SummaryWriter(logdir=logdir)
+  """Every per-epoch scalar as a TensorBoard event, and in ``hparams/``
+  the hyperparameters with the final metrics (as tensorboardX's
+  ``add_hparams`` writes them)."""
+  events = EventFile(logdir)
   try:
     for row in history_rows(history):
-      for name, value in row.items():
-        if name != "epoch" and np.isfinite(value):
-          writer.add_scalar(name.replace("_", "/", 1), value, row["epoch"])
-    plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-             for k, v in hparams.items() if v is not None}
-    metrics = {f"final/{k}": float(v) for k, v in final.items()
-               if isinstance(v, (int, float)) and np.isfinite(v)}
-    writer.add_hparams(plain, metrics, name="hparams")
+      events.scalars(row)
   finally:   # not left to the garbage collector (cli.run freezes it)
-    writer.close()
+    events.close()
+  summary = tensorboardx().summary
+  plain = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+           for k, v in hparams.items() if v is not None}
+  metrics = {f"final/{k}": float(v) for k, v in final.items()
+             if isinstance(v, (int, float)) and np.isfinite(v)}
+  events = EventFile(os.path.join(logdir, "hparams"))
+  try:
+    events.summaries(*summary.hparams(plain, metrics),
+                     *(summary.scalar(k, v) for k, v in metrics.items()))
+  finally:
+    events.close()
 
 
 def tensorboardx():

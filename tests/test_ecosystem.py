@@ -300,3 +300,46 @@ def test_readme_predict_example_runs_as_written(tmp_path):
   rows = (tmp_path / "predictions.csv").read_text().splitlines()
   assert len(rows) == 4
   assert rows[0].endswith("predicted_vote,p_A,p_N,p_U,p_Y")
+
+
+def _events_of(folder):
+  """Each event file under ``folder`` (by its subfolder): its events
+  without their wall time, in order."""
+  out = {}
+  for path in glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"),
+                        recursive=True):
+    with open(path, "rb") as f:
+      data = f.read()
+    events, pos = [], 0
+    while pos < len(data):
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      event.ClearField("wall_time")
+      events.append(event.SerializeToString())
+      pos += 12 + length + 4
+    out[os.path.relpath(os.path.dirname(path), folder)] = events
+  return out
+
+
+def test_a_runs_events_are_those_tensorboardx_writes(tmp_path):
+  # outputs.write_tensorboard writes its events itself, in this thread:
+  # the same events (but their wall time) as tensorboardX's SummaryWriter
+  # with add_scalar for each finite value and add_hparams.
+  from experiments import outputs  # pylint: disable=g-import-not-at-top
+  nan = float("nan")
+  history = {"train_loss": [0.5, 0.25, nan], "val_accuracy": [0.5, nan, 1.0]}
+  hparams = {"seed": 3, "hidden": [8, 4], "optimizer": "sgd", "noise": None}
+  final = {"test_accuracy": 0.75, "test_loss": nan, "final_train_loss": 0.25}
+  outputs.write_tensorboard(str(tmp_path / "ours"), history, hparams, final)
+  writer = outputs.tensorboardx().SummaryWriter(logdir=str(tmp_path / "tbx"))
+  for step, (loss, acc) in enumerate(zip(*history.values()), 1):
+    for tag, value in (("train/loss", loss), ("val/accuracy", acc)):
+      if value == value:
+        writer.add_scalar(tag, value, step)
+  writer.add_hparams({"seed": 3, "hidden": "[8, 4]", "optimizer": "sgd"},
+                     {"final/test_accuracy": 0.75,
+                      "final/final_train_loss": 0.25}, name="hparams")
+  writer.close()
+  ours, theirs = _events_of(tmp_path / "ours"), _events_of(tmp_path / "tbx")
+  assert sorted(ours) == sorted(theirs) == [".", "hparams"]
+  assert ours == theirs
