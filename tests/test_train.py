@@ -100,6 +100,73 @@ def test_draws_on_the_host_are_the_epochs_own(seed):
   assert epoch_lib.host_draws(key, big, 4, False) is not None
 
 
+def _doubled(params):   # an optimizer whose state is computed
+  return optax.GradientTransformation(
+      lambda p: jax.tree.map(lambda a: 2 * a + 1, p),
+      lambda g, state, p=None: (g, state))
+
+
+@pytest.mark.parametrize("optimizer,batchnorm,x64,on_host", [
+    (optax.sgd(0.1), False, False, True),
+    (optax.sgd(0.1, momentum=0.9), True, False, True),
+    (optax.adamw(1e-3), False, True, True),
+    (optax.chain(optax.clip_by_global_norm(1.0), optax.adam(
+        optax.linear_schedule(0.1, 0.0, 10))), True, False, True),
+    (_doubled(None), False, False, False)])
+def test_a_fits_start_is_the_programs_bit_for_bit_on_the_host(
+    monkeypatch, optimizer, batchnorm, x64, on_host):
+  # fit's first state: evaluated on the host where its program is
+  # constants and copies, else compiled; the same arrays either way (bit
+  # for bit, dtypes and the tree), each a buffer of its own.
+  model = mlp.make_model("relu", "softmax_cross_entropy",
+                         batchnorm=batchnorm)
+  with jax.enable_x64(x64):
+    params = mlp.init(jax.random.PRNGKey(1), [3, 5, 2], model,
+                      dtype=jnp.float64 if x64 else jnp.float32)
+    key = jax.random.PRNGKey(2)
+    expected = train._starter(model, optimizer)(params, key)
+    compiled = []
+    starter = train._starter
+    monkeypatch.setattr(train, "_starter", lambda *a: (compiled.append(1),
+                                                      starter(*a))[1])
+    state = train._start_state(model, optimizer, params, key)
+  assert compiled == ([] if on_host else [1])
+  assert jax.tree.structure(state) == jax.tree.structure(expected)
+  for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(expected)):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  mine = jax.tree.leaves(state)
+  for a in mine:
+    assert not any(np.shares_memory(np.asarray(a), np.asarray(b))
+                   for b in jax.tree.leaves((params, key)) + [
+                       c for c in mine if c is not a])
+
+
+def test_fit_starts_without_compiling_a_start(monkeypatch):
+  def no_program(*args):
+    raise AssertionError("compiled a start state")
+  monkeypatch.setattr(train, "_starter", no_program)
+  result = train.fit(_params(), MODEL, optax.sgd(0.1, momentum=0.9),
+                     _data(), train.FitOptions(epochs=2, batch_size=4),
+                     key=jax.random.PRNGKey(0))
+  assert result.epochs_run == 2
+
+
+def test_a_start_from_committed_arrays_or_typed_keys_is_compiled(
+    monkeypatch):
+  # Committed to a device, the state's arrays go where the program puts
+  # them; a typed key has no NumPy value.
+  compiled = []
+  starter = train._starter
+  monkeypatch.setattr(train, "_starter", lambda *a: (compiled.append(1),
+                                                    starter(*a))[1])
+  params = _params()
+  train._start_state(MODEL, optax.sgd(0.1), jax.device_put(
+      params, jax.devices()[0]), jax.random.PRNGKey(0))
+  train._start_state(MODEL, optax.sgd(0.1), params, jax.random.key(0))
+  assert compiled == [1, 1]
+
+
 def _draws_passed(monkeypatch) -> list:
   """The ``drawn`` argument of every call of fit's epochs' program, in a
   list that fills as fits run."""
