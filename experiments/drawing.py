@@ -116,6 +116,16 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
   return written
 
 
+def may_draw(args) -> bool:
+  """Whether a command line's arguments ``args`` leave the figures on: no
+  ``--nofigures`` or ``--figures=false`` among them (flags from a file are
+  read later)."""
+  off = {"--nofigures", "-nofigures"} | {
+      f"{dashes}figures={value}" for dashes in ("-", "--")
+      for value in ("false", "False", "FALSE", "f", "F", "0")}
+  return not off & set(args)
+
+
 def cores() -> int:
   """The CPU cores this process may run on (a container's CPU quota
   aside)."""
@@ -148,7 +158,7 @@ class Drawer:
   training as it saved), and the run, which by then only writes its last
   files, leaves the cores to them. Used as a context manager, a process
   still running is stopped with its forks (a run that failed draws
-  nothing). The process runs in a session of its own, out of the reach of
+  nothing). :attr:`names` may change until :meth:`start`. The process runs in a session of its own, out of the reach of
   a Ctrl-C at the terminal, which is the run's to handle; it ends when the
   run closes its input.
   """

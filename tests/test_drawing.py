@@ -6,12 +6,15 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
 from experiments import drawing
 from experiments.drawing import RECORDS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 RESULTS = {
     "config": {"dataset": "iris", "activation": "relu", "optimizer": "sgd",
@@ -287,3 +290,43 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path, python):
   for name in ("learning_curves.png", "confusion_matrix.png"):
     assert ((tmp_path / "drawn" / name).read_bytes()
             == (tmp_path / "failed" / name).read_bytes())
+
+
+@pytest.mark.parametrize("args,draws", [
+    ([], True), (["--dataset=iris", "--figures"], True),
+    (["--figures=true"], True), (["--nofigures"], False),
+    (["-nofigures"], False), (["--figures=false"], False),
+    (["--figures=0"], False), (["--epochs=3", "--figures=f"], False)])
+def test_a_command_line_that_turns_the_figures_off(args, draws):
+  assert drawing.may_draw(args) is draws
+
+
+def _processes_with(marker: str) -> list:
+  """The processes whose environment holds ``marker`` (Linux's /proc)."""
+  found = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/environ", "rb") as f:
+        if marker.encode() in f.read():
+          found.append(int(pid))
+    except OSError:   # gone, or not ours
+      pass
+  return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads Linux's /proc")
+@pytest.mark.parametrize("args", [["--no_such_flag"], ["--helpshort"],
+                                  ["--dataset=no_such_data"]])
+def test_a_train_command_that_ends_before_it_runs_leaves_no_process(
+    tmp_path, args):
+  # experiments.train starts its drawing process before JAX's import; a
+  # command that ends before the run (a bad flag, --help, a bad value)
+  # stops it on its way out.
+  marker = f"NN_JAX_TEST_MARKER={os.getpid()}-{time.monotonic_ns()}"
+  env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.train", *args,
+       f"--workdir={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=120)
+  assert proc.returncode in (0, 1, 2), proc.stderr
+  assert _processes_with(marker) == []
