@@ -11,6 +11,7 @@ from typing import Callable, Optional, Sequence
 
 import matplotlib
 matplotlib.use("Agg")
+import matplotlib.backends.backend_agg  # pylint: disable=g-import-not-at-top
 import matplotlib.colors  # pylint: disable=g-import-not-at-top
 import matplotlib.image  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -45,13 +46,22 @@ PAD_INCHES = 0.1   # the margin around a figure's artists
 def _save_png_drawn_once(fig: plt.Figure, path: str, dpi: int) -> bool:
   """Writes ``fig`` to the PNG file ``path`` as ``savefig(bbox_inches=
   "tight")`` does, but drawn once rather than twice (a fifth of a record
-  figure's time): drawn at ``dpi`` on its canvas, then cut to its artists'
-  bounding box and :data:`PAD_INCHES` around it. Writes nothing and
-  returns False where an artist reaches beyond the figure's edges (the
-  tight box then takes in more than the canvas holds) or matplotlib's
-  settings ask for another background than the figure's own."""
-  if (matplotlib.rcParams["savefig.facecolor"] != "auto"
-      or matplotlib.rcParams["savefig.transparent"]):
+  figure's time): drawn at ``dpi`` on its Agg canvas, then cut to its
+  artists' bounding box and :data:`PAD_INCHES` around it, the image's
+  size savefig's. Writes nothing and returns False where savefig would
+  draw what the canvas does not hold: an artist beyond the figure's edges
+  (the box then takes in more than the canvas), a frame or a background
+  that is not opaque (drawn anew around the cut), or savefig's own
+  colours or transparency set in matplotlib's settings; and for another
+  canvas than Agg's."""
+  patch, rc = fig.patch, matplotlib.rcParams
+  if not (isinstance(fig.canvas, matplotlib.backends.backend_agg.
+                     FigureCanvasAgg)
+          and patch.get_visible() and patch.get_linewidth() == 0
+          and matplotlib.colors.to_rgba(patch.get_facecolor())[3] == 1
+          and rc["savefig.facecolor"] == "auto"
+          and rc["savefig.edgecolor"] == "auto"
+          and not rc["savefig.transparent"]):
     return False
   before = fig.dpi
   fig.set_dpi(dpi)
@@ -62,25 +72,29 @@ def _save_png_drawn_once(fig: plt.Figure, path: str, dpi: int) -> bool:
     if box is None or not (0 <= box.x0 and box.x1 <= width
                            and 0 <= box.y0 and box.y1 <= height):
       return False
+    box = box.padded(PAD_INCHES)
     image = np.asarray(fig.canvas.buffer_rgba())
-    # Pixel rows count from the top; the margin beyond the canvas is the
-    # figure's background, as savefig fills it.
-    pad = round(PAD_INCHES * dpi)
-    top, bottom = (math.floor((height - box.y1) * dpi),
-                   math.ceil((height - box.y0) * dpi))
-    left, right = math.floor(box.x0 * dpi), math.ceil(box.x1 * dpi)
     rows, cols = image.shape[:2]
-    image = image[max(top - pad, 0):min(bottom + pad, rows),
-                  max(left - pad, 0):min(right + pad, cols)]
-    margins = ((max(pad - top, 0), max(bottom + pad - rows, 0)),
-               (max(pad - left, 0), max(right + pad - cols, 0)))
+    # savefig's size (the padded box's, in whole pixels as matplotlib's
+    # canvas truncates it, a hair short of a pixel counting as one); pixel
+    # rows count from the top; the margin beyond the canvas is the
+    # figure's background, as savefig fills it.
+    top, left = round((height - box.y1) * dpi), round(box.x0 * dpi)
+    bottom = top + int(box.height * dpi + 1e-8)
+    right = left + int(box.width * dpi + 1e-8)
+    image = image[max(top, 0):min(bottom, rows),
+                  max(left, 0):min(right, cols)]
+    margins = ((max(-top, 0), max(bottom - rows, 0)),
+               (max(-left, 0), max(right - cols, 0)))
     if any(m for pair in margins for m in pair):
       background = np.asarray(matplotlib.colors.to_rgba_array(
-          fig.get_facecolor())[0] * 255 + 0.5, np.uint8)
-      image = np.concatenate([np.pad(image[..., c], margins,
-                                     constant_values=background[c])[..., None]
-                              for c in range(4)], -1)
-    matplotlib.image.imsave(path, image, dpi=dpi)
+          patch.get_facecolor())[0] * 255 + 0.5, np.uint8)
+      image = np.stack([np.pad(image[..., c], margins,
+                               constant_values=background[c])
+                        for c in range(4)], -1)
+    # (matplotlib before 3.9 hands PIL the array as it is: it must be one
+    # block of memory, which a cut of the canvas is not.)
+    matplotlib.image.imsave(path, np.ascontiguousarray(image), dpi=dpi)
     return True
   finally:
     fig.set_dpi(before)

@@ -279,11 +279,59 @@ def test_a_png_is_drawn_once_and_cut_as_savefig_cuts_it(tmp_path,
                       lambda self, r: (draws.append(1), draw(self, r))[1])
   path = plots.save(_small_figure(text_at), str(tmp_path / "save.png"))
   assert len(draws) == 1
-  expected = image.imread(tmp_path / "savefig.png").shape
-  assert np.abs(np.subtract(image.imread(path).shape, expected)).max() <= 1
+  assert image.imread(path).shape == image.imread(
+      tmp_path / "savefig.png").shape
   margins = _ink_margins(path)
   assert np.abs(margins - _ink_margins(tmp_path / "savefig.png")).max() <= 1
   assert margins.min() >= 13, margins   # 0.1 in at 150 dpi, less the ink's AA
+
+
+def test_the_figures_pngs_have_savefigs_sizes(tmp_path, monkeypatch):
+  # Each figure of nn_jax.plots (and one laid out by matplotlib's
+  # constrained layout) as plots.save writes it and as savefig does: the
+  # same size, nearly the same pixels (the drawing sits within half a
+  # pixel of savefig's).
+  def constrained(path):
+    fig, ax = plots.plt.subplots(figsize=(4, 3), layout="constrained")
+    ax.plot([1, 2])
+    ax.set_title("title")
+    return plots.save(fig, path)
+  drawn_once = lambda folder: draw_each(folder) + [
+      constrained(str(folder / "constrained.png"))]
+  (tmp_path / "once").mkdir()
+  (tmp_path / "savefig").mkdir()
+  ours = drawn_once(tmp_path / "once")
+  monkeypatch.setattr(plots, "_save_png_drawn_once", lambda *args: False)
+  theirs = drawn_once(tmp_path / "savefig")
+  for a, b in zip(ours, theirs):
+    a, b = image.imread(a), image.imread(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert (np.abs(a - b).max(-1) > 0.1).mean() < 0.05
+
+
+@pytest.mark.parametrize("change", ["edge", "hidden", "alpha", "figure"])
+def test_what_the_canvas_does_not_hold_is_left_to_savefig(tmp_path, change):
+  # A frame or a background that is not opaque is drawn anew around
+  # savefig's cut; a Figure made without pyplot has no Agg canvas.
+  fig = (plots.plt.Figure(figsize=(4, 3)) if change == "figure"
+         else _small_figure())
+  if change == "figure":
+    fig.add_subplot().plot([1, 2])
+  elif change == "edge":
+    fig.patch.set(edgecolor="red", linewidth=4)
+  elif change == "hidden":
+    fig.patch.set_visible(False)
+  else:
+    fig.patch.set_alpha(0.5)
+  path = plots.save(fig, str(tmp_path / "x.png"))
+  pixels = image.imread(path)
+  if change == "edge":
+    assert (pixels[0, :, 0] > 0.9).all() and (pixels[0, :, 1] < 0.1).all()
+  elif change in ("hidden", "alpha"):
+    assert pixels[0, 0, 3] < 0.6
+  else:
+    assert pixels.shape[:2] == (3 * plots.DPI, 4 * plots.DPI) or (
+        _ink_margins(path).min() >= 13)
 
 
 def test_a_png_keeps_an_artist_beyond_the_figures_edge(tmp_path):
