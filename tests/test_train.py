@@ -106,13 +106,20 @@ def _doubled(params):   # an optimizer whose state is computed
       lambda g, state, p=None: (g, state))
 
 
+def _weak(params):   # a state of a Python scalar's (weak) type
+  return optax.GradientTransformation(
+      lambda p: {"scale": jnp.asarray(0.3)},
+      lambda g, state, p=None: (g, state))
+
+
 @pytest.mark.parametrize("optimizer,batchnorm,x64,on_host", [
     (optax.sgd(0.1), False, False, True),
     (optax.sgd(0.1, momentum=0.9), True, False, True),
     (optax.adamw(1e-3), False, True, True),
     (optax.chain(optax.clip_by_global_norm(1.0), optax.adam(
         optax.linear_schedule(0.1, 0.0, 10))), True, False, True),
-    (_doubled(None), False, False, False)])
+    (_doubled(None), False, False, False),
+    (_weak(None), False, True, False)])
 def test_a_fits_start_is_the_programs_bit_for_bit_on_the_host(
     monkeypatch, optimizer, batchnorm, x64, on_host):
   # fit's first state: evaluated on the host where its program is
@@ -133,7 +140,8 @@ def test_a_fits_start_is_the_programs_bit_for_bit_on_the_host(
   assert compiled == ([] if on_host else [1])
   assert jax.tree.structure(state) == jax.tree.structure(expected)
   for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(expected)):
-    assert got.dtype == want.dtype and got.shape == want.shape
+    assert (got.dtype, got.shape, got.weak_type) == (
+        want.dtype, want.shape, want.weak_type)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
   mine = jax.tree.leaves(state)
   for a in mine:
