@@ -116,14 +116,18 @@ def record_figures(workdir: str, history: dict, results: dict, fmt: str,
   return written
 
 
-def may_draw(args) -> bool:
-  """Whether a command line's arguments ``args`` leave the figures on: no
+def may_draw(args, environ=os.environ) -> bool:
+  """Whether a command's arguments ``args`` leave the figures on: no
   ``--nofigures`` or ``--figures=false`` among them (flags from a file are
-  read later)."""
+  read later), and it is not a process other than the first of a run on
+  several (``experiments.launch``'s ``NN_JAX_PROCESS_ID``, or JAX's
+  ``JAX_PROCESS_ID``, in ``environ``), which writes no results."""
   off = {"--nofigures", "-nofigures"} | {
       f"{dashes}figures={value}" for dashes in ("-", "--")
       for value in ("false", "False", "FALSE", "f", "F", "0")}
-  return not off & set(args)
+  process = environ.get("NN_JAX_PROCESS_ID") or environ.get(
+      "JAX_PROCESS_ID") or "0"
+  return not off & set(args) and process.strip() == "0"
 
 
 def cores() -> int:

@@ -298,7 +298,14 @@ def test_a_run_draws_the_figures_its_processes_could_not(tmp_path, python):
     (["-nofigures"], False), (["--figures=false"], False),
     (["--figures=0"], False), (["--epochs=3", "--figures=f"], False)])
 def test_a_command_line_that_turns_the_figures_off(args, draws):
-  assert drawing.may_draw(args) is draws
+  assert drawing.may_draw(args, {}) is draws
+
+
+@pytest.mark.parametrize("environ,draws", [
+    ({"NN_JAX_PROCESS_ID": "0"}, True), ({"NN_JAX_PROCESS_ID": "1"}, False),
+    ({"JAX_PROCESS_ID": "3"}, False), ({"NN_JAX_PROCESS_ID": ""}, True)])
+def test_only_the_first_process_of_several_draws(environ, draws):
+  assert drawing.may_draw([], environ) is draws
 
 
 def _processes_with(marker: str) -> list:
@@ -321,12 +328,19 @@ def test_a_train_command_that_ends_before_it_runs_leaves_no_process(
     tmp_path, args):
   # experiments.train starts its drawing process before JAX's import; a
   # command that ends before the run (a bad flag, --help, a bad value)
-  # stops it on its way out.
+  # stops it on its way out. Here the process's import of matplotlib takes
+  # a minute (a stand-in on the path), so that it is still there when the
+  # command ends, unless stopped.
+  (tmp_path / "matplotlib").mkdir()
+  (tmp_path / "matplotlib" / "__init__.py").write_text(
+      "import time\ntime.sleep(60)\n")
   marker = f"NN_JAX_TEST_MARKER={os.getpid()}-{time.monotonic_ns()}"
-  env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+  env = {**os.environ, marker.split("=")[0]: marker.split("=")[1],
+         "PYTHONPATH": str(tmp_path)}
   proc = subprocess.run(
       [sys.executable, "-m", "experiments.train", *args,
-       f"--workdir={tmp_path}"], cwd=ROOT, env=env, capture_output=True,
+       f"--workdir={tmp_path / 'run'}"], cwd=ROOT, env=env,
+      capture_output=True,
       text=True, timeout=120)
   assert proc.returncode in (0, 1, 2), proc.stderr
   assert _processes_with(marker) == []

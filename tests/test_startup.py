@@ -241,6 +241,11 @@ def test_startup_benchmark_writes_its_entry(tmp_path):
     ("-m", ["python", "-X", "importtime", "-m", "experiments.train", "-m"],
      True),
     ("-m", ["python", "-m", "benchmarks.startup"], False),
+    ("-m", ["python", "-mexperiments.train"], True),
+    ("-m", ["python", "-Im", "experiments.xor"], True),
+    ("-m", ["python", "-W", "ignore", "-Ximporttime", "-OO", "-m",
+            "experiments.train"], True),
+    ("-m", ["python", "-m", "pytest", "experiments.train"], False),
     (os.path.join(ROOT, "experiments", "train.py"), ["python", "x"], True),
     ("/venv/bin/nn-jax-train", ["python", "/venv/bin/nn-jax-train"], True),
     ("", ["python"], False),                        # a notebook, python -c
