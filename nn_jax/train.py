@@ -106,13 +106,15 @@ def _constants_and_copies(closed, args: list) -> Optional[list]:
   # jax.extend takes 10 ms); a variable is looked up.
   read = lambda v: v.val if hasattr(v, "val") else env[v]
   for eqn in jaxpr.eqns:
-    (out,), name = eqn.outvars, eqn.primitive.name
+    name = eqn.primitive.name
+    if name not in ("copy", "broadcast_in_dim") or (
+        len(eqn.outvars), len(eqn.invars)) != (1, 1):
+      return None   # (a jitted call, a loop, ...: many outputs)
+    (out,), value = eqn.outvars, read(eqn.invars[0])
     if name == "copy":
-      env[out] = np.array(read(eqn.invars[0]), out.aval.dtype)
-    elif (name == "broadcast_in_dim" and np.ndim(read(eqn.invars[0])) == 0
-          and eqn.params.get("sharding") is None):
-      env[out] = np.full(eqn.params["shape"], read(eqn.invars[0]),
-                         out.aval.dtype)
+      env[out] = np.array(value, out.aval.dtype)
+    elif np.ndim(value) == 0 and eqn.params.get("sharding") is None:
+      env[out] = np.full(eqn.params["shape"], value, out.aval.dtype)
     else:
       return None
   # An output that is an input or a constant as such gets a copy too.

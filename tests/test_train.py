@@ -106,6 +106,12 @@ def _doubled(params):   # an optimizer whose state is computed
       lambda g, state, p=None: (g, state))
 
 
+def _jitted(params):   # a state made by a jitted function (many outputs)
+  return optax.GradientTransformation(
+      jax.jit(lambda p: jax.tree.map(jnp.zeros_like, p)),
+      lambda g, state, p=None: (g, state))
+
+
 def _weak(params):   # a state of a Python scalar's (weak) type
   return optax.GradientTransformation(
       lambda p: {"scale": jnp.asarray(0.3)},
@@ -119,7 +125,8 @@ def _weak(params):   # a state of a Python scalar's (weak) type
     (optax.chain(optax.clip_by_global_norm(1.0), optax.adam(
         optax.linear_schedule(0.1, 0.0, 10))), True, False, True),
     (_doubled(None), False, False, False),
-    (_weak(None), False, True, False)])
+    (_weak(None), False, True, False),
+    (_jitted(None), False, False, False)])
 def test_a_fits_start_is_the_programs_bit_for_bit_on_the_host(
     monkeypatch, optimizer, batchnorm, x64, on_host):
   # fit's first state: evaluated on the host where its program is
