@@ -162,9 +162,10 @@ class Drawer:
   training as it saved), and the run, which by then only writes its last
   files, leaves the cores to them. Used as a context manager, a process
   still running is stopped with its forks (a run that failed draws
-  nothing). :attr:`names` may change until :meth:`start`. The process runs in a session of its own, out of the reach of
-  a Ctrl-C at the terminal, which is the run's to handle; it ends when the
-  run closes its input.
+  nothing). :attr:`names` may change until :meth:`start`. The process
+  runs in a session of its own, out of the reach of a Ctrl-C at the
+  terminal, which is the run's to handle; it ends when the run closes its
+  input.
   """
 
   def __init__(self, names: tuple = RECORDS,

@@ -35,7 +35,7 @@ from experiments import drawing   # imports neither JAX nor matplotlib
 
 # Run from the command line, the run starts its figures' process first:
 # the process imports matplotlib while JAX is imported here, rather than
-# while the run compiles (a cold quickstart 0.1 s sooner on two cores). A
+# while the run compiles (a cold quickstart 0.08 s sooner on two cores). A
 # run that draws nothing stops it, as does an exit before the run starts.
 _DRAWER = None
 if ((__name__ == "__main__" or os.path.basename(sys.argv[0]) == "nn-jax-train")
@@ -61,8 +61,8 @@ flags.DEFINE_boolean("figures", True, "Draw the run's figures (the learning "
                      "own, which imports matplotlib while the run imports "
                      "JAX and trains). "
                      "--nofigures writes everything else and draws none (no "
-                     "matplotlib: half a second less on a small run on two "
-                     "cores, and 40% less CPU time); python -m "
+                     "matplotlib: 0.15-0.3 s less on a small run on two "
+                     "cores, and 30-45% less CPU time); python -m "
                      "experiments.plot --workdir=... draws the same figures "
                      "later from the workdir's files.")
 flags.declare_key_flag("preset")   # cli's: listed by --help too
