@@ -329,8 +329,8 @@ def test_what_the_canvas_does_not_hold_is_left_to_savefig(tmp_path, change):
     assert (pixels[0, :, 0] > 0.9).all() and (pixels[0, :, 1] < 0.1).all()
   elif change in ("hidden", "alpha"):
     assert pixels[0, 0, 3] < 0.6
-  else:
-    assert pixels.shape[:2] == (3 * plots.DPI, 4 * plots.DPI) or (
+  else:   # cut to its artists, as savefig cuts
+    assert pixels.shape[1] < 4 * plots.DPI and (
         _ink_margins(path).min() >= 13)
 
 
