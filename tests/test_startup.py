@@ -275,3 +275,36 @@ def test_a_command_loads_openblas_with_one_thread(python, set_by_user):
     env["OPENBLAS_NUM_THREADS"] = set_by_user
   proc = python(code, env=env, check=True)
   assert proc.stdout.strip() == f"[{set_by_user or 1}]", proc.stdout
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_jaxs_teardown_is_dropped_from_a_runs_exit_unless_distributed(
+    python, distributed):
+  # JAX's exit handler tears its backends down (0.01-0.02 s of a small
+  # run's exit): cli.run's exit drops it, but where a distributed client
+  # is held, which the handler shuts down for the other processes.
+  # (The stand-in client comes after the backend is made: a client there
+  # would have it made for several processes.)
+  held = "d.global_state.client = Client()" if distributed else ""
+  script = f"""
+import atexit
+def last():   # registered first: runs last
+  from jax._src import xla_bridge
+  print("backends kept", bool(xla_bridge._backends), flush=True)
+atexit.register(last)
+from experiments import cli
+import jax._src.distributed as d
+import jax.numpy as jnp
+class Client:
+  def shutdown(self):
+    print("shut down", flush=True)
+def main(argv):
+  jnp.ones(1).block_until_ready()
+  {held}
+cli.run(main)
+"""
+  proc = python(script, timeout=60)
+  assert proc.returncode == 0, proc.stderr
+  expected = (["shut", "down", "backends", "kept", "False"] if distributed
+              else ["backends", "kept", "True"])
+  assert proc.stdout.split() == expected, proc.stdout
