@@ -208,6 +208,52 @@ class Workdir:
       self._lock.close()   # releases the lock
 
 
+class EventFile:
+  """A TensorBoard event file, ``events.out.tfevents.<time>.<host>`` in
+  ``folder``, written in this thread: each event a TFRecord (its length,
+  the length's CRC, the serialized Event, its CRC), the first one the
+  file's version. tensorboardX's writers queue events for a thread of
+  their own (a kill loses the queue) or fsync each flush (some ms an
+  epoch), and take four times as long per scalar."""
+
+  PREFIX = "events.out.tfevents."
+
+  def __init__(self, folder: str):
+    os.makedirs(folder, exist_ok=True)
+    self._file = open(os.path.join(   # pylint: disable=consider-using-with
+        folder, f"{EventFile.PREFIX}{int(time.time())}.{platform.node()}"),
+                      "wb")
+    tensorboardx()
+    self._write(file_version="brain.Event:2")
+
+  def _write(self, **fields) -> None:
+    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
+    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
+    header = struct.pack("<Q", len(data))
+    self._file.write(header + struct.pack("<I", masked_crc32c(header))
+                     + data + struct.pack("<I", masked_crc32c(data)))
+
+  def scalars(self, row: dict) -> None:
+    """The finite values of a metric row (``{"epoch": e, name: value}``) as
+    scalars of step ``e``, tagged ``train/loss`` for ``train_loss``."""
+    summary = tensorboardx().summary
+    for name, value in row.items():
+      if name != "epoch" and np.isfinite(value):
+        self._write(step=row["epoch"], summary=summary.scalar(
+            name.replace("_", "/", 1), value))
+
+  def summaries(self, *summaries) -> None:
+    for one in summaries:
+      self._write(summary=one)
+
+  def flush(self) -> None:
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
 class LiveLog:
   """A run's metrics written as they come: ``metrics.jsonl`` (a line per
   epoch, as the finished run's) and TensorBoard scalars in ``tensorboard/``
@@ -224,7 +270,6 @@ class LiveLog:
   """
 
   FOLDER = "live"
-  EVENTS = "events.out.tfevents."
   RUN = "run.json"
   FIGURE = "learning_curves"
 
@@ -262,7 +307,7 @@ class LiveLog:
     names = [os.path.join(self.folder, n) for n in ("metrics.jsonl",
                                                     self.RUN)] + figures + (
         [os.path.join(board, f) for f in os.listdir(board)
-         if f.startswith(self.EVENTS)] if os.path.isdir(board) else [])
+         if f.startswith(EventFile.PREFIX)] if os.path.isdir(board) else [])
     for name in names:
       if os.path.isfile(name):
         os.remove(name)
@@ -373,50 +418,6 @@ def history_rows(history: dict) -> list[dict]:
   epochs = len(next(iter(history.values()))) if history else 0
   return [{"epoch": e + 1, **{k: float(v[e]) for k, v in history.items()}}
           for e in range(epochs)]
-
-
-class EventFile:
-  """A TensorBoard event file, ``events.out.tfevents.<time>.<host>`` in
-  ``folder``, written in this thread: each event a TFRecord (its length,
-  the length's CRC, the serialized Event, its CRC), the first one the
-  file's version. tensorboardX's writers queue events for a thread of
-  their own (a kill loses the queue) or fsync each flush (some ms an
-  epoch), and take four times as long per scalar."""
-
-  def __init__(self, folder: str):
-    os.makedirs(folder, exist_ok=True)
-    self._file = open(os.path.join(   # pylint: disable=consider-using-with
-        folder, f"{LiveLog.EVENTS}{int(time.time())}.{platform.node()}"),
-                      "wb")
-    tensorboardx()
-    self._write(file_version="brain.Event:2")
-
-  def _write(self, **fields) -> None:
-    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-    from tensorboardX.record_writer import masked_crc32c  # pylint: disable=g-import-not-at-top
-    data = event_pb2.Event(wall_time=time.time(), **fields).SerializeToString()
-    header = struct.pack("<Q", len(data))
-    self._file.write(header + struct.pack("<I", masked_crc32c(header))
-                     + data + struct.pack("<I", masked_crc32c(data)))
-
-  def scalars(self, row: dict) -> None:
-    """The finite values of a metric row (``{"epoch": e, name: value}``) as
-    scalars of step ``e``, tagged ``train/loss`` for ``train_loss``."""
-    summary = tensorboardx().summary
-    for name, value in row.items():
-      if name != "epoch" and np.isfinite(value):
-        self._write(step=row["epoch"], summary=summary.scalar(
-            name.replace("_", "/", 1), value))
-
-  def summaries(self, *summaries) -> None:
-    for one in summaries:
-      self._write(summary=one)
-
-  def flush(self) -> None:
-    self._file.flush()
-
-  def close(self) -> None:
-    self._file.close()
 
 
 def write_tensorboard(logdir: str, history: dict, hparams: dict,
